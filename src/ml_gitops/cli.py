@@ -1,0 +1,123 @@
+"""The one command line: a subcommand per pipeline stage and per lifecycle step.
+
+Heavy libraries are imported inside the commands, so `ml-gitops gate` or
+`ml-gitops params check` start in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import UserError
+
+PROG = "ml-gitops"
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+def _params_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="composed config (default: params.yaml)")
+
+
+def _stage(sub: Any, name: str, help_: str, args: dict[str, Path]) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_, description=help_)
+    _params_arg(p)
+    for flag, default in args.items():
+        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=Path, default=default)
+    p.set_defaults(handler=_run_stage(name, list(args)))
+    return p
+
+
+def _run_stage(name: str, keys: list[str]) -> Handler:
+    def handler(ns: argparse.Namespace) -> None:
+        import importlib
+
+        module = importlib.import_module(f"{__package__}.stages.{name}")
+        module.main(ns.params, *(getattr(ns, k) for k in keys))
+
+    return handler
+
+
+def _params(ns: argparse.Namespace) -> int:
+    from . import params
+
+    if ns.action == "sync":
+        changed = params.sync()
+        print(f"params.yaml {'updated from' if changed else 'already matches'} conf/")
+    else:
+        params.check()
+        from .settings import load_settings
+
+        load_settings()
+        print("params.yaml matches conf/ and validates")
+    return 0
+
+
+def _show_metrics(ns: argparse.Namespace) -> int:
+    from .io import read_json
+    from .metrics import METRICS
+
+    m = read_json(ns.metrics)
+    rows = ["| metric | value | 95% CI |", "|---|---:|---|"]
+    for name in METRICS:
+        if name in m:
+            rows.append(f"| {name} | {m[name]:.4f} | [{m[name + '_ci_low']:.4f}, {m[name + '_ci_high']:.4f}] |")
+    print("\n".join(rows))
+    print(f"\n{m.get('n_test', '?')} test rows; metrics in {ns.metrics}, plots in {paths.FIGURES}/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _stage(sub, "ingest", "read the configured source into Parquet", {"out": paths.DATASET})
+    _stage(sub, "validate", "check the data against the schema", {
+        "dataset": paths.DATASET, "out": paths.VALIDATED, "report": paths.VALIDATION_REPORT})
+    _stage(sub, "split", "seeded, stratified train/test split", {
+        "validated": paths.VALIDATED, "train_out": paths.TRAIN, "test_out": paths.TEST})
+    _stage(sub, "train", "fit the model pipeline", {
+        "train": paths.TRAIN, "model": paths.MODEL, "signature": paths.SIGNATURE, "summary": paths.TRAIN_SUMMARY})
+    _stage(sub, "evaluate", "metrics with bootstrap intervals, plots", {
+        "model": paths.MODEL, "test": paths.TEST, "metrics": paths.METRICS, "predictions": paths.PREDICTIONS,
+        "plots": paths.PLOTS, "figures": paths.FIGURES})
+    _stage(sub, "gate", "fail when a metric is under its floor", {"metrics": paths.METRICS, "out": paths.GATE})
+
+    p = sub.add_parser("params", help="compose conf/ into params.yaml, or check they agree")
+    p.add_argument("action", choices=["sync", "check"])
+    p.set_defaults(handler=_params)
+
+    p = sub.add_parser("metrics", help="print the metrics table")
+    p.add_argument("--metrics", type=Path, default=paths.METRICS)
+    p.set_defaults(handler=_show_metrics)
+
+    for register in EXTENSIONS:
+        register(sub)
+    return parser
+
+
+# Later layers (report, registry, release, serve, score, monitor, sweep...) add
+# their subcommands here: each is a function taking the subparsers object.
+EXTENSIONS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        rc = ns.handler(ns)
+    except UserError as err:
+        print(f"{PROG} {ns.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Default locations of the pipeline's files: the contract between dvc.yaml and later layers.
+
+`dvc.yaml` passes these explicitly to each stage; release, report, serving
+and monitoring read the same names from here.
+"""
+
+from pathlib import Path
+
+DATASET = Path("data/processed/dataset.parquet")
+VALIDATED = Path("data/processed/validated.parquet")
+TRAIN = Path("data/processed/train.parquet")
+TEST = Path("data/processed/test.parquet")
+MODEL = Path("models/model.skops")
+SIGNATURE = Path("models/signature.json")
+TRAIN_SUMMARY = Path("models/training.json")
+VALIDATION_REPORT = Path("reports/validation.json")
+METRICS = Path("reports/metrics.json")
+PREDICTIONS = Path("reports/predictions.parquet")
+PLOTS = Path("reports/plots")
+FIGURES = Path("reports/figures")
+GATE = Path("reports/gate.json")

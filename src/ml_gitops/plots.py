@@ -1,0 +1,132 @@
+"""Plot data (for `dvc plots`) and PNG figures (for humans, rendered offline).
+
+The curve data are pure functions of the predictions; the PNGs are drawn
+with matplotlib's Agg backend so nothing loads from a CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .metrics import Predictions
+
+
+def _curves(p: Predictions, kind: str) -> dict[str, pd.DataFrame]:
+    import pandas as pd
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    out = {}
+    labels = p.classes[1:] if len(p.classes) == 2 else p.classes
+    for name in labels:
+        c = p.classes.index(name)
+        truth = (p.y == c).astype(int)
+        if truth.min() == truth.max():
+            continue
+        if kind == "roc":
+            fpr, tpr, _ = roc_curve(truth, p.proba[:, c])
+            out[name] = pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)})
+        else:
+            prec, rec, _ = precision_recall_curve(truth, p.proba[:, c])
+            out[name] = pd.DataFrame({"recall": rec.round(6), "precision": prec.round(6)})
+    return out
+
+
+def roc(p: Predictions) -> dict[str, pd.DataFrame]:
+    return _curves(p, "roc")
+
+
+def precision_recall(p: Predictions) -> dict[str, pd.DataFrame]:
+    return _curves(p, "pr")
+
+
+def calibration(p: Predictions, bins: int) -> dict[str, pd.DataFrame]:
+    import numpy as np
+    import pandas as pd
+
+    out = {}
+    labels = p.classes[1:] if len(p.classes) == 2 else p.classes
+    edges = np.linspace(0, 1, bins + 1)
+    for name in labels:
+        c = p.classes.index(name)
+        score, truth = p.proba[:, c], (p.y == c).astype(float)
+        which = np.clip(np.digitize(score, edges[1:-1]), 0, bins - 1)
+        rows = [
+            {"predicted": round(float(score[which == b].mean()), 6),
+             "observed": round(float(truth[which == b].mean()), 6),
+             "count": int((which == b).sum())}
+            for b in range(bins) if (which == b).any()
+        ]
+        out[name] = pd.DataFrame(rows)
+    return out
+
+
+def confusion(p: Predictions) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    names = np.asarray(p.classes, dtype=object)
+    return pd.DataFrame({"actual": names[p.y], "predicted": names[p.pred]})
+
+
+# ------------------------------------------------------------------ PNG figures
+def _figure() -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
+    return fig, ax
+
+
+def _save(fig: Any, dest: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def draw_curves(curves: dict[str, pd.DataFrame], x: str, y: str, title: str, dest: Path,
+                diagonal: bool = False) -> None:
+    fig, ax = _figure()
+    for name, df in curves.items():
+        ax.plot(df[x], df[y], label=str(name), marker="o" if len(df) < 15 else None, ms=3)
+    if diagonal:
+        ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+    ax.set(xlabel=x, ylabel=y, title=title, xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+    ax.legend(loc="best", fontsize=8)
+    _save(fig, dest)
+
+
+def draw_confusion(p: Predictions, dest: Path, title: str = "Confusion matrix") -> None:
+    import numpy as np
+
+    k = len(p.classes)
+    m = np.zeros((k, k), dtype=int)
+    np.add.at(m, (p.y, p.pred), 1)
+    fig, ax = _figure()
+    ax.imshow(m, cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center",
+                    color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_xticks(range(k), p.classes, rotation=30)
+    ax.set_yticks(range(k), p.classes)
+    ax.set(xlabel="predicted", ylabel="actual", title=title)
+    _save(fig, dest)
+
+
+def draw_importance(df: pd.DataFrame, dest: Path) -> None:
+    fig, ax = _figure()
+    d = df.sort_values("importance")
+    ax.barh(d["feature"], d["importance"], xerr=d["std"], color="tab:blue")
+    ax.set(xlabel="drop in balanced accuracy when shuffled", title="Permutation importance")
+    _save(fig, dest)

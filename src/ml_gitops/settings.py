@@ -1,0 +1,232 @@
+"""Typed, validated settings: the composed config becomes frozen objects before any work.
+
+Unknown keys, wrong types and out-of-range values are refused with the dotted
+key at fault, because a typo in `conf/` must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import UserError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+# ---------------------------------------------------------------- data + schema
+class ColumnSpec(Strict):
+    dtype: Literal["float", "int", "category", "bool"]
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    feature: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.dtype == "category" and not self.categories:
+            raise ValueError("a category column needs a non-empty 'categories' list")
+        if self.dtype != "category" and self.categories is not None:
+            raise ValueError(f"'categories' only applies to category columns, not {self.dtype}")
+        return self
+
+
+class SchemaSpec(Strict):
+    target: str
+    allow_extra_columns: bool = False
+    columns: dict[str, ColumnSpec]
+
+    @model_validator(mode="after")
+    def _check(self) -> SchemaSpec:
+        if self.target not in self.columns:
+            raise ValueError(f"target {self.target!r} is not one of the columns")
+        spec = self.columns[self.target]
+        if spec.dtype != "category":
+            raise ValueError(f"target {self.target!r} must be a category column (classification)")
+        if not self.feature_columns:
+            raise ValueError("the schema has no feature columns")
+        return self
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [c for c, s in self.columns.items() if s.feature and c != self.target]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [c for c in self.feature_columns if self.columns[c].dtype in {"float", "int"}]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [c for c in self.feature_columns if self.columns[c].dtype in {"category", "bool"}]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.columns[self.target].categories or [])
+
+
+class SourceSpec(Strict):
+    kind: Literal["file", "synthetic"]
+    path: str = Field(min_length=1)
+    format: Literal["csv", "parquet"] = "csv"
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    na_values: list[str] = Field(default_factory=list)
+    n_rows: int = Field(10_000, ge=10)
+    seed: int = 0
+    missing_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    batch_rows: int = Field(500_000, ge=1_000)
+
+
+ValidationRule = Literal["missing_column", "extra_column", "dtype", "null", "range", "category"]
+
+
+class DataSettings(Strict):
+    name: str
+    source: SourceSpec
+    schema_: SchemaSpec = Field(alias="schema")
+    warn_only: list[ValidationRule] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- models
+class LogisticRegressionSettings(Strict):
+    name: Literal["logistic_regression"]
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(1000, ge=1)
+    class_weight: Literal["balanced"] | None = None
+
+
+class RandomForestSettings(Strict):
+    name: Literal["random_forest"]
+    n_estimators: int = Field(200, ge=1, le=10_000)
+    max_depth: int | None = Field(8, ge=1)
+    min_samples_leaf: int = Field(1, ge=1)
+    class_weight: Literal["balanced"] | None = None
+
+
+class HistGradientBoostingSettings(Strict):
+    name: Literal["hist_gradient_boosting"]
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_iter: int = Field(200, ge=1)
+    max_leaf_nodes: int = Field(31, ge=2)
+    l2_regularization: float = Field(0.0, ge=0)
+    early_stopping: bool = False
+
+
+ModelSettings = Annotated[
+    LogisticRegressionSettings | RandomForestSettings | HistGradientBoostingSettings,
+    Field(discriminator="name"),
+]
+
+
+# ---------------------------------------------------------------- stages
+class PreprocessingSettings(Strict):
+    numeric_imputer: Literal["mean", "median", "most_frequent"] = "median"
+    scale_numeric: bool = True
+    categorical_imputer: Literal["most_frequent", "constant"] = "most_frequent"
+    min_category_frequency: int = Field(1, ge=1)
+
+
+class TrainSettings(Strict):
+    seed: int = 42
+    max_rows: int = Field(2_000_000, ge=100)
+    preprocessing: PreprocessingSettings = PreprocessingSettings()
+
+
+class SplitSettings(Strict):
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+    stratify: bool = True
+
+
+class EvaluateSettings(Strict):
+    n_bootstrap: int = Field(1000, ge=10, le=100_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+    bootstrap_max_rows: int = Field(20_000, ge=100)
+    importance_repeats: int = Field(5, ge=1)
+    importance_max_rows: int = Field(5_000, ge=50)
+    calibration_bins: int = Field(10, ge=2, le=100)
+
+
+class GateSettings(Strict):
+    floors: dict[str, float] = Field(default_factory=dict)
+    max_regression: dict[str, float] = Field(default_factory=dict)
+
+
+class RuntimeSettings(Strict):
+    threads: int = Field(1, ge=1, le=256)
+
+
+class Settings(Strict):
+    """The whole composed config. Groups added later (serve, monitor, ...) go here."""
+
+    data: DataSettings
+    model: ModelSettings
+    split: SplitSettings = SplitSettings()
+    train: TrainSettings = TrainSettings()
+    evaluate: EvaluateSettings = EvaluateSettings()
+    gate: GateSettings = GateSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+    extra_groups: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+
+def _loc(err: dict[str, Any]) -> str:
+    parts = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged-union"))]
+    # Discriminated unions add the tag as a path element: drop it.
+    cleaned = [p for p in parts if p not in {"logistic_regression", "random_forest", "hist_gradient_boosting"}]
+    return ".".join(p.rstrip("_") for p in cleaned) or "<root>"
+
+
+def parse_settings(raw: dict[str, Any], *, source: str = str(PARAMS_FILE)) -> Settings:
+    """Validate a plain dict (composed config) into Settings, or raise one clear UserError."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping at the top level")
+    known = set(Settings.model_fields) - {"extra_groups"}
+    core = {k: v for k, v in raw.items() if k in known}
+    extra = {k: v for k, v in raw.items() if k not in known}
+    unknown = sorted(k for k in extra if k not in EXTENSION_GROUPS)
+    if unknown:
+        raise UserError(f"{source}: unknown config key {unknown[0]!r} (known: {', '.join(sorted(known | EXTENSION_GROUPS))})")
+    try:
+        return Settings.model_validate({**core, "extra_groups": extra})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown config key"
+        value = first.get("input")
+        shown = "" if isinstance(value, dict) or first["type"] == "missing" else f" (got {value!r})"
+        more = f" [+{exc.error_count() - 1} more]" if exc.error_count() > 1 else ""
+        raise UserError(f"{source}: {_loc(first)}: {msg}{shown}{more}") from None
+
+
+# Top-level groups owned by later layers (serving, monitoring, sweeps); each layer
+# validates its own group with its own typed model.
+EXTENSION_GROUPS: set[str] = {"serve", "monitor", "sweep", "release", "registry", "retrain"}
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found (run `make params` to compose it from conf/)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    return raw or {}
+
+
+def load_settings(path: str | Path = PARAMS_FILE) -> Settings:
+    return parse_settings(load_params(path), source=str(path))

@@ -1,0 +1,132 @@
+"""evaluate: metrics with bootstrap intervals, per-row predictions, plot data and PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import paths
+from ..errors import UserError
+from ..metrics import Predictions, subsample, with_intervals
+from ..settings import EvaluateSettings, SchemaSpec, load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def predict(model: Any, test: pd.DataFrame, schema: SchemaSpec) -> Predictions:
+    """Run the model on the test split; labels become indices into the model's classes."""
+    import numpy as np
+
+    from ..features import feature_frame
+
+    classes = [str(c) for c in model.classes_]
+    y = test[schema.target].astype(str).to_numpy()
+    unknown = sorted(set(y) - set(classes))
+    if unknown:
+        raise UserError(f"{schema.target}: test label(s) {unknown} were never seen in training")
+    index = {c: i for i, c in enumerate(classes)}
+    proba = np.asarray(model.predict_proba(feature_frame(test, schema)), dtype=float)
+    return Predictions(np.array([index[v] for v in y]), proba, classes)
+
+
+def importance(model: Any, test: pd.DataFrame, schema: SchemaSpec, cfg: EvaluateSettings) -> pd.DataFrame:
+    """Permutation importance of each input column (model-agnostic, on the test split)."""
+    import pandas as pd
+    from sklearn.inspection import permutation_importance
+
+    from ..features import feature_frame
+
+    sample = test if len(test) <= cfg.importance_max_rows else test.sample(cfg.importance_max_rows, random_state=cfg.seed)
+    res = permutation_importance(
+        model, feature_frame(sample, schema), sample[schema.target].astype(str),
+        n_repeats=cfg.importance_repeats, random_state=cfg.seed, scoring="balanced_accuracy", n_jobs=1,
+    )
+    return pd.DataFrame({
+        "feature": schema.feature_columns,
+        "importance": res.importances_mean.round(6),
+        "std": res.importances_std.round(6),
+    })
+
+
+def evaluate(p: Predictions, cfg: EvaluateSettings) -> dict[str, float]:
+    """Pure core: flat metrics with bootstrap intervals."""
+    q = subsample(p, cfg.bootstrap_max_rows, cfg.seed)
+    out: dict[str, Any] = with_intervals(q, cfg.n_bootstrap, cfg.confidence, cfg.seed)
+    out["n_test"] = len(p.y)
+    return out
+
+
+def predictions_frame(p: Predictions) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    names = np.asarray(p.classes, dtype=object)
+    cols: dict[str, Any] = {"row": np.arange(len(p.y)), "actual": names[p.y], "predicted": names[p.pred]}
+    for i, c in enumerate(p.classes):
+        cols[f"proba_{c}"] = p.proba[:, i]
+    return pd.DataFrame(cols)
+
+
+def read_predictions(df: pd.DataFrame) -> Predictions:
+    """Inverse of ``predictions_frame`` (the PR report compares two of these)."""
+    import numpy as np
+
+    classes = [c.removeprefix("proba_") for c in df.columns if c.startswith("proba_")]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[str(v)] for v in df["actual"]])
+    return Predictions(y, df[[f"proba_{c}" for c in classes]].to_numpy(dtype=float), classes)
+
+
+def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_dir: Path, figures: Path) -> None:
+    import shutil
+
+    from .. import plots
+    from ..io import write_text
+
+    def csv(df: pd.DataFrame) -> str:
+        return df.to_csv(index=False, lineterminator="\n")
+
+    tmp = plots_dir.with_name(f".{plots_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_text(tmp / "confusion.csv", csv(plots.confusion(p)))
+    write_text(tmp / "importance.csv", csv(imp))
+    curves = {"roc": plots.roc(p), "precision_recall": plots.precision_recall(p),
+              "calibration": plots.calibration(p, cfg.calibration_bins)}
+    for kind, per_class in curves.items():
+        for name, df in per_class.items():
+            write_text(tmp / kind / f"{name}.csv", csv(df))
+    shutil.rmtree(plots_dir, ignore_errors=True)
+    tmp.rename(plots_dir)
+
+    figures.mkdir(parents=True, exist_ok=True)
+    plots.draw_confusion(p, figures / "confusion.png")
+    plots.draw_curves(curves["roc"], "fpr", "tpr", "ROC (one vs rest)", figures / "roc.png", diagonal=True)
+    plots.draw_curves(curves["precision_recall"], "recall", "precision", "Precision-recall", figures / "precision_recall.png")
+    plots.draw_curves(curves["calibration"], "predicted", "observed", "Calibration", figures / "calibration.png", diagonal=True)
+    plots.draw_importance(imp, figures / "importance.png")
+
+
+def main(params: Path, model_path: Path = paths.MODEL, test_path: Path = paths.TEST,
+         metrics_out: Path = paths.METRICS, predictions_out: Path = paths.PREDICTIONS,
+         plots_dir: Path = paths.PLOTS, figures: Path = paths.FIGURES) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from ..io import read_table, write_json, write_parquet
+    from ..persistence import load_model
+
+    settings = load_settings(params)
+    cfg, schema = settings.evaluate, settings.data.schema_
+    model = load_model(model_path)
+    test = read_table(test_path)
+    with threadpool_limits(limits=settings.runtime.threads):
+        p = predict(model, test, schema)
+        imp = importance(model, test, schema, cfg)
+    metrics = evaluate(p, cfg)
+    write_parquet(predictions_out, predictions_frame(p))
+    write_plots(p, imp, cfg, plots_dir, figures)
+    write_json(metrics_out, metrics)
+    print("evaluate: " + ", ".join(
+        f"{m}={metrics[m]:.3f} [{metrics[m + '_ci_low']:.3f}, {metrics[m + '_ci_high']:.3f}]"
+        for m in ("accuracy", "balanced_accuracy", "roc_auc")
+    ))

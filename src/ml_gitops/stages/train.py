@@ -1,0 +1,71 @@
+"""train: fit the scikit-learn Pipeline and save it in skops format with its signature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import paths
+from ..errors import UserError
+from ..settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def sample_rows(df: pd.DataFrame, target: str, max_rows: int, seed: int) -> pd.DataFrame:
+    """Seeded stratified sample when the training set exceeds ``train.max_rows``."""
+    if len(df) <= max_rows:
+        return df
+    frac = max_rows / len(df)
+    return (
+        df.groupby(target, group_keys=False, observed=True)
+        .sample(frac=frac, random_state=seed)
+        .sort_index()
+        .reset_index(drop=True)
+    )
+
+
+def train(df: pd.DataFrame, settings: Settings) -> tuple[Any, dict[str, Any]]:
+    """Pure core: a fitted Pipeline and a summary of what it was fitted on."""
+    from threadpoolctl import threadpool_limits
+
+    from ..features import build_pipeline, feature_frame
+
+    schema = settings.data.schema_
+    df = sample_rows(df, schema.target, settings.train.max_rows, settings.train.seed)
+    y = df[schema.target].astype(str)
+    unseen = sorted(set(y) - set(schema.classes))
+    if unseen:
+        raise UserError(f"{schema.target}: label(s) {unseen} are not in the schema's categories")
+    if y.nunique() < 2:
+        raise UserError(f"{schema.target}: training data has a single class {y.iloc[0]!r}")
+    pipe = build_pipeline(schema, settings.model, settings.train.preprocessing, settings.train.seed)
+    with threadpool_limits(limits=settings.runtime.threads):
+        pipe.fit(feature_frame(df, schema), y)
+    summary = {
+        "model": settings.model.name,
+        "rows": len(df),
+        "classes": [str(c) for c in pipe.classes_],
+        "class_counts": {str(k): int(v) for k, v in y.value_counts().sort_index().items()},
+        "features": schema.feature_columns,
+    }
+    return pipe, summary
+
+
+def main(params: Path, train_path: Path = paths.TRAIN, model_out: Path = paths.MODEL,
+         signature_out: Path = paths.SIGNATURE, summary_out: Path = paths.TRAIN_SUMMARY) -> None:
+    from ..io import read_table, write_json
+    from ..persistence import save_model
+    from ..schema import signature
+
+    settings = load_settings(params)
+    df = read_table(train_path)
+    pipe, summary = train(df, settings)
+    save_model(pipe, model_out)
+    sig = signature(settings.data.schema_)
+    sig["classes"] = summary["classes"]
+    sig["model"] = settings.model.name
+    write_json(signature_out, sig)
+    write_json(summary_out, summary)
+    print(f"train: {settings.model.name} on {summary['rows']} rows -> {model_out}")

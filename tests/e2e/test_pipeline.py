@@ -1,0 +1,76 @@
+"""The pipeline through real `dvc repro` in temp git repos with a bare origin."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ..helpers import run, stages_run
+
+pytestmark = pytest.mark.e2e
+ALL_STAGES = ["ingest", "validate", "split", "train", "evaluate", "gate"]
+
+
+def test_first_repro_ran_every_stage_and_wrote_every_output(pipeline_repo: Path) -> None:
+    lock = yaml.safe_load((pipeline_repo / "dvc.lock").read_text())
+    assert sorted(lock["stages"]) == sorted(ALL_STAGES)
+    metrics = json.loads((pipeline_repo / "reports/metrics.json").read_text())
+    for name in ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"]:
+        assert metrics[f"{name}_ci_low"] <= metrics[name] <= metrics[f"{name}_ci_high"]
+    assert metrics["accuracy"] > 0.9  # penguins are easy; a broken pipeline is not
+    for png in ["confusion", "roc", "precision_recall", "calibration", "importance"]:
+        assert (pipeline_repo / f"reports/figures/{png}.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((pipeline_repo / "reports/gate.json").read_text())["passed"] is True
+
+
+def test_second_repro_does_nothing(pipeline_repo: Path) -> None:
+    out = run(["dvc", "repro"], cwd=pipeline_repo).stdout
+    assert stages_run(out) == []
+    assert "Data and pipelines are up to date" in out
+    assert run(["git", "status", "--porcelain"], cwd=pipeline_repo).stdout == ""
+
+
+def test_one_model_param_reruns_only_train_evaluate_gate(repo: Path) -> None:
+    conf = repo / "conf/model/logistic_regression.yaml"
+    conf.write_text(conf.read_text().replace("C: 1.0", "C: 0.3"))
+    run(["ml-gitops", "params", "sync"], cwd=repo)
+    out = run(["dvc", "repro"], cwd=repo).stdout
+    assert stages_run(out) == ["train", "evaluate", "gate"]
+
+
+def test_from_scratch_twice_gives_byte_identical_outputs(repo: Path) -> None:
+    before = (repo / "dvc.lock").read_text()
+    for rel in ["data/processed", "models/model.skops", "reports/figures", "reports/predictions.parquet"]:
+        path = repo / rel
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    shutil.rmtree(repo / ".dvc/cache")
+    out = run(["dvc", "repro", "--force"], cwd=repo).stdout
+    assert stages_run(out) == ALL_STAGES
+    assert (repo / "dvc.lock").read_text() == before
+
+
+@pytest.mark.parametrize("model", ["random_forest", "hist_gradient_boosting"])
+def test_other_model_families_are_deterministic(repo: Path, model: str) -> None:
+    run(["dvc", "exp", "run", "-S", f"model={model}", "-S", "train.seed=3"], cwd=repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["model"]["name"] == model and params["train"]["seed"] == 3
+    lock1 = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"]
+    run(["dvc", "repro", "--force", "-s", "train"], cwd=repo)
+    lock2 = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"]
+    assert lock1 == lock2
+
+
+def test_push_then_pull_into_a_fresh_clone_is_up_to_date(pipeline_repo: Path, tmp_path: Path) -> None:
+    origin = run(["git", "remote", "get-url", "origin"], cwd=pipeline_repo).stdout.strip()
+    remote = run(["dvc", "remote", "list", "--local"], cwd=pipeline_repo).stdout.split()[1]
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", origin, str(clone)], cwd=tmp_path)
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "local", remote], cwd=clone)
+    run(["dvc", "pull"], cwd=clone)
+    assert (clone / "models/model.skops").read_bytes() == (pipeline_repo / "models/model.skops").read_bytes()
+    out = run(["dvc", "repro"], cwd=clone).stdout
+    assert stages_run(out) == []

@@ -1,0 +1,86 @@
+"""Shared test helpers: run real commands, copy the project into temp git repos."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+# Outputs of the pipeline: never copied into a fresh project (DVC recreates them).
+OUTPUT_PREFIXES = ("data/processed/", "models/model.skops", "reports/predictions.parquet", "reports/figures/")
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e.update(GIT_ENV)
+    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
+    e["DVC_NO_ANALYTICS"] = "1"
+    e["GTO_NO_ANALYTICS"] = "1"
+    e["ITERATIVE_DO_NOT_TRACK"] = "1"
+    e.setdefault("OMP_NUM_THREADS", "1")
+    return e
+
+
+def run(cmd: list[str] | str, cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess[str]:
+    """Run a real command; on an unexpected failure show its output in the assertion."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=kw.pop("env", env()), text=True, capture_output=True,
+        shell=isinstance(cmd, str), **kw,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd!r} exited {proc.returncode}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}")
+    return proc
+
+
+def project_files(root: Path = ROOT) -> list[str]:
+    """The files a clean clone has: tracked plus untracked-but-not-ignored."""
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout
+    return sorted({f for f in out.split("\0") if f and (root / f).is_file()})
+
+
+def copy_project(dest: Path, root: Path = ROOT) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in project_files(root):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target)
+    return dest
+
+
+def init_repo(work: Path, origin: Path, remote: Path) -> None:
+    """git init + bare origin + a local DVC remote (in config.local, like real credentials)."""
+    run(["git", "init", "--bare", "-q", "-b", "main", str(origin)], cwd=work.parent)
+    run(["git", "init", "-q", "-b", "main"], cwd=work)
+    run(["git", "remote", "add", "origin", str(origin)], cwd=work)
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(remote)], cwd=work)
+
+
+def commit_all(work: Path, message: str) -> None:
+    run(["git", "add", "-A"], cwd=work)
+    run(["git", "commit", "-q", "-m", message], cwd=work)
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()  # noqa: S324 - fingerprint, not security
+
+
+def snapshot(work: Path, rels: list[str]) -> dict[str, str]:
+    return {r: md5(work / r) for r in rels if (work / r).exists()}
+
+
+def stages_run(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]

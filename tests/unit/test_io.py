@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ml_gitops.errors import UserError
+from ml_gitops.io import read_table, write_json, write_text
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
+    dest = tmp_path / "a" / "out.json"
+    write_json(dest, {"b": 1, "a": [1, 2]})
+    assert dest.read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
+    assert [p.name for p in dest.parent.iterdir()] == ["out.json"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    dest = tmp_path / "out.json"
+    write_text(dest, "old")
+    with pytest.raises(ValueError):
+        write_json(dest, {"x": float("nan")})
+    assert dest.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_sigkill_during_write_keeps_the_old_file(tmp_path: Path) -> None:
+    dest = tmp_path / "out.bin"
+    dest.write_text("old")
+    code = (
+        "import sys, time\nfrom ml_gitops.io import atomic_path\n"
+        f"with atomic_path({str(dest)!r}) as tmp:\n"
+        "    with open(tmp, 'wb') as fh:\n"
+        "        fh.write(b'x' * 1000); fh.flush(); print('writing', flush=True); time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    time.sleep(0.05)
+    assert dest.read_text() == "old"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "file is empty"), (b"\xff\xfe\x00bad", "cannot read as csv")],
+)
+def test_read_table_names_the_file(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message) as exc:
+        read_table(path)
+    assert str(path) in str(exc.value)
+
+
+def test_read_table_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="file not found"):
+        read_table(tmp_path / "nope.parquet")
+
+
+def test_read_table_parquet_roundtrip(tmp_path: Path) -> None:
+    from ml_gitops.io import write_parquet
+
+    df = pd.DataFrame({"a": [1.0, None], "b": ["x", "y"]})
+    write_parquet(tmp_path / "t.parquet", df)
+    pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet"), df)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
+
+from ml_gitops.metrics import Predictions, paired_delta, point_metrics, with_intervals
+
+
+def make(k: int, n: int = 400, seed: int = 0, skill: float = 0.5) -> Predictions:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    p = rng.dirichlet(np.ones(k), n)
+    p[np.arange(n), y] += skill
+    p[:10] = p[0]  # ties in scores
+    return Predictions(y, p / p.sum(1, keepdims=True), [f"c{i}" for i in range(k)])
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_point_metrics_match_scikit_learn(k: int) -> None:
+    p = make(k)
+    m = point_metrics(p)
+    auc = roc_auc_score(p.y, p.proba[:, 1]) if k == 2 else roc_auc_score(p.y, p.proba, multi_class="ovr")
+    assert m["accuracy"] == pytest.approx(accuracy_score(p.y, p.pred))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(p.y, p.pred))
+    assert m["f1_macro"] == pytest.approx(f1_score(p.y, p.pred, average="macro"))
+    assert m["roc_auc"] == pytest.approx(auc)
+    assert m["log_loss"] == pytest.approx(log_loss(p.y, p.proba))
+
+
+def test_intervals_contain_point_and_are_seeded() -> None:
+    p = make(3)
+    a, b = with_intervals(p, 300, 0.95, 1), with_intervals(p, 300, 0.95, 1)
+    assert a == b
+    assert a["accuracy_ci_low"] < a["accuracy"] < a["accuracy_ci_high"]
+    assert with_intervals(p, 300, 0.95, 2) != a
+
+
+def test_paired_delta_sees_a_real_difference_and_not_a_fake_one() -> None:
+    good, bad = make(2, skill=0.8), make(2, skill=0.8)
+    noisy = Predictions(bad.y, np.clip(bad.proba + np.random.default_rng(9).normal(0, 0.3, bad.proba.shape), 0.01, None),
+                        bad.classes)
+    noisy = Predictions(noisy.y, noisy.proba / noisy.proba.sum(1, keepdims=True), noisy.classes)
+    delta, lo, hi = paired_delta(good, noisy, 500, 0.95, 0)["accuracy"]
+    assert delta < 0 and hi < 0
+    same = paired_delta(good, good, 200, 0.95, 0)["accuracy"]
+    assert same == (0.0, 0.0, 0.0)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ml_gitops.schema import check_frame, errors_of, signature
+from ml_gitops.settings import parse_settings
+
+
+@pytest.fixture
+def schema(settings_dict: dict):
+    return parse_settings(settings_dict).data.schema_
+
+
+def good_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "species": ["Adelie", "Gentoo", "Chinstrap"], "island": ["Biscoe", "Dream", "Torgersen"],
+        "bill_length_mm": [39.1, None, 45.0], "bill_depth_mm": [18.7, 15.0, 17.0],
+        "flipper_length_mm": [181, 210, 195], "body_mass_g": [3750, 5000, 3800],
+        "sex": ["male", None, "female"], "year": [2007, 2008, 2009],
+    })
+
+
+def test_good_frame_passes_and_is_coerced(schema) -> None:
+    frame, violations = check_frame(good_frame(), schema)
+    assert violations == []
+    assert frame["flipper_length_mm"].dtype == "float64"
+    assert list(frame.columns) == list(schema.columns)
+
+
+def test_every_violation_is_reported_at_once(schema) -> None:
+    df = good_frame()
+    df.loc[0, "species"] = None            # null target
+    df.loc[1, "island"] = "Atlantis"       # unseen category
+    df["bill_depth_mm"] = df["bill_depth_mm"].astype(object)
+    df.loc[2, "bill_depth_mm"] = "deep"    # wrong dtype
+    df.loc[0, "body_mass_g"] = 99_999      # out of range
+    df = df.drop(columns=["year"])         # missing column
+    df["colour"] = "red"                   # extra column
+    _, violations = check_frame(df, schema)
+    found = {(v.column, v.rule): v for v in violations}
+    assert set(found) == {
+        ("species", "null"), ("island", "category"), ("bill_depth_mm", "dtype"),
+        ("body_mass_g", "range"), ("year", "missing_column"), ("colour", "extra_column"),
+    }
+    assert found[("island", "category")].examples == [2]
+    assert found[("body_mass_g", "range")].rows == 1
+    assert "Atlantis" in found[("island", "category")].line()
+
+
+def test_warn_only_rules_do_not_stop(schema) -> None:
+    df = good_frame()
+    df.loc[0, "body_mass_g"] = 99_999
+    _, violations = check_frame(df, schema, warn_only=frozenset({"range"}))
+    assert violations and errors_of(violations) == []
+
+
+def test_int_column_refuses_fractions(schema) -> None:
+    df = good_frame()
+    df["year"] = [2007.5, 2008, 2009]
+    _, violations = check_frame(df, schema)
+    assert [(v.column, v.rule) for v in violations] == [("year", "dtype")]
+
+
+def test_signature_lists_features_not_target(schema) -> None:
+    sig = signature(schema)
+    assert sig["target"] == "species" and "species" not in sig["features"]
+    assert sig["features"]["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]

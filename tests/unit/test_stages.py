@@ -1,0 +1,119 @@
+"""Each stage's pure core on small in-memory data."""
+
+from __future__ import annotations
+
+import copy
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ml_gitops.errors import GateFailure, UserError
+from ml_gitops.persistence import load_model, save_model
+from ml_gitops.settings import GateSettings, SplitSettings, parse_settings
+from ml_gitops.sources import load, synthetic_batches
+from ml_gitops.stages.gate import check_floors
+from ml_gitops.stages.split import split
+from ml_gitops.stages.train import train
+from ml_gitops.stages.validate import validate
+
+from ..helpers import ROOT
+
+
+@pytest.fixture
+def settings(settings_dict: dict, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(ROOT)
+    return parse_settings(settings_dict)
+
+
+def synthetic_settings(settings_dict: dict, n: int = 2000):
+    import yaml
+
+    raw = copy.deepcopy(settings_dict)
+    raw["data"] = yaml.safe_load((ROOT / "conf/data/synthetic.yaml").read_text())
+    raw["data"]["source"]["n_rows"] = n
+    raw["data"]["source"]["batch_rows"] = 1000
+    return parse_settings(raw)
+
+
+def test_embedded_data_has_numeric_categorical_and_missing(settings) -> None:
+    df = load(settings.data)
+    assert len(df) == 344
+    frame, report = validate(df, settings.data)
+    assert report["passed"] and report["missing"]["sex"] == 11
+    assert set(report["class_counts"]) == {"Adelie", "Chinstrap", "Gentoo"}
+
+
+def test_synthetic_source_is_seeded_batched_and_valid(settings_dict: dict) -> None:
+    s = synthetic_settings(settings_dict, 2500)
+    a = pd.concat(synthetic_batches(s.data.source, s.data.schema_), ignore_index=True)
+    b = load(s.data)
+    assert len(a) == 2500 and a.equals(b)
+    assert [len(f) for f in synthetic_batches(s.data.source, s.data.schema_)] == [1000, 1000, 500]
+    _, report = validate(a, s.data)
+    assert report["passed"] and sum(report["missing"].values()) > 0
+
+
+def test_split_is_stratified_and_seeded(settings) -> None:
+    frame, _ = validate(load(settings.data), settings.data)
+    tr, te = split(frame, "species", SplitSettings(test_size=0.25, seed=1))
+    tr2, te2 = split(frame, "species", SplitSettings(test_size=0.25, seed=1))
+    assert te.equals(te2) and len(tr) + len(te) == len(frame)
+    share = frame["species"].value_counts(normalize=True)
+    assert (te["species"].value_counts(normalize=True) - share).abs().max() < 0.03
+
+
+def test_split_refuses_a_singleton_class(settings) -> None:
+    df = pd.DataFrame({"y": ["a"] * 10 + ["b"], "x": range(11)})
+    with pytest.raises(UserError, match="class 'b' of 'y' has 1 row"):
+        split(df, "y", SplitSettings())
+
+
+@pytest.mark.parametrize("model", [
+    {"name": "logistic_regression"},
+    {"name": "random_forest", "n_estimators": 20},
+    {"name": "hist_gradient_boosting", "max_iter": 20},
+])
+def test_every_model_family_trains_saves_and_loads(settings_dict: dict, tmp_path: Path, model: dict) -> None:
+    s = parse_settings({**synthetic_settings(settings_dict).model_dump(by_alias=True, exclude={"extra_groups"}),
+                        "model": model})
+    df = load(s.data)
+    frame, _ = validate(df, s.data)
+    pipe, summary = train(frame, s)
+    save_model(pipe, tmp_path / "m.skops")
+    loaded = load_model(tmp_path / "m.skops")
+    x = frame[s.data.schema_.feature_columns].head(50)
+    assert (loaded.predict_proba(x) == pipe.predict_proba(x)).all()
+    assert summary["rows"] == len(frame)
+
+
+def test_train_samples_above_max_rows(settings_dict: dict) -> None:
+    raw = synthetic_settings(settings_dict, 3000).model_dump(by_alias=True, exclude={"extra_groups"})
+    raw["train"]["max_rows"] = 1000
+    s = parse_settings(raw)
+    frame, _ = validate(load(s.data), s.data)
+    _, summary = train(frame, s)
+    assert 990 <= summary["rows"] <= 1010
+
+
+def test_model_loader_refuses_untrusted_types(tmp_path: Path, settings) -> None:
+    import skops.io as sio
+
+    evil = tmp_path / "evil.skops"
+    sio.dump(zipfile.ZipInfo("x"), evil)  # an arbitrary non-sklearn type
+    with pytest.raises(UserError, match="refusing to load untrusted type"):
+        load_model(evil)
+    (tmp_path / "junk.skops").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="not a readable skops model"):
+        load_model(tmp_path / "junk.skops")
+
+
+def test_gate_floors() -> None:
+    gate = GateSettings(floors={"accuracy": 0.9, "log_loss": 0.5})
+    assert check_floors({"accuracy": 0.95, "log_loss": 0.2}, gate) == []
+    fails = check_floors({"accuracy": 0.85, "log_loss": 0.7}, gate)
+    assert fails == ["accuracy = 0.8500 < floor 0.9000", "log_loss = 0.7000 > floor 0.5000"]
+    with pytest.raises(UserError, match="gate.floors.accuracy"):
+        check_floors({}, gate)
+    assert issubclass(GateFailure, UserError) and GateFailure.exit_code == 1
