@@ -26,6 +26,7 @@ def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     init_repo(work, base / "origin.git", base / "dvc-remote")
     commit_all(work, "project files")
     run(["dvc", "repro"], cwd=work)
+    # The committed dvc.lock is reproduced byte for byte, so usually nothing changes here.
     commit_all(work, "run pipeline")
     run(["dvc", "push"], cwd=work)
     run(["git", "push", "-q", "origin", "main"], cwd=work)

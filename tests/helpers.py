@@ -13,12 +13,19 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 # Outputs of the pipeline: never copied into a fresh project (DVC recreates them).
-OUTPUT_PREFIXES = ("data/processed/", "models/model.skops", "reports/predictions.parquet", "reports/figures/")
+OUTPUT_PREFIXES = (
+    "data/processed/",
+    "models/model.skops",
+    "reports/predictions.parquet",
+    "reports/figures/",
+)
 
 
 def env() -> dict[str, str]:
@@ -35,8 +42,13 @@ def env() -> dict[str, str]:
 def run(cmd: list[str] | str, cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess[str]:
     """Run a real command; on an unexpected failure show its output in the assertion."""
     proc = subprocess.run(
-        cmd, cwd=cwd, env=kw.pop("env", env()), text=True, capture_output=True,
-        shell=isinstance(cmd, str), **kw,
+        cmd,
+        cwd=cwd,
+        env=kw.pop("env", env()),
+        text=True,
+        capture_output=True,
+        shell=isinstance(cmd, str),
+        **kw,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd!r} exited {proc.returncode}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}")
@@ -47,7 +59,10 @@ def project_files(root: Path = ROOT) -> list[str]:
     """The files a clean clone has: tracked plus untracked-but-not-ignored."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root, capture_output=True, text=True, check=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return sorted({f for f in out.split("\0") if f and (root / f).is_file()})
 
@@ -69,13 +84,17 @@ def init_repo(work: Path, origin: Path, remote: Path) -> None:
     run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(remote)], cwd=work)
 
 
-def commit_all(work: Path, message: str) -> None:
+def commit_all(work: Path, message: str) -> bool:
+    """Commit everything; False when there was nothing to commit."""
     run(["git", "add", "-A"], cwd=work)
+    if run(["git", "diff", "--cached", "--quiet"], cwd=work, check=False).returncode == 0:
+        return False
     run(["git", "commit", "-q", "-m", message], cwd=work)
+    return True
 
 
 def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()  # noqa: S324 - fingerprint, not security
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def snapshot(work: Path, rels: list[str]) -> dict[str, str]:

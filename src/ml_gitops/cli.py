@@ -21,7 +21,12 @@ Handler = Callable[[argparse.Namespace], int | None]
 
 
 def _params_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="composed config (default: params.yaml)")
+    p.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="composed config (default: params.yaml)",
+    )
 
 
 def _stage(sub: Any, name: str, help_: str, args: dict[str, Path]) -> argparse.ArgumentParser:
@@ -76,16 +81,48 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _stage(sub, "ingest", "read the configured source into Parquet", {"out": paths.DATASET})
-    _stage(sub, "validate", "check the data against the schema", {
-        "dataset": paths.DATASET, "out": paths.VALIDATED, "report": paths.VALIDATION_REPORT})
-    _stage(sub, "split", "seeded, stratified train/test split", {
-        "validated": paths.VALIDATED, "train_out": paths.TRAIN, "test_out": paths.TEST})
-    _stage(sub, "train", "fit the model pipeline", {
-        "train": paths.TRAIN, "model": paths.MODEL, "signature": paths.SIGNATURE, "summary": paths.TRAIN_SUMMARY})
-    _stage(sub, "evaluate", "metrics with bootstrap intervals, plots", {
-        "model": paths.MODEL, "test": paths.TEST, "metrics": paths.METRICS, "predictions": paths.PREDICTIONS,
-        "plots": paths.PLOTS, "figures": paths.FIGURES})
-    _stage(sub, "gate", "fail when a metric is under its floor", {"metrics": paths.METRICS, "out": paths.GATE})
+    _stage(
+        sub,
+        "validate",
+        "check the data against the schema",
+        {"dataset": paths.DATASET, "out": paths.VALIDATED, "report": paths.VALIDATION_REPORT},
+    )
+    _stage(
+        sub,
+        "split",
+        "seeded, stratified train/test split",
+        {"validated": paths.VALIDATED, "train_out": paths.TRAIN, "test_out": paths.TEST},
+    )
+    _stage(
+        sub,
+        "train",
+        "fit the model pipeline",
+        {
+            "train": paths.TRAIN,
+            "model": paths.MODEL,
+            "signature": paths.SIGNATURE,
+            "summary": paths.TRAIN_SUMMARY,
+        },
+    )
+    _stage(
+        sub,
+        "evaluate",
+        "metrics with bootstrap intervals, plots",
+        {
+            "model": paths.MODEL,
+            "test": paths.TEST,
+            "metrics": paths.METRICS,
+            "predictions": paths.PREDICTIONS,
+            "plots": paths.PLOTS,
+            "figures": paths.FIGURES,
+        },
+    )
+    _stage(
+        sub,
+        "gate",
+        "fail when a metric is under its floor",
+        {"metrics": paths.METRICS, "out": paths.GATE},
+    )
 
     p = sub.add_parser("params", help="compose conf/ into params.yaml, or check they agree")
     p.add_argument("action", choices=["sync", "check"])
@@ -95,14 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=Path, default=paths.METRICS)
     p.set_defaults(handler=_show_metrics)
 
-    for register in EXTENSIONS:
-        register(sub)
+    for name in COMMAND_MODULES:
+        import importlib
+
+        importlib.import_module(f"{__package__}.commands.{name}").register(sub)
     return parser
 
 
-# Later layers (report, registry, release, serve, score, monitor, sweep...) add
-# their subcommands here: each is a function taking the subparsers object.
-EXTENSIONS: list[Callable[[Any], None]] = []
+# Lifecycle commands beyond the pipeline live in `commands/<name>.py`, each with
+# a `register(subparsers)` that adds its subcommands. Keep their top-level
+# imports light: every CLI start imports them all.
+COMMAND_MODULES: list[str] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

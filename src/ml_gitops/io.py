@@ -140,7 +140,10 @@ def iter_table_batches(
             yield batch.to_pandas()
         return
     reader = pd.read_csv(
-        path, sep=delimiter, na_values=na_values, chunksize=batch_rows,
+        path,
+        sep=delimiter,
+        na_values=na_values,
+        chunksize=batch_rows,
         dtype_backend="numpy_nullable",
     )
     with reader:

@@ -151,7 +151,11 @@ def with_intervals(p: Predictions, n_boot: int, confidence: float, seed: int) ->
 
 
 def paired_delta(
-    base: Predictions, head: Predictions, n_boot: int, confidence: float, seed: int,
+    base: Predictions,
+    head: Predictions,
+    n_boot: int,
+    confidence: float,
+    seed: int,
 ) -> dict[str, tuple[float, float, float]]:
     """Delta (head - base) per metric with a paired-bootstrap interval over the same rows."""
     pb, ph = point_metrics(base), point_metrics(head)

@@ -29,7 +29,12 @@ def compose_text(conf_dir: Path = CONF_DIR, overrides: list[str] | None = None) 
         out = Path(tmp) / "params.yaml"
         try:
             compose_and_dump(
-                out, str(conf_dir.resolve()), None, CONFIG_NAME, str(conf_dir.resolve().parent), overrides or []
+                out,
+                str(conf_dir.resolve()),
+                None,
+                CONFIG_NAME,
+                str(conf_dir.resolve().parent),
+                overrides or [],
             )
         except Exception as err:  # Hydra raises many types; all are config errors here
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -59,7 +64,12 @@ def check(conf_dir: Path = CONF_DIR, params_file: Path = PARAMS_FILE) -> None:
     old = params_file.read_text(encoding="utf-8")
     if yaml.safe_load(old) != yaml.safe_load(text):
         diff = difflib.unified_diff(
-            text.splitlines(), old.splitlines(), f"{conf_dir}/ (composed)", str(params_file), lineterm="", n=0,
+            text.splitlines(),
+            old.splitlines(),
+            f"{conf_dir}/ (composed)",
+            str(params_file),
+            lineterm="",
+            n=0,
         )
         changed = [d for d in diff if d[:1] in "+-" and not d.startswith(("+++", "---"))]
         raise UserError(

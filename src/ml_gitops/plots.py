@@ -55,10 +55,13 @@ def calibration(p: Predictions, bins: int) -> dict[str, pd.DataFrame]:
         score, truth = p.proba[:, c], (p.y == c).astype(float)
         which = np.clip(np.digitize(score, edges[1:-1]), 0, bins - 1)
         rows = [
-            {"predicted": round(float(score[which == b].mean()), 6),
-             "observed": round(float(truth[which == b].mean()), 6),
-             "count": int((which == b).sum())}
-            for b in range(bins) if (which == b).any()
+            {
+                "predicted": round(float(score[which == b].mean()), 6),
+                "observed": round(float(truth[which == b].mean()), 6),
+                "count": int((which == b).sum()),
+            }
+            for b in range(bins)
+            if (which == b).any()
         ]
         out[name] = pd.DataFrame(rows)
     return out
@@ -94,8 +97,9 @@ def _save(fig: Any, dest: Path) -> None:
     plt.close(fig)
 
 
-def draw_curves(curves: dict[str, pd.DataFrame], x: str, y: str, title: str, dest: Path,
-                diagonal: bool = False) -> None:
+def draw_curves(
+    curves: dict[str, pd.DataFrame], x: str, y: str, title: str, dest: Path, diagonal: bool = False
+) -> None:
     fig, ax = _figure()
     for name, df in curves.items():
         ax.plot(df[x], df[y], label=str(name), marker="o" if len(df) < 15 else None, ms=3)
@@ -116,8 +120,14 @@ def draw_confusion(p: Predictions, dest: Path, title: str = "Confusion matrix") 
     ax.imshow(m, cmap="Blues")
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(m[i, j]), ha="center", va="center",
-                    color="white" if m[i, j] > m.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(m[i, j]),
+                ha="center",
+                va="center",
+                color="white" if m[i, j] > m.max() / 2 else "black",
+            )
     ax.set_xticks(range(k), p.classes, rotation=30)
     ax.set_yticks(range(k), p.classes)
     ax.set(xlabel="predicted", ylabel="actual", title=title)

@@ -51,15 +51,21 @@ def _numeric(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None, Vio
     if bad.any():
         sample = series[bad].iloc[0]
         return None, Violation(
-            str(series.name), "dtype", int(bad.sum()),
-            f"expected {spec.dtype}, found non-numeric value {sample!r}", _examples(bad),
+            str(series.name),
+            "dtype",
+            int(bad.sum()),
+            f"expected {spec.dtype}, found non-numeric value {sample!r}",
+            _examples(bad),
         )
     if spec.dtype == "int":
         frac = values.notna() & (values != values.round())
         if frac.any():
             return None, Violation(
-                str(series.name), "dtype", int(frac.sum()),
-                f"expected int, found {values[frac].iloc[0]!r}", _examples(frac),
+                str(series.name),
+                "dtype",
+                int(frac.sum()),
+                f"expected int, found {values[frac].iloc[0]!r}",
+                _examples(frac),
             )
     return values.astype("float64"), None
 
@@ -72,26 +78,34 @@ def coerce_column(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None
         return _numeric(series, spec)
     if spec.dtype == "bool":
         mapped = series.map(
-            lambda v: v if isinstance(v, bool) or pd.isna(v)
-            else {"true": True, "false": False, "1": True, "0": False}.get(str(v).strip().lower(), "?")
+            lambda v: (
+                v
+                if isinstance(v, bool) or pd.isna(v)
+                else {"true": True, "false": False, "1": True, "0": False}.get(str(v).strip().lower(), "?")
+            )
         )
         bad = mapped.astype(object) == "?"
         if bad.any():
             return None, Violation(
-                str(series.name), "dtype", int(bad.sum()),
-                f"expected bool, found {series[bad].iloc[0]!r}", _examples(bad),
+                str(series.name),
+                "dtype",
+                int(bad.sum()),
+                f"expected bool, found {series[bad].iloc[0]!r}",
+                _examples(bad),
             )
         return mapped.astype(object).map(lambda v: None if pd.isna(v) else str(v).lower()), None
     # category: keep strings; numbers become their string form ("1" not "1.0" for ints)
     out = series.astype(object).map(
-        lambda v: None if pd.isna(v)
-        else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+        lambda v: None if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
     )
     return out, None
 
 
 def check_frame(
-    df: pd.DataFrame, schema: SchemaSpec, *, warn_only: frozenset[str] = frozenset(),
+    df: pd.DataFrame,
+    schema: SchemaSpec,
+    *,
+    warn_only: frozenset[str] = frozenset(),
     require_target: bool = True,
 ) -> tuple[pd.DataFrame, list[Violation]]:
     """Validate and coerce ``df`` against ``schema``.
@@ -136,20 +150,29 @@ def check_frame(
             hi = float("inf") if spec.max is None else spec.max
             outside = series.notna() & ((series < lo) | (series > hi))
             if outside.any():
-                add(Violation(
-                    col, "range", int(outside.sum()),
-                    f"values outside [{spec.min}, {spec.max}], e.g. {series[outside].iloc[0]!r}",
-                    _examples(outside),
-                ))
+                add(
+                    Violation(
+                        col,
+                        "range",
+                        int(outside.sum()),
+                        f"values outside [{spec.min}, {spec.max}], e.g. {series[outside].iloc[0]!r}",
+                        _examples(outside),
+                    )
+                )
         elif spec.dtype == "category":
             allowed = set(spec.categories or [])
             unseen = series.notna() & ~series.isin(allowed)
             if unseen.any():
                 found = sorted(set(series[unseen]))[:5]
-                add(Violation(
-                    col, "category", int(unseen.sum()),
-                    f"values not in {sorted(allowed)}: {found}", _examples(unseen),
-                ))
+                add(
+                    Violation(
+                        col,
+                        "category",
+                        int(unseen.sum()),
+                        f"values not in {sorted(allowed)}: {found}",
+                        _examples(unseen),
+                    )
+                )
     frame = pd.DataFrame(out, columns=[c for c in expected if c in out])
     return frame, violations
 

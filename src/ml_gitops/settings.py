@@ -196,7 +196,9 @@ def parse_settings(raw: dict[str, Any], *, source: str = str(PARAMS_FILE)) -> Se
     extra = {k: v for k, v in raw.items() if k not in known}
     unknown = sorted(k for k in extra if k not in EXTENSION_GROUPS)
     if unknown:
-        raise UserError(f"{source}: unknown config key {unknown[0]!r} (known: {', '.join(sorted(known | EXTENSION_GROUPS))})")
+        raise UserError(
+            f"{source}: unknown config key {unknown[0]!r} (known: {', '.join(sorted(known | EXTENSION_GROUPS))})"
+        )
     try:
         return Settings.model_validate({**core, "extra_groups": extra})
     except ValidationError as exc:

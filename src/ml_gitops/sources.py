@@ -16,6 +16,7 @@ from .settings import DataSettings, SchemaSpec, SourceSpec
 if TYPE_CHECKING:
     import pandas as pd
 
+
 def source_path(source: SourceSpec) -> Path | None:
     return Path(str(source.path)) if source.kind == "file" else None
 
@@ -31,8 +32,12 @@ def synthetic_batches(source: SourceSpec, schema: SchemaSpec) -> Iterator[pd.Dat
 
     rng = np.random.default_rng(source.seed)
     feats = schema.feature_columns
-    weights = {c: rng.normal(size=len(schema.columns[c].categories or [0, 1])) if schema.columns[c].dtype == "category"
-               else rng.normal() for c in feats}
+    weights = {
+        c: rng.normal(size=len(schema.columns[c].categories or [0, 1]))
+        if schema.columns[c].dtype == "category"
+        else rng.normal()
+        for c in feats
+    }
     classes = schema.classes
     remaining = source.n_rows
     while remaining > 0:

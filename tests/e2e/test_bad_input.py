@@ -15,8 +15,13 @@ from ..helpers import env, run, snapshot
 
 pytestmark = pytest.mark.e2e
 GOOD = [
-    "data/processed/dataset.parquet", "data/processed/validated.parquet", "data/processed/train.parquet",
-    "data/processed/test.parquet", "models/model.skops", "reports/metrics.json", "reports/gate.json",
+    "data/processed/dataset.parquet",
+    "data/processed/validated.parquet",
+    "data/processed/train.parquet",
+    "data/processed/test.parquet",
+    "models/model.skops",
+    "reports/metrics.json",
+    "reports/gate.json",
 ]
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year"
 ROW = "Adelie,Torgersen,39.1,18.7,181,3750,male,2007"
@@ -35,11 +40,23 @@ CASES = {
     "empty file": ("", "file is empty"),
     "header only": (HEADER + "\n", "no data rows"),
     "wrong delimiter": ((HEADER + "\n" + ROW + "\n").replace(",", ";"), "';'-delimited"),
-    "missing column": (HEADER.replace(",year", "") + "\n" + ROW.rsplit(",", 1)[0] + "\n", "column 'year': missing_column"),
+    "missing column": (
+        HEADER.replace(",year", "") + "\n" + ROW.rsplit(",", 1)[0] + "\n",
+        "column 'year': missing_column",
+    ),
     "extra column": (HEADER + ",colour\n" + ROW + ",red\n", "column 'colour': extra_column"),
-    "wrong dtype": (HEADER + "\n" + ROW.replace("39.1", "long") + "\n", "column 'bill_length_mm': dtype, 1 row(s)"),
-    "NaN in target": (HEADER + "\n" + ROW + "\n" + ROW.replace("Adelie", "NA") + "\n", "column 'species': null, 1 row(s)"),
-    "label never seen": (HEADER + "\n" + ROW.replace("Adelie", "Emperor") + "\n", "column 'species': category, 1 row(s)"),
+    "wrong dtype": (
+        HEADER + "\n" + ROW.replace("39.1", "long") + "\n",
+        "column 'bill_length_mm': dtype, 1 row(s)",
+    ),
+    "NaN in target": (
+        HEADER + "\n" + ROW + "\n" + ROW.replace("Adelie", "NA") + "\n",
+        "column 'species': null, 1 row(s)",
+    ),
+    "label never seen": (
+        HEADER + "\n" + ROW.replace("Adelie", "Emperor") + "\n",
+        "column 'species': category, 1 row(s)",
+    ),
 }
 
 
@@ -55,16 +72,27 @@ def test_bad_data_is_refused_and_keeps_outputs(repo: Path, case: str) -> None:
     assert "data/raw/input.csv" in errors[0] and expected in errors[0], errors[0]
     after = snapshot(repo, GOOD)
     # ingest may store the new raw file; every validated and downstream output is untouched
-    assert {k: v for k, v in after.items() if "dataset" not in k} == {k: v for k, v in before.items() if "dataset" not in k}
+    assert {k: v for k, v in after.items() if "dataset" not in k} == {
+        k: v for k, v in before.items() if "dataset" not in k
+    }
 
 
 CONFIG_CASES = {
-    "unknown config key": ("split", {"test_size": 0.2, "seed": 42, "stratify": True, "shuffle": True},
-                           "split.shuffle: unknown config key"),
-    "wrong config type": ("split", {"test_size": "a fifth", "seed": 42, "stratify": True},
-                          "split.test_size: Input should be a valid number"),
-    "out-of-range config value": ("split", {"test_size": 1.5, "seed": 42, "stratify": True},
-                                  "split.test_size: Input should be less than 1"),
+    "unknown config key": (
+        "split",
+        {"test_size": 0.2, "seed": 42, "stratify": True, "shuffle": True},
+        "split.shuffle: unknown config key",
+    ),
+    "wrong config type": (
+        "split",
+        {"test_size": "a fifth", "seed": 42, "stratify": True},
+        "split.test_size: Input should be a valid number",
+    ),
+    "out-of-range config value": (
+        "split",
+        {"test_size": 1.5, "seed": 42, "stratify": True},
+        "split.test_size: Input should be less than 1",
+    ),
     "unknown top-level group": ("colour", {"a": 1}, "unknown config key 'colour'"),
     "unknown model": ("model", {"name": "svm"}, "model: Input tag 'svm'"),
 }

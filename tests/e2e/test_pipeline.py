@@ -44,7 +44,12 @@ def test_one_model_param_reruns_only_train_evaluate_gate(repo: Path) -> None:
 
 def test_from_scratch_twice_gives_byte_identical_outputs(repo: Path) -> None:
     before = (repo / "dvc.lock").read_text()
-    for rel in ["data/processed", "models/model.skops", "reports/figures", "reports/predictions.parquet"]:
+    for rel in [
+        "data/processed",
+        "models/model.skops",
+        "reports/figures",
+        "reports/predictions.parquet",
+    ]:
         path = repo / rel
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     shutil.rmtree(repo / ".dvc/cache")
@@ -74,3 +79,13 @@ def test_push_then_pull_into_a_fresh_clone_is_up_to_date(pipeline_repo: Path, tm
     assert (clone / "models/model.skops").read_bytes() == (pipeline_repo / "models/model.skops").read_bytes()
     out = run(["dvc", "repro"], cwd=clone).stdout
     assert stages_run(out) == []
+
+
+def test_a_fresh_copy_reproduces_the_committed_lock(pipeline_repo: Path) -> None:
+    """Same inputs, same model: a new machine rebuilds exactly the md5s committed on main."""
+    from ..helpers import ROOT
+
+    committed = run(["git", "show", "HEAD:dvc.lock"], cwd=ROOT, check=False)
+    if committed.returncode != 0:
+        pytest.skip("dvc.lock is not committed in this checkout")
+    assert (pipeline_repo / "dvc.lock").read_text() == committed.stdout

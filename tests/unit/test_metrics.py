@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    roc_auc_score,
+)
 
 from ml_gitops.metrics import Predictions, paired_delta, point_metrics, with_intervals
 
@@ -38,10 +44,13 @@ def test_intervals_contain_point_and_are_seeded() -> None:
 
 def test_paired_delta_sees_a_real_difference_and_not_a_fake_one() -> None:
     good, bad = make(2, skill=0.8), make(2, skill=0.8)
-    noisy = Predictions(bad.y, np.clip(bad.proba + np.random.default_rng(9).normal(0, 0.3, bad.proba.shape), 0.01, None),
-                        bad.classes)
+    noisy = Predictions(
+        bad.y,
+        np.clip(bad.proba + np.random.default_rng(9).normal(0, 0.3, bad.proba.shape), 0.01, None),
+        bad.classes,
+    )
     noisy = Predictions(noisy.y, noisy.proba / noisy.proba.sum(1, keepdims=True), noisy.classes)
-    delta, lo, hi = paired_delta(good, noisy, 500, 0.95, 0)["accuracy"]
+    delta, _lo, hi = paired_delta(good, noisy, 500, 0.95, 0)["accuracy"]
     assert delta < 0 and hi < 0
     same = paired_delta(good, good, 200, 0.95, 0)["accuracy"]
     assert same == (0.0, 0.0, 0.0)

@@ -13,12 +13,18 @@ def schema(settings_dict: dict):
 
 
 def good_frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "species": ["Adelie", "Gentoo", "Chinstrap"], "island": ["Biscoe", "Dream", "Torgersen"],
-        "bill_length_mm": [39.1, None, 45.0], "bill_depth_mm": [18.7, 15.0, 17.0],
-        "flipper_length_mm": [181, 210, 195], "body_mass_g": [3750, 5000, 3800],
-        "sex": ["male", None, "female"], "year": [2007, 2008, 2009],
-    })
+    return pd.DataFrame(
+        {
+            "species": ["Adelie", "Gentoo", "Chinstrap"],
+            "island": ["Biscoe", "Dream", "Torgersen"],
+            "bill_length_mm": [39.1, None, 45.0],
+            "bill_depth_mm": [18.7, 15.0, 17.0],
+            "flipper_length_mm": [181, 210, 195],
+            "body_mass_g": [3750, 5000, 3800],
+            "sex": ["male", None, "female"],
+            "year": [2007, 2008, 2009],
+        }
+    )
 
 
 def test_good_frame_passes_and_is_coerced(schema) -> None:
@@ -30,18 +36,22 @@ def test_good_frame_passes_and_is_coerced(schema) -> None:
 
 def test_every_violation_is_reported_at_once(schema) -> None:
     df = good_frame()
-    df.loc[0, "species"] = None            # null target
-    df.loc[1, "island"] = "Atlantis"       # unseen category
+    df.loc[0, "species"] = None  # null target
+    df.loc[1, "island"] = "Atlantis"  # unseen category
     df["bill_depth_mm"] = df["bill_depth_mm"].astype(object)
-    df.loc[2, "bill_depth_mm"] = "deep"    # wrong dtype
-    df.loc[0, "body_mass_g"] = 99_999      # out of range
-    df = df.drop(columns=["year"])         # missing column
-    df["colour"] = "red"                   # extra column
+    df.loc[2, "bill_depth_mm"] = "deep"  # wrong dtype
+    df.loc[0, "body_mass_g"] = 99_999  # out of range
+    df = df.drop(columns=["year"])  # missing column
+    df["colour"] = "red"  # extra column
     _, violations = check_frame(df, schema)
     found = {(v.column, v.rule): v for v in violations}
     assert set(found) == {
-        ("species", "null"), ("island", "category"), ("bill_depth_mm", "dtype"),
-        ("body_mass_g", "range"), ("year", "missing_column"), ("colour", "extra_column"),
+        ("species", "null"),
+        ("island", "category"),
+        ("bill_depth_mm", "dtype"),
+        ("body_mass_g", "range"),
+        ("year", "missing_column"),
+        ("colour", "extra_column"),
     }
     assert found[("island", "category")].examples == [2]
     assert found[("body_mass_g", "range")].rows == 1

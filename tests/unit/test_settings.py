@@ -23,7 +23,11 @@ def test_composed_params_validate(settings_dict: dict) -> None:
         (("model", "C"), -1, "model.C: Input should be greater than 0"),
         (("evaluate", "confidence"), 1.5, "evaluate.confidence: Input should be less than 1"),
         (("runtime", "threads"), 0, "runtime.threads: Input should be greater than or equal to 1"),
-        (("data", "schema", "target"), "nope", "data.schema: target 'nope' is not one of the columns"),
+        (
+            ("data", "schema", "target"),
+            "nope",
+            "data.schema: target 'nope' is not one of the columns",
+        ),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(settings_dict: dict, path: tuple, value: object, message: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +39,7 @@ def synthetic_settings(settings_dict: dict, n: int = 2000):
 def test_embedded_data_has_numeric_categorical_and_missing(settings) -> None:
     df = load(settings.data)
     assert len(df) == 344
-    frame, report = validate(df, settings.data)
+    _frame, report = validate(df, settings.data)
     assert report["passed"] and report["missing"]["sex"] == 11
     assert set(report["class_counts"]) == {"Adelie", "Chinstrap", "Gentoo"}
 
@@ -58,7 +57,7 @@ def test_synthetic_source_is_seeded_batched_and_valid(settings_dict: dict) -> No
 def test_split_is_stratified_and_seeded(settings) -> None:
     frame, _ = validate(load(settings.data), settings.data)
     tr, te = split(frame, "species", SplitSettings(test_size=0.25, seed=1))
-    tr2, te2 = split(frame, "species", SplitSettings(test_size=0.25, seed=1))
+    _tr2, te2 = split(frame, "species", SplitSettings(test_size=0.25, seed=1))
     assert te.equals(te2) and len(tr) + len(te) == len(frame)
     share = frame["species"].value_counts(normalize=True)
     assert (te["species"].value_counts(normalize=True) - share).abs().max() < 0.03
@@ -70,14 +69,21 @@ def test_split_refuses_a_singleton_class(settings) -> None:
         split(df, "y", SplitSettings())
 
 
-@pytest.mark.parametrize("model", [
-    {"name": "logistic_regression"},
-    {"name": "random_forest", "n_estimators": 20},
-    {"name": "hist_gradient_boosting", "max_iter": 20},
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"name": "logistic_regression"},
+        {"name": "random_forest", "n_estimators": 20},
+        {"name": "hist_gradient_boosting", "max_iter": 20},
+    ],
+)
 def test_every_model_family_trains_saves_and_loads(settings_dict: dict, tmp_path: Path, model: dict) -> None:
-    s = parse_settings({**synthetic_settings(settings_dict).model_dump(by_alias=True, exclude={"extra_groups"}),
-                        "model": model})
+    s = parse_settings(
+        {
+            **synthetic_settings(settings_dict).model_dump(by_alias=True, exclude={"extra_groups"}),
+            "model": model,
+        }
+    )
     df = load(s.data)
     frame, _ = validate(df, s.data)
     pipe, summary = train(frame, s)
@@ -98,11 +104,14 @@ def test_train_samples_above_max_rows(settings_dict: dict) -> None:
 
 
 def test_model_loader_refuses_untrusted_types(tmp_path: Path, settings) -> None:
+    import os
+
     import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
 
     evil = tmp_path / "evil.skops"
-    sio.dump(zipfile.ZipInfo("x"), evil)  # an arbitrary non-sklearn type
-    with pytest.raises(UserError, match="refusing to load untrusted type"):
+    sio.dump(FunctionTransformer(func=os.system), evil)  # the classic "run a command on load" payload
+    with pytest.raises(UserError, match="refusing to load untrusted type.*os.system|posix.system"):
         load_model(evil)
     (tmp_path / "junk.skops").write_bytes(b"not a zip")
     with pytest.raises(UserError, match="not a readable skops model"):

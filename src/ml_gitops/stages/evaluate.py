@@ -37,16 +37,25 @@ def importance(model: Any, test: pd.DataFrame, schema: SchemaSpec, cfg: Evaluate
 
     from ..features import feature_frame
 
-    sample = test if len(test) <= cfg.importance_max_rows else test.sample(cfg.importance_max_rows, random_state=cfg.seed)
-    res = permutation_importance(
-        model, feature_frame(sample, schema), sample[schema.target].astype(str),
-        n_repeats=cfg.importance_repeats, random_state=cfg.seed, scoring="balanced_accuracy", n_jobs=1,
+    sample = (
+        test if len(test) <= cfg.importance_max_rows else test.sample(cfg.importance_max_rows, random_state=cfg.seed)
     )
-    return pd.DataFrame({
-        "feature": schema.feature_columns,
-        "importance": res.importances_mean.round(6),
-        "std": res.importances_std.round(6),
-    })
+    res = permutation_importance(
+        model,
+        feature_frame(sample, schema),
+        sample[schema.target].astype(str),
+        n_repeats=cfg.importance_repeats,
+        random_state=cfg.seed,
+        scoring="balanced_accuracy",
+        n_jobs=1,
+    )
+    return pd.DataFrame(
+        {
+            "feature": schema.feature_columns,
+            "importance": res.importances_mean.round(6),
+            "std": res.importances_std.round(6),
+        }
+    )
 
 
 def evaluate(p: Predictions, cfg: EvaluateSettings) -> dict[str, float]:
@@ -62,7 +71,11 @@ def predictions_frame(p: Predictions) -> pd.DataFrame:
     import pandas as pd
 
     names = np.asarray(p.classes, dtype=object)
-    cols: dict[str, Any] = {"row": np.arange(len(p.y)), "actual": names[p.y], "predicted": names[p.pred]}
+    cols: dict[str, Any] = {
+        "row": np.arange(len(p.y)),
+        "actual": names[p.y],
+        "predicted": names[p.pred],
+    }
     for i, c in enumerate(p.classes):
         cols[f"proba_{c}"] = p.proba[:, i]
     return pd.DataFrame(cols)
@@ -91,8 +104,11 @@ def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_
     shutil.rmtree(tmp, ignore_errors=True)
     write_text(tmp / "confusion.csv", csv(plots.confusion(p)))
     write_text(tmp / "importance.csv", csv(imp))
-    curves = {"roc": plots.roc(p), "precision_recall": plots.precision_recall(p),
-              "calibration": plots.calibration(p, cfg.calibration_bins)}
+    curves = {
+        "roc": plots.roc(p),
+        "precision_recall": plots.precision_recall(p),
+        "calibration": plots.calibration(p, cfg.calibration_bins),
+    }
     for kind, per_class in curves.items():
         for name, df in per_class.items():
             write_text(tmp / kind / f"{name}.csv", csv(df))
@@ -102,14 +118,33 @@ def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_
     figures.mkdir(parents=True, exist_ok=True)
     plots.draw_confusion(p, figures / "confusion.png")
     plots.draw_curves(curves["roc"], "fpr", "tpr", "ROC (one vs rest)", figures / "roc.png", diagonal=True)
-    plots.draw_curves(curves["precision_recall"], "recall", "precision", "Precision-recall", figures / "precision_recall.png")
-    plots.draw_curves(curves["calibration"], "predicted", "observed", "Calibration", figures / "calibration.png", diagonal=True)
+    plots.draw_curves(
+        curves["precision_recall"],
+        "recall",
+        "precision",
+        "Precision-recall",
+        figures / "precision_recall.png",
+    )
+    plots.draw_curves(
+        curves["calibration"],
+        "predicted",
+        "observed",
+        "Calibration",
+        figures / "calibration.png",
+        diagonal=True,
+    )
     plots.draw_importance(imp, figures / "importance.png")
 
 
-def main(params: Path, model_path: Path = paths.MODEL, test_path: Path = paths.TEST,
-         metrics_out: Path = paths.METRICS, predictions_out: Path = paths.PREDICTIONS,
-         plots_dir: Path = paths.PLOTS, figures: Path = paths.FIGURES) -> None:
+def main(
+    params: Path,
+    model_path: Path = paths.MODEL,
+    test_path: Path = paths.TEST,
+    metrics_out: Path = paths.METRICS,
+    predictions_out: Path = paths.PREDICTIONS,
+    plots_dir: Path = paths.PLOTS,
+    figures: Path = paths.FIGURES,
+) -> None:
     from threadpoolctl import threadpool_limits
 
     from ..io import read_table, write_json, write_parquet
@@ -126,7 +161,10 @@ def main(params: Path, model_path: Path = paths.MODEL, test_path: Path = paths.T
     write_parquet(predictions_out, predictions_frame(p))
     write_plots(p, imp, cfg, plots_dir, figures)
     write_json(metrics_out, metrics)
-    print("evaluate: " + ", ".join(
-        f"{m}={metrics[m]:.3f} [{metrics[m + '_ci_low']:.3f}, {metrics[m + '_ci_high']:.3f}]"
-        for m in ("accuracy", "balanced_accuracy", "roc_auc")
-    ))
+    print(
+        "evaluate: "
+        + ", ".join(
+            f"{m}={metrics[m]:.3f} [{metrics[m + '_ci_low']:.3f}, {metrics[m + '_ci_high']:.3f}]"
+            for m in ("accuracy", "balanced_accuracy", "roc_auc")
+        )
+    )

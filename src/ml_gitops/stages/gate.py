@@ -11,8 +11,6 @@ from ..metrics import LOWER_IS_BETTER
 from ..settings import GateSettings, load_settings
 
 
-
-
 def check_floors(metrics: dict[str, Any], gate: GateSettings) -> list[str]:
     """Pure core: one message per failed floor (empty list = pass)."""
     failures = []

@@ -22,7 +22,9 @@ def split(df: pd.DataFrame, target: str, cfg: SplitSettings) -> tuple[pd.DataFra
         rare = counts.idxmin()
         raise UserError(f"split.stratify: class {rare!r} of {target!r} has {counts.min()} row(s); need >= 2")
     train, test = train_test_split(
-        df, test_size=cfg.test_size, random_state=cfg.seed,
+        df,
+        test_size=cfg.test_size,
+        random_state=cfg.seed,
         stratify=df[target] if cfg.stratify else None,
     )
     if len(test) == 0 or len(train) == 0:
@@ -30,8 +32,12 @@ def split(df: pd.DataFrame, target: str, cfg: SplitSettings) -> tuple[pd.DataFra
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def main(params: Path, validated: Path = paths.VALIDATED, train_out: Path = paths.TRAIN,
-         test_out: Path = paths.TEST) -> None:
+def main(
+    params: Path,
+    validated: Path = paths.VALIDATED,
+    train_out: Path = paths.TRAIN,
+    test_out: Path = paths.TEST,
+) -> None:
     from ..io import read_table, write_parquet
 
     settings = load_settings(params)

@@ -53,8 +53,13 @@ def train(df: pd.DataFrame, settings: Settings) -> tuple[Any, dict[str, Any]]:
     return pipe, summary
 
 
-def main(params: Path, train_path: Path = paths.TRAIN, model_out: Path = paths.MODEL,
-         signature_out: Path = paths.SIGNATURE, summary_out: Path = paths.TRAIN_SUMMARY) -> None:
+def main(
+    params: Path,
+    train_path: Path = paths.TRAIN,
+    model_out: Path = paths.MODEL,
+    signature_out: Path = paths.SIGNATURE,
+    summary_out: Path = paths.TRAIN_SUMMARY,
+) -> None:
     from ..io import read_table, write_json
     from ..persistence import save_model
     from ..schema import signature

@@ -22,7 +22,7 @@ def validate(df: pd.DataFrame, data: DataSettings) -> tuple[pd.DataFrame, dict[s
         raise UserError("dataset has no rows")
     frame, violations = check_frame(df, data.schema_, warn_only=frozenset(data.warn_only))
     errors = errors_of(violations)
-    target = frame[data.schema_.target] if data.schema_.target in frame else None
+    target = frame.get(data.schema_.target, None)
     report = {
         "dataset": data.name,
         "rows": int(df.shape[0]),
@@ -33,8 +33,7 @@ def validate(df: pd.DataFrame, data: DataSettings) -> tuple[pd.DataFrame, dict[s
         "violations": [v.to_dict() for v in violations],
         "missing": {c: int(frame[c].isna().sum()) for c in frame.columns},
         "class_counts": (
-            {str(k): int(v) for k, v in target.value_counts().sort_index().items()}
-            if target is not None else {}
+            {str(k): int(v) for k, v in target.value_counts().sort_index().items()} if target is not None else {}
         ),
     }
     return frame, report
@@ -46,8 +45,12 @@ def summary(violations: list[Violation]) -> str:
     return f"{len(violations)} validation error(s): {shown}{more}"
 
 
-def main(params: Path, dataset: Path = paths.DATASET, out: Path = paths.VALIDATED,
-         report_path: Path = paths.VALIDATION_REPORT) -> None:
+def main(
+    params: Path,
+    dataset: Path = paths.DATASET,
+    out: Path = paths.VALIDATED,
+    report_path: Path = paths.VALIDATION_REPORT,
+) -> None:
     import sys
 
     from ..io import read_table, write_json, write_parquet
