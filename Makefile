@@ -18,7 +18,7 @@ export GTO_NO_ANALYTICS := 1
 # uv if it is on PATH, else a private copy installed with pip (works where only pip exists).
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 
-.tools/bin/uv:
+$(CURDIR)/.tools/bin/uv:
 	@$(PYTHON) -m venv .tools
 	@.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
