@@ -1,0 +1,56 @@
+"""dvc.yaml declares what each stage really reads: code, params keys, and nothing hidden."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import yaml
+
+from ..helpers import ROOT
+
+PACKAGE = next(p for p in (ROOT / "src").iterdir() if (p / "stages").is_dir())
+# Dispatch-only modules: changing them cannot change a stage's output.
+NOT_DEPS = {"cli.py", "errors.py", "paths.py", "__init__.py", "__main__.py"}
+
+
+def imported_modules(path: Path, seen: set[Path] | None = None) -> set[Path]:
+    """Package modules a file imports, transitively (relative imports only, as the package uses)."""
+    seen = set() if seen is None else seen
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = path.parent
+            for _ in range(node.level - 1):
+                base = base.parent
+            names = [node.module] if node.module else [a.name for a in node.names]
+            for name in names:
+                target = base.joinpath(*name.split(".")).with_suffix(".py")
+                if target.is_file() and target not in seen:
+                    seen.add(target)
+                    imported_modules(target, seen)
+    return seen
+
+
+def test_every_stage_declares_the_code_it_runs() -> None:
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    for name, stage in pipeline["stages"].items():
+        module = PACKAGE / "stages" / f"{name}.py"
+        assert module.is_file(), f"stage {name} has no module {module}"
+        deps = {d for d in stage["deps"] if isinstance(d, str)}
+        needed = {module, *imported_modules(module)}
+        missing = sorted(
+            str(m.relative_to(ROOT)) for m in needed if m.name not in NOT_DEPS and str(m.relative_to(ROOT)) not in deps
+        )
+        assert missing == [], f"stage {name} imports {missing} but dvc.yaml does not list them as deps"
+
+
+def test_params_deps_are_per_key_not_whole_files() -> None:
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name, stage in pipeline["stages"].items():
+        for key in stage.get("params", []):
+            assert isinstance(key, str), f"stage {name}: params must be keys of params.yaml, got {key!r}"
+            node = params
+            for part in key.split("."):
+                assert part in node, f"stage {name}: params key {key!r} is not in params.yaml"
+                node = node[part]
