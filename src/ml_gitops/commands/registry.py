@@ -101,6 +101,13 @@ def _deploy_plan(ns: argparse.Namespace) -> int:
     nothing = {"deploy": "false", "version": "", "stage": "", "tag": "", "commit": ""}
     reg = Registry.open(ns.repo)
     ref = parse_tag(ns.ref)
+    name = ns.ref.removeprefix("refs/tags/")
+    if ref is None and name.startswith((f"{reg.artifact}@", f"{reg.artifact}#")):
+        from ..errors import UserError
+
+        raise UserError(
+            f"{name}: malformed registry tag (expected {reg.artifact}@vX.Y.Z or {reg.artifact}#<stage>#<n>)"
+        )
     if ref is None or ref.artifact != reg.artifact:
         why = "not a registry tag" if ref is None else f"a tag of artifact {ref.artifact!r}, not {reg.artifact!r}"
         print(f"{ns.ref}: {why}: nothing to deploy")
