@@ -89,7 +89,7 @@ REGISTRY_PUSH ?= 1
 _push = $(if $(filter 1,$(REGISTRY_PUSH)),--push)
 
 promote: $(VENV)/.run-deps ## register HEAD as the next model version (GTO tag), assign staging, push (REGISTRY_PUSH=0: local)
-	@ml-gitops promote $(_push)
+	@ml-gitops promote $(_push) $(if $(GITHUB_ACTIONS),--github-output)
 
 release: $(VENV)/.run-deps ## build dist/model-VERSION/ and its .tar.gz from the tag (VERSION=vX.Y.Z)
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=vX.Y.Z" >&2; exit 2; }
