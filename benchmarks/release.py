@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers import BIN, ROOT, commit_all, copy_project, init_repo, run  # noqa: E402
+from tests.helpers import BIN, ROOT, commit_all, copy_project, init_repo, run
 
 
 def timed(cmd: list[str], cwd: Path, runs: int) -> float:

@@ -80,3 +80,20 @@ def test_state_follows_counters_not_clock() -> None:
     assert st.sorted_versions() == ["v0.1.0", "v0.2.0"]
     assert st.stages == {"staging": None, "prod": "v0.1.0"}
     assert st.previous("v0.2.0") == "v0.1.0" and st.latest == "v0.2.0"
+
+
+def test_config_groups_validate_and_name_bad_keys() -> None:
+    from ml_gitops.registry import RegistrySettings, group_settings, load_group
+    from ml_gitops.release import ReleaseSettings
+
+    from ..helpers import ROOT
+
+    reg = load_group(ROOT, "registry", RegistrySettings)
+    rel = load_group(ROOT, "release", ReleaseSettings)
+    assert reg.auto_stage == "staging" and rel.known_limitations
+    with pytest.raises(UserError, match=r"registry\.defualt_bump: unknown config key"):
+        group_settings(RegistrySettings, {"defualt_bump": "major"}, "registry")
+    with pytest.raises(UserError, match=r"registry\.default_bump"):
+        group_settings(RegistrySettings, {"default_bump": "huge"}, "registry")
+    with pytest.raises(UserError, match=r"registry\.first_version"):
+        group_settings(RegistrySettings, {"first_version": "1.0"}, "registry")
