@@ -190,6 +190,15 @@ def build_state(artifact: str, tags: Sequence[GitTag], stages: Sequence[str] = (
 
 
 # ----------------------------------------------------------------- git and dvc
+def gto_api() -> Any:
+    """GTO's Python API, with its telemetry off (imported late: it costs about a second)."""
+    os.environ.setdefault("GTO_NO_ANALYTICS", "1")
+    os.environ.setdefault("ITERATIVE_DO_NOT_TRACK", "1")
+    from gto import api
+
+    return api
+
+
 def git(root: Path, *args: str, check: bool = True) -> str:
     proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -455,8 +464,6 @@ def promote(
     pr: str | None = None,
 ) -> PromoteResult:
     """Register HEAD as the next version and assign the automatic stage, or refuse naming why."""
-    from gto import api as gto_api
-
     root, cfg = reg.root, reg.settings
     if git(root, "status", "--porcelain", "--untracked-files=no").strip():
         raise UserError("the working tree has uncommitted changes to tracked files: commit them first")
@@ -508,7 +515,7 @@ def promote(
         raise UserError(f"params.yaml: registry.tag_message: unknown placeholder {err}") from None
 
     tag = version_tag(cfg.artifact, version)
-    gto_api.register(str(root), cfg.artifact, head, version=version, message=message)
+    gto_api().register(str(root), cfg.artifact, head, version=version, message=message)
     created = [tag]
     if push:
         reg.push(tag)
@@ -532,8 +539,7 @@ def assign(
     message: str | None = None,
 ) -> str:
     """Assign (or unassign) ``stage`` to a registered version; return the new tag ('' if nothing to do)."""
-    from gto import api as gto_api
-
+    gto = gto_api()
     reg.check_stage(stage)
     state = reg.state()
     state.require(version)
@@ -547,9 +553,9 @@ def assign(
         "message": message or f"{'unassign' if unassign else 'assign'} {stage} {'from' if unassign else 'to'} {version}"
     }
     if unassign:
-        gto_api.unassign(str(reg.root), reg.artifact, stage=stage, version=version, **kw)
+        gto.unassign(str(reg.root), reg.artifact, stage=stage, version=version, **kw)
     else:
-        gto_api.assign(str(reg.root), reg.artifact, stage, version=version, **kw)
+        gto.assign(str(reg.root), reg.artifact, stage, version=version, **kw)
     new = sorted({t.name for t in list_tags(reg.root)} - before)
     if len(new) != 1:
         raise UserError(f"GTO created {len(new)} tags for {stage} {version}, expected one: {new}")

@@ -146,9 +146,9 @@ def _cross_check(root: Path, ref: Any) -> None:
 
     if not git(root, "tag", "--list", ref.tag).strip():
         raise UserError(f"{ref.tag}: tag not found in this clone (fetch tags: git fetch --tags)")
-    from gto import api as gto_api
+    from ..registry import gto_api
 
-    events = gto_api.check_ref(str(root), ref.tag)
+    events = gto_api().check_ref(str(root), ref.tag)
     key = "version" if ref.action is Action.REGISTER else "stage"
     want = ref.version if key == "version" else ref.stage
     got = [getattr(ev, key, None) for ev in events if getattr(ev, "artifact", None) == ref.artifact]
