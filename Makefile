@@ -83,6 +83,28 @@ clean: ## remove caches (keeps .venv and DVC outputs)
 ##@ Pull-request loop
 
 ##@ Registry and release
+.PHONY: promote release verify assign registry
+# Tags are pushed to the git remote unless REGISTRY_PUSH=0 (try things locally first).
+REGISTRY_PUSH ?= 1
+_push = $(if $(filter 1,$(REGISTRY_PUSH)),--push)
+
+promote: $(VENV)/.run-deps ## register HEAD as the next model version (GTO tag), assign staging, push (REGISTRY_PUSH=0: local)
+	@ml-gitops promote $(_push) $(if $(GITHUB_ACTIONS),--github-output)
+
+release: $(VENV)/.run-deps ## build dist/model-VERSION/ and its .tar.gz from the tag (VERSION=vX.Y.Z)
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=vX.Y.Z" >&2; exit 2; }
+	@ml-gitops release build --version "$(VERSION)"
+
+verify: $(VENV)/.run-deps ## refuse a bundle with a changed, missing or extra file (BUNDLE=dir or .tar.gz)
+	@test -n "$(BUNDLE)" || { echo "usage: make verify BUNDLE=dist/model-vX.Y.Z.tar.gz" >&2; exit 2; }
+	@ml-gitops release verify "$(BUNDLE)"
+
+assign: $(VENV)/.run-deps ## assign STAGE to VERSION (UNASSIGN=1 removes it); rollback: make assign STAGE=prod VERSION=v0.1.0
+	@test -n "$(STAGE)" -a -n "$(VERSION)" || { echo "usage: make assign STAGE=prod VERSION=vX.Y.Z [UNASSIGN=1]" >&2; exit 2; }
+	@ml-gitops assign --stage "$(STAGE)" --version "$(VERSION)" $(if $(filter 1,$(UNASSIGN)),--unassign) $(_push)
+
+registry: $(VENV)/.run-deps ## show registered model versions and which one each stage holds
+	@ml-gitops registry
 
 ##@ Serving
 

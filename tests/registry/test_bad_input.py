@@ -1,0 +1,72 @@
+"""Every refusal is one line naming the culprit, and leaves no tag pushed and no release built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ..helpers import commit_all, run
+from .conftest import cli, origin_tags, refused
+
+pytestmark = pytest.mark.e2e
+
+
+def test_refusals_name_the_culprit_and_change_nothing(reg_repo, tmp_path: Path) -> None:
+    work, origin, _ = reg_repo
+    cli(work, "promote", "--push")
+    before = origin_tags(origin)
+    assert before == {"model@v0.1.0", "model#staging#1"}
+
+    # a new commit asking for a version that already exists
+    (work / "NOTES.md").write_text("notes\n")
+    commit_all(work, "notes")
+    refused(cli(work, "promote", "--push", "--version", "v0.1.0", check=False), "model@v0.1.0", "already exists")
+    refused(cli(work, "promote", "--push", "--version", "1.0", check=False), "'1.0'", "malformed")
+    # a stage outside .gto's allow-list, a malformed version, an unregistered one
+    refused(cli(work, "assign", "--stage", "qa", "--version", "v0.1.0", "--push", check=False), "'qa'", ".gto")
+    refused(cli(work, "assign", "--stage", "prod", "--version", "v1", "--push", check=False), "'v1'", "malformed")
+    refused(
+        cli(work, "assign", "--stage", "prod", "--version", "v0.9.0", "--push", check=False),
+        "model@v0.9.0",
+        "not registered",
+    )
+    refused(
+        cli(work, "assign", "--stage", "prod", "--version", "v0.1.0", "--unassign", check=False),
+        "'prod'",
+        "nothing to unassign",
+    )
+    # deploy-plan: a malformed tag of ours is an error; other artifacts' tags are quietly not ours
+    refused(cli(work, "deploy-plan", "--ref", "refs/tags/model@v1.0", check=False), "model@v1.0", "malformed")
+    assert "deploy=false" in cli(work, "deploy-plan", "--ref", "refs/tags/churn@v1.0.0").stdout
+    refused(cli(work, "deploy-plan", "--ref", "refs/tags/model#prod#99", check=False), "model#prod#99", "not found")
+    # releases of unregistered or malformed versions build nothing
+    refused(cli(work, "release", "build", "--version", "v0.5.0", check=False), "model@v0.5.0", "not registered")
+    refused(cli(work, "release", "build", "--version", "0.1", check=False), "'0.1'", "malformed")
+    refused(cli(work, "release", "verify", str(tmp_path / "nope.tar.gz"), check=False), "nope.tar.gz", "not found")
+    refused(cli(work, "release", "verify", str(work / "conf"), check=False), "conf", "MANIFEST.json missing")
+    assert not (work / "dist").exists() or not any((work / "dist").iterdir())
+    assert origin_tags(origin) == before
+    assert set(run(["git", "tag"], cwd=work).stdout.split()) == before
+
+    # a model that neither the cache nor the remote holds: the release is refused, nothing is left in dist/
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(tmp_path / "empty-remote")], cwd=clone)
+    refused(cli(clone, "release", "build", "--version", "v0.1.0", check=False), "models/model.skops", "fetched")
+    assert not (clone / "dist/model-v0.1.0").exists() and not (clone / "dist/model-v0.1.0.tar.gz").exists()
+    refused(cli(clone, "deploy-resolve", "--stage", "prod", check=False), "'prod'", "no version")
+
+
+def test_release_bump_trailer(reg_repo) -> None:
+    work, origin, _ = reg_repo
+    cli(work, "promote", "--push")
+    for trailer, expected in (("major", "v1.0.0"), ("patch", "v1.0.1"), ("sideways", None)):
+        (work / "NOTES.md").write_text(f"{trailer}\n")
+        commit_all(work, f"change\n\nRelease-Bump: {trailer}")
+        proc = cli(work, "promote", "--push", check=expected is not None)
+        if expected is None:
+            refused(proc, "Release-Bump", "'sideways'")
+        else:
+            assert f"version={expected}" in proc.stdout
+    assert {t for t in origin_tags(origin) if "@" in t} == {"model@v0.1.0", "model@v1.0.0", "model@v1.0.1"}
