@@ -202,7 +202,7 @@ def set_remote_url(config: str, url: str) -> str:
         raise ScaffoldError(".dvc/config has no core.remote to point at the new URL")
     name = re.escape(m.group(1))
     section = re.compile(
-        rf"(^\[\s*'?remote \"{name}\"'?\s*\][^\[]*?^\s*url\s*=\s*)(\S.*)$", flags=re.MULTILINE | re.DOTALL
+        rf"(^\[\s*'?remote \"{name}\"'?\s*\][^\[]*?^\s*url\s*=\s*)(\S[^\n]*)$", flags=re.MULTILINE | re.DOTALL
     )
     new, n = section.subn(lambda mm: mm.group(1) + url, config, count=1)
     if n != 1:
