@@ -210,10 +210,16 @@ def set_remote_url(config: str, url: str) -> str:
     return new
 
 
-def copy_renamed(root: Path, dest: Path, old: Identity, new: Identity, files: Iterable[str] | None = None) -> list[str]:
-    """Copy the root's files into dest, renaming paths and UTF-8 text; binary files byte for byte."""
+def copy_renamed(
+    root: Path, dest: Path, old: Identity, new: Identity, files: Iterable[str] | None = None
+) -> tuple[list[str], set[str]]:
+    """Copy the root's files into dest, renaming paths and UTF-8 text; binary files byte for byte.
+
+    Returns (written paths, paths whose content the renaming changed).
+    """
     rename = make_renamer(replacements(old, new))
-    written = []
+    written: list[str] = []
+    changed: set[str] = set()
     for rel in files if files is not None else source_files(root):
         src = root / rel
         out_rel = rename(rel)
@@ -228,11 +234,34 @@ def copy_renamed(root: Path, dest: Path, old: Identity, new: Identity, files: It
             except UnicodeDecodeError:
                 text = None
             if text is not None and "\0" not in text:
-                data = rename(text).encode("utf-8")
+                renamed = rename(text).encode("utf-8")
+                if renamed != data:
+                    changed.add(out_rel)
+                data = renamed
             target.write_bytes(data)
             shutil.copymode(src, target)
         written.append(out_rel)
-    return written
+    return written, changed
+
+
+LOCK_ENTRY = re.compile(r"(- path: (\S+)\n\s+hash: md5\n\s+md5: )([0-9a-f]{32})(\n\s+size: )(\d+)")
+
+
+def refresh_lock(lock_text: str, dest: Path, changed: set[str]) -> str:
+    """Update dvc.lock's md5/size of files the renaming changed, so the first commit is not stale.
+
+    DVC 3 hashes a file's raw bytes (md5); directory entries (.dir) are left alone.
+    """
+    import hashlib
+
+    def fix(m: re.Match[str]) -> str:
+        path = m.group(2)
+        if path not in changed or not (dest / path).is_file():
+            return m.group(0)
+        data = (dest / path).read_bytes()
+        return f"{m.group(1)}{hashlib.md5(data).hexdigest()}{m.group(4)}{len(data)}"  # noqa: S324 (DVC's hash)
+
+    return LOCK_ENTRY.sub(fix, lock_text)
 
 
 def init_git(dest: Path, new: Identity) -> None:
@@ -255,11 +284,14 @@ def render(context: Mapping[str, object], dest: Path, root: Path) -> list[str]:
     """The whole post-generation step; returns the written paths."""
     old, new = root_identity(root), answers_identity(context)
     (dest / PLACEHOLDER).unlink(missing_ok=True)
-    written = copy_renamed(root, dest, old, new)
+    written, changed = copy_renamed(root, dest, old, new)
+    lock = dest / "dvc.lock"
+    if changed and lock.is_file():
+        lock.write_bytes(refresh_lock(lock.read_bytes().decode("utf-8"), dest, changed).encode("utf-8"))
     url = str(context.get("dvc_remote_url", KEEP_REMOTE)).strip()
     cfg = dest / ".dvc" / "config"
     if url != KEEP_REMOTE and cfg.is_file():
-        cfg.write_text(set_remote_url(cfg.read_text(encoding="utf-8"), url), encoding="utf-8")
+        cfg.write_bytes(set_remote_url(cfg.read_bytes().decode("utf-8"), url).encode("utf-8"))
     return written
 
 
