@@ -95,7 +95,7 @@ clean: ## remove caches (keeps .venv and DVC outputs)
 ##@ Template
 # Projects generated with cruft (see README "Start your own project") stay in sync with the
 # template; .github/workflows/template-sync.yml runs these on a schedule. No .cruft.json: no-op.
-.PHONY: template-check template-update
+.PHONY: template-check template-update bench-bake
 TEMPLATE_PR_BODY ?= $(or $(RUNNER_TEMP),/tmp)/template-update.md
 TEMPLATE_UPDATE_ARGS ?=
 template-check: $(VENV)/.dev-deps ## exit 1 when the template moved on since this project's .cruft.json commit
@@ -103,3 +103,6 @@ template-check: $(VENV)/.dev-deps ## exit 1 when the template moved on since thi
 
 template-update: $(VENV)/.dev-deps ## apply template changes (cruft update), list conflicts, write the PR body
 	@ml-gitops template update --body-file $(TEMPLATE_PR_BODY) $(if $(GITHUB_OUTPUT),--output $(GITHUB_OUTPUT)) $(TEMPLATE_UPDATE_ARGS)
+
+bench-bake: $(VENV)/.dev-deps ## median time to bake a project from a local git template (docs/performance.md)
+	@python benchmarks/bake.py
