@@ -244,6 +244,40 @@ def copy_renamed(
     return written, changed
 
 
+LOCK_CMD = re.compile(r"^(\s*)cmd: (?![>|'\"])(.*)$")
+LOCK_WIDTH = 80  # DVC writes dvc.lock with ruamel.yaml's default line width
+
+
+def refold_lock_cmds(text: str) -> str:
+    """Re-wrap dvc.lock's plain `cmd:` scalars the way DVC writes them.
+
+    A renamed console script changes the command's length, so DVC would fold its lines elsewhere
+    and rewrite dvc.lock on the first `dvc repro`. ruamel breaks before the word that would pass
+    column 80 and leaves the space at the end of the line. Identity on a lock DVC wrote.
+    """
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        m = LOCK_CMD.match(lines[i])
+        i += 1
+        if not m:
+            out.append(lines[i - 1])
+            continue
+        indent, parts = m.group(1), [m.group(2)]
+        while i < len(lines) and lines[i].startswith(indent + " "):
+            parts.append(lines[i])
+            i += 1
+        words = " ".join(p.strip() for p in parts).split(" ")
+        line = f"{indent}cmd: {words[0]}"
+        for word in words[1:]:
+            if len(line) + 1 + len(word) > LOCK_WIDTH:
+                out.append(line + " ")
+                line = f"{indent}  {word}"
+            else:
+                line += " " + word
+        out.append(line)
+    return "\n".join(out)
+
+
 LOCK_ENTRY = re.compile(r"(- path: (\S+)\n\s+hash: md5\n\s+md5: )([0-9a-f]{32})(\n\s+size: )(\d+)")
 
 
@@ -286,8 +320,9 @@ def render(context: Mapping[str, object], dest: Path, root: Path) -> list[str]:
     (dest / PLACEHOLDER).unlink(missing_ok=True)
     written, changed = copy_renamed(root, dest, old, new)
     lock = dest / "dvc.lock"
-    if changed and lock.is_file():
-        lock.write_bytes(refresh_lock(lock.read_bytes().decode("utf-8"), dest, changed).encode("utf-8"))
+    if "dvc.lock" in changed and lock.is_file():
+        text = refold_lock_cmds(refresh_lock(lock.read_bytes().decode("utf-8"), dest, changed))
+        lock.write_bytes(text.encode("utf-8"))
     url = str(context.get("dvc_remote_url", KEEP_REMOTE)).strip()
     cfg = dest / ".dvc" / "config"
     if url != KEEP_REMOTE and cfg.is_file():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import scaffold_lib
+import yaml
 
 from ..helpers import ROOT, project_files, run
 from .conftest import FANCY, FANCY_SLUG, Baker
@@ -73,6 +74,9 @@ def test_renamed_bake_changes_nothing_but_the_identity(fancy_bake: Path) -> None
         data, _ = baked.pop(rename(rel))
         before = (ROOT / rel).read_bytes()
         if data == before:
+            continue
+        if rel == "dvc.lock":  # re-folded where DVC would fold the renamed commands: same content
+            assert yaml.safe_load(data) == yaml.safe_load(rename(before.decode())), rel
             continue
         old_lines, new_lines = before.decode().splitlines(), data.decode().splitlines()
         assert len(old_lines) == len(new_lines), rel

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import scaffold_lib
-import yaml
 
 from ..helpers import ROOT, run, stages_run
 from .conftest import FANCY, FANCY_SLUG, venv_env
@@ -47,13 +46,13 @@ def test_baked_pipeline_computes_what_the_root_computes(fancy_repro: tuple[Path,
     assert "gate" in stages_run(first)
     assert (work / "models" / "model.skops").is_file()
     changed = run(["git", "status", "--porcelain"], cwd=work).stdout.split()
-    # dvc.lock may be re-wrapped (YAML folding depends on the command's length) or refreshed when the
-    # root's own lock is stale; every output the first commit holds is rebuilt byte for byte.
+    # Every output the first commit holds is rebuilt byte for byte; dvc.lock differs only where
+    # the root's own committed lock is stale (then the root's repro changes it the same way).
     assert set(changed) <= {"M", "dvc.lock"}, changed
     new = scaffold_lib.answers_identity({**FANCY, "project_slug": FANCY_SLUG})
     rename = scaffold_lib.make_renamer(scaffold_lib.replacements(scaffold_lib.root_identity(ROOT), new))
-    root_lock = yaml.safe_load(rename((pipeline_repo / "dvc.lock").read_text()))
-    assert yaml.safe_load((work / "dvc.lock").read_text()) == root_lock
+    expected = scaffold_lib.refold_lock_cmds(rename((pipeline_repo / "dvc.lock").read_text()))
+    assert (work / "dvc.lock").read_text() == expected
 
 
 def test_baked_second_repro_is_a_noop(fancy_repro: tuple[Path, str], fancy_venv: Path) -> None:

@@ -115,3 +115,14 @@ def test_template_sync_workflow_is_thin_and_skips_without_cruft() -> None:
     gated = [s for s in steps if "uses" not in s or "setup-python" in s["uses"]]
     assert all("if" in s for s in gated)
     assert "hashFiles('.cruft.json')" in steps[1]["if"]
+
+
+def test_refold_lock_cmds_is_identity_on_dvcs_own_lock_and_rewraps_renamed() -> None:
+    lock = (ROOT / "dvc.lock").read_text()
+    assert lib.refold_lock_cmds(lock) == lock
+    # what renaming gives, and what DVC itself wrote for the renamed command (seen in a real repro)
+    text = "  validate:\n    cmd: my-fancy-project validate --dataset data/processed/dataset.parquet --out \n"
+    text += "      data/processed/validated.parquet --report reports/validation.json\n    deps:\n"
+    want = "  validate:\n    cmd: my-fancy-project validate --dataset data/processed/dataset.parquet \n"
+    want += "      --out data/processed/validated.parquet --report reports/validation.json\n    deps:\n"
+    assert lib.refold_lock_cmds(text) == want
