@@ -54,9 +54,11 @@ test: $(VENV)/.dev-deps ## run the whole test suite
 lint: $(VENV)/.dev-deps ## ruff, the params guard, workflow checks (all pre-commit hooks)
 	@pre-commit run --all-files --show-diff-on-failure
 
+# hooks/ is the scaffolding shim: generated projects do not have it.
+PY_PATHS := $(wildcard src tests benchmarks hooks)
 format: $(VENV)/.dev-deps ## format code with ruff
-	@ruff format src tests benchmarks hooks
-	@ruff check --fix src tests benchmarks hooks
+	@ruff format $(PY_PATHS)
+	@ruff check --fix $(PY_PATHS)
 
 params: $(VENV)/.run-deps ## compose conf/ into params.yaml
 	@ml-gitops params sync
@@ -111,3 +113,18 @@ registry: $(VENV)/.run-deps ## show registered model versions and which one each
 ##@ Monitoring
 
 ##@ Experiments and scale
+
+##@ Template
+# Projects generated with cruft (see README "Start your own project") stay in sync with the
+# template; .github/workflows/template-sync.yml runs these on a schedule. No .cruft.json: no-op.
+.PHONY: template-check template-update bench-bake
+TEMPLATE_PR_BODY ?= $(or $(RUNNER_TEMP),/tmp)/template-update.md
+TEMPLATE_UPDATE_ARGS ?=
+template-check: $(VENV)/.dev-deps ## exit 1 when the template moved on since this project's .cruft.json commit
+	@ml-gitops template check $(if $(GITHUB_OUTPUT),--output $(GITHUB_OUTPUT))
+
+template-update: $(VENV)/.dev-deps ## apply template changes (cruft update), list conflicts, write the PR body
+	@ml-gitops template update --body-file $(TEMPLATE_PR_BODY) $(if $(GITHUB_OUTPUT),--output $(GITHUB_OUTPUT)) $(TEMPLATE_UPDATE_ARGS)
+
+bench-bake: $(VENV)/.dev-deps ## median time to bake a project from a local git template (docs/performance.md)
+	@python benchmarks/bake.py
