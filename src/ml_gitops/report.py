@@ -38,6 +38,7 @@ CURVE_AXES: dict[str, tuple[str, str]] = {"roc": ("fpr", "tpr"), "precision_reca
 CODE_SUFFIXES: tuple[str, ...] = (".py",)
 OUTPUT_PREFIXES: tuple[str, ...] = ("models/", "reports/")
 MAX_VIOLATIONS_SHOWN = 5
+GATE_PARAMS_PREFIX = "gate."
 
 
 @dataclass(frozen=True)
@@ -401,6 +402,10 @@ def render_markdown(c: Comparison, figures: list[str], plots_url: str | None = N
     ]
     if not c.gate.passed and c.gate.notes:
         lines += ["", f"<sub>Also: {'; '.join(c.gate.notes)}</sub>"]
+    rules = sorted(k for k, o, n in (c.params or []) if k.startswith(GATE_PARAMS_PREFIX) and o != n)
+    if rules:
+        # A PR can loosen the gate that judges it: make that impossible to miss.
+        lines += ["", f"> **Note:** this PR changes the gate's own rules ({', '.join(f'`{k}`' for k in rules)})."]
     lines += ["", "### Metrics", "", *_metrics_table(c), "", f"<sub>{c.pairing_note}</sub>", ""]
     lines += _params_section(c)
     lines += _data_section(c)

@@ -185,3 +185,11 @@ def test_figures_are_embedded_locally_and_linked_in_ci(url):
         assert f"[this workflow run]({url})" in md and "![" not in md
     else:
         assert "![confusion: base base | this branch](pr/confusion.png)" in md
+
+
+def test_a_pr_that_changes_the_gate_rules_says_so():
+    p = predictions(0.1)
+    c = compare(side(p, "`base`"), side(p), GATE, CFG, params=[("gate.max_regression.accuracy", 0.02, 0.5)])
+    assert "this PR changes the gate's own rules (`gate.max_regression.accuracy`)" in render_markdown(c, [])
+    c = compare(side(p, "`base`"), side(p), GATE, CFG, params=[("model.C", 1.0, 0.5)])
+    assert "gate's own rules" not in render_markdown(c, [])
