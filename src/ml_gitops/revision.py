@@ -110,21 +110,37 @@ def read_output(rev: str, path: str, lock: dict[str, Any] | None, root: Path = P
         return None, f"{path}@{rev[:8]} is neither in the DVC cache nor in the remote ({first})"
 
 
-def start_params_diff(rev: str, cwd: Path = Path()) -> subprocess.Popen[str]:
-    """`dvc params diff REV --json` in the background: it costs ~1 s, overlap it with other work."""
-    return subprocess.Popen(
-        ["dvc", "params", "diff", rev, "--json"],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def dvc_executable() -> str:
+    """The dvc installed beside this Python (the locked env), else whatever is on PATH."""
+    import sys
+
+    beside = Path(sys.executable).with_name("dvc")
+    return str(beside) if beside.is_file() else "dvc"
 
 
-def finish_params_diff(proc: subprocess.Popen[str]) -> tuple[dict[str, dict[str, Any]] | None, str]:
+def start_params_diff(rev: str, cwd: Path = Path()) -> subprocess.Popen[str] | str:
+    """`dvc params diff REV --json` in the background (it costs ~1 s: overlap it with other work).
+
+    Returns the reason instead when dvc cannot even start.
+    """
+    try:
+        return subprocess.Popen(
+            [dvc_executable(), "params", "diff", rev, "--json"],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    except OSError as err:
+        return f"cannot run dvc ({err.strerror})"
+
+
+def finish_params_diff(proc: subprocess.Popen[str] | str) -> tuple[dict[str, dict[str, Any]] | None, str]:
     """Flattened {file:key -> {old, new}} from `dvc params diff --json`, or None and the reason."""
     import json
 
+    if isinstance(proc, str):
+        return None, proc
     out, err = proc.communicate()
     if proc.returncode != 0:
         first = (err.strip().splitlines() or ["no output"])[-1]
