@@ -43,7 +43,9 @@ def test_baked_params_check(fancy_bake: Path, fancy_venv: Path) -> None:
 def test_baked_pipeline_computes_what_the_root_computes(fancy_repro: tuple[Path, str], pipeline_repo: Path) -> None:
     """Same data, model and metrics as the root's own `dvc repro`; committed reports reproduced exactly."""
     work, first = fancy_repro
-    assert "gate" in stages_run(first)
+    # Outputs DVC caches are not copied into a new project, so their stages rebuild them;
+    # git-tracked outputs (e.g. reports/gate.json) are already current and may be skipped.
+    assert {"ingest", "validate", "split", "train", "evaluate"} <= set(stages_run(first))
     assert (work / "models" / "model.skops").is_file()
     changed = run(["git", "status", "--porcelain"], cwd=work).stdout.split()
     # Every output the first commit holds is rebuilt byte for byte; dvc.lock differs only where
