@@ -124,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         {"metrics": paths.METRICS, "out": paths.GATE},
     )
 
+    _stage(
+        sub,
+        "export",
+        "convert the model to ONNX and check it matches scikit-learn",
+        {
+            "model": paths.MODEL,
+            "signature": paths.SIGNATURE,
+            "test": paths.TEST,
+            "out": paths.ONNX,
+            "report": paths.ONNX_REPORT,
+        },
+    )
+
     p = sub.add_parser("params", help="compose conf/ into params.yaml, or check they agree")
     p.add_argument("action", choices=["sync", "check"])
     p.set_defaults(handler=_params)
