@@ -10,9 +10,13 @@ and "" respectively.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MISSING_CATEGORY = ""  # how a missing category reaches the ONNX graph (see stages/export.py)
+MISSING_FRACTION = 0.1  # share of synthetic values set missing in nullable columns
 
 
 def feature_kinds(signature: Mapping[str, Any]) -> dict[str, str]:
@@ -52,6 +56,44 @@ def records_feed(records: Sequence[Mapping[str, Any]], kinds: Mapping[str, str])
                 [MISSING_CATEGORY if (v := r[name]) is None else _as_str(v) for r in records], dtype=object
             ).reshape(n, 1)
     return feed
+
+
+def synthetic_rows(signature: Mapping[str, Any], n: int, seed: int) -> pd.DataFrame:
+    """Rows that exercise every input path: full ranges, every category, missing values."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    cols: dict[str, Any] = {}
+    for name, spec in sorted(signature["features"].items()):
+        if spec["dtype"] in {"float", "int"}:
+            lo = spec.get("min", -1e3 if spec.get("max") is None else spec["max"] - 1e3)
+            hi = spec.get("max", lo + 1e3)
+            values = rng.uniform(lo, hi, n)
+            if spec["dtype"] == "int":
+                values = np.round(values)
+            col: Any = values.astype("float64")
+        elif spec["dtype"] == "bool":
+            col = rng.choice(np.array(["true", "false"], dtype=object), n)
+        else:
+            col = rng.choice(np.array(spec["categories"], dtype=object), n)
+        if spec.get("nullable", True):
+            missing = rng.random(n) < MISSING_FRACTION
+            col = pd.Series(col, dtype=object if spec["dtype"] not in {"float", "int"} else "float64")
+            col[missing] = np.nan if spec["dtype"] in {"float", "int"} else None
+        cols[name] = col
+    return pd.DataFrame(cols)
+
+
+def sklearn_frame(frame: pd.DataFrame, signature: Mapping[str, Any]) -> pd.DataFrame:
+    """Categories as object columns with None for missing, as training saw them."""
+    import numpy as np
+
+    out = frame.copy()
+    for name, kind in feature_kinds(signature).items():
+        if kind == "cat":
+            out[name] = out[name].astype(object).where(out[name].notna(), np.nan)
+    return out
 
 
 def _as_str(v: Any) -> str:

@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import paths
-from ..onnx_model import MISSING_CATEGORY, OnnxPredictor, feature_kinds, frame_feed
+from ..onnx_model import MISSING_CATEGORY, OnnxPredictor, feature_kinds, frame_feed, sklearn_frame, synthetic_rows
 
 if TYPE_CHECKING:
     import pandas as pd
 
 OPSETS = {"": 17, "ai.onnx.ml": 3}
-UNSEEN_FRACTION = 0.1  # share of synthetic values set missing in nullable columns
 
 
 def _imputer_converter(scope: Any, operator: Any, container: Any) -> None:
@@ -99,40 +98,13 @@ def convert(pipeline: Any, signature: Mapping[str, Any]) -> bytes:
     return onx.SerializeToString(deterministic=True)
 
 
-def synthetic_rows(signature: Mapping[str, Any], n: int, seed: int) -> pd.DataFrame:
-    """Rows that exercise every input path: full ranges, every category, missing values."""
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    cols: dict[str, Any] = {}
-    for name, spec in sorted(signature["features"].items()):
-        if spec["dtype"] in {"float", "int"}:
-            lo = spec.get("min", -1e3 if spec.get("max") is None else spec["max"] - 1e3)
-            hi = spec.get("max", lo + 1e3)
-            values = rng.uniform(lo, hi, n)
-            if spec["dtype"] == "int":
-                values = np.round(values)
-            col: Any = values.astype("float64")
-        elif spec["dtype"] == "bool":
-            col = rng.choice(np.array(["true", "false"], dtype=object), n)
-        else:
-            col = rng.choice(np.array(spec["categories"], dtype=object), n)
-        if spec.get("nullable", True):
-            missing = rng.random(n) < UNSEEN_FRACTION
-            col = pd.Series(col, dtype=object if spec["dtype"] not in {"float", "int"} else "float64")
-            col[missing] = np.nan if spec["dtype"] in {"float", "int"} else None
-        cols[name] = col
-    return pd.DataFrame(cols)
-
-
 def parity(pipeline: Any, onnx_bytes: bytes, frame: pd.DataFrame, signature: Mapping[str, Any]) -> dict[str, Any]:
     """Max |Δ probability| and label agreement of ONNX vs the Pipeline on ``frame``."""
     import numpy as np
 
     predictor = OnnxPredictor(onnx_bytes, signature)
     features = list(signature["features"])
-    expected = np.asarray(pipeline.predict_proba(_sklearn_frame(frame[features], signature)), dtype=float)
+    expected = np.asarray(pipeline.predict_proba(sklearn_frame(frame[features], signature)), dtype=float)
     got = np.asarray(predictor.proba(frame_feed(frame, predictor.kinds)), dtype=float)
     classes = [str(c) for c in pipeline.classes_]
     if classes != predictor.classes or got.shape != expected.shape:
@@ -140,17 +112,6 @@ def parity(pipeline: Any, onnx_bytes: bytes, frame: pd.DataFrame, signature: Map
     diff = float(np.abs(got - expected).max()) if len(frame) else 0.0
     labels = bool((got.argmax(axis=1) == expected.argmax(axis=1)).all())
     return {"max_abs_diff": diff, "labels_match": labels, "rows": len(frame)}
-
-
-def _sklearn_frame(frame: pd.DataFrame, signature: Mapping[str, Any]) -> pd.DataFrame:
-    """Categories as object columns with None for missing, as training saw them."""
-    import numpy as np
-
-    out = frame.copy()
-    for name, kind in feature_kinds(signature).items():
-        if kind == "cat":
-            out[name] = out[name].astype(object).where(out[name].notna(), np.nan)
-    return out
 
 
 def export(
