@@ -69,7 +69,7 @@ def _serve(ns: argparse.Namespace) -> int:
             os.environ[app_mod.ENV_SETTINGS] = json.dumps(cfg.model_dump())
             uvicorn.run(f"{app_mod.__name__}:app_from_env", factory=True, workers=cfg.workers, **common)
             return 0
-        app = app_mod.create_app(bundle, cfg)
+        app = app_mod.asgi_app(bundle, cfg)
         server = uvicorn.Server(uvicorn.Config(app, **common))
         server.run()
         state = app.state.serving
