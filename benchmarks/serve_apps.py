@@ -61,7 +61,10 @@ def bare_app(bundle: Path) -> Any:
         rows = data if isinstance(data, list) else [data]
         proba = model.proba(records_feed(rows, model.kinds)).tolist()
         out = [
-            {"prediction": classes[max(range(len(p)), key=p.__getitem__)], "probabilities": dict(zip(classes, p))}
+            {
+                "prediction": classes[max(range(len(p)), key=p.__getitem__)],
+                "probabilities": dict(zip(classes, p, strict=True)),
+            }
             for p in proba
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
