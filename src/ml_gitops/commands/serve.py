@@ -70,7 +70,8 @@ def _serve(ns: argparse.Namespace) -> int:
             uvicorn.run(f"{app_mod.__name__}:app_from_env", factory=True, workers=cfg.workers, **common)
             return 0
         app = app_mod.asgi_app(bundle, cfg)
-        server = uvicorn.Server(uvicorn.Config(app, **common))
+        _GracefulServer = _graceful_server_class()  # noqa: N806
+        server = _GracefulServer(uvicorn.Config(app, **common))
         server.run()
         state = app.state.serving
         if state.error:
@@ -78,6 +79,21 @@ def _serve(ns: argparse.Namespace) -> int:
         if not server.started:
             raise UserError(f"could not start on {cfg.host}:{cfg.port} (port in use?)")
     return 0
+
+
+def _graceful_server_class() -> Any:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """SIGTERM/SIGINT: drain, flush the prediction log, exit 0 (uvicorn would re-raise the signal)."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
+
+    return GracefulServer
 
 
 def _score(ns: argparse.Namespace) -> int:
