@@ -90,7 +90,7 @@ def start_server(bundle: Path, cwd: Path, tmp: Path, params: Path | None = None)
 def server(bundle: Path, pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server shared by the read-only tests of a module (bad inputs never change its state)."""
     tmp = tmp_path_factory.mktemp("server")
-    params = params_with(pipeline_repo, tmp / "params.yaml", max_body_bytes=4096, max_records=50)
+    params = params_with(pipeline_repo, tmp / "params.yaml", max_body_bytes=16384, max_records=50)
     srv = start_server(bundle, pipeline_repo, tmp, params)
     try:
         srv.wait()
