@@ -35,8 +35,11 @@ def frame_feed(frame: Any, kinds: Mapping[str, str]) -> dict[str, Any]:
         if kind == "num":
             feed[name] = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan).reshape(-1, 1)
         else:
-            values = col.astype(object)
-            feed[name] = values.where(values.notna(), MISSING_CATEGORY).map(_as_str).to_numpy(object).reshape(-1, 1)
+            if pd.api.types.is_bool_dtype(col.dtype):
+                col = col.map({True: "true", False: "false"})
+            elif col.dtype == object and any(isinstance(v, bool) for v in col.head(1000)):
+                col = col.map(lambda v: _as_str(v) if isinstance(v, bool) else v)
+            feed[name] = col.astype("string").fillna(MISSING_CATEGORY).to_numpy(dtype=object).reshape(-1, 1)
     return feed
 
 

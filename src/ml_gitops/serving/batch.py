@@ -81,10 +81,7 @@ def check_rows(chunk: pd.DataFrame, features: Mapping[str, Mapping[str, Any]]) -
             out[name] = arr
             missing = ~present
         else:
-            values = raw.astype(object).where(raw.notna(), None)
-            strs = values.map(
-                lambda v: None if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
-            ).to_numpy(dtype=object)
+            strs = as_strings(raw)
             allowed = ["true", "false"] if spec["dtype"] == "bool" else [str(c) for c in spec["categories"]]
             unseen = present & ~pd.Series(strs).isin(allowed).to_numpy()
             if unseen.any():
@@ -97,6 +94,17 @@ def check_rows(chunk: pd.DataFrame, features: Mapping[str, Mapping[str, Any]]) -
             flag(missing, f"{name}: missing value")
     frame = pd.DataFrame(out, index=chunk.index)
     return frame, pd.Series(reasons, index=chunk.index).str.removesuffix("; ")
+
+
+def as_strings(col: pd.Series) -> Any:
+    """Vectorised str() of a column as an object array, None for missing (booleans as "true"/"false")."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(col.dtype):
+        col = col.map({True: "true", False: "false"})
+    elif col.dtype == object:
+        col = col.map(lambda v: str(v).lower() if isinstance(v, bool) else v)
+    return col.astype("string").to_numpy(dtype=object, na_value=None)
 
 
 class _ParquetSink:
