@@ -65,8 +65,11 @@ def stop(proc: subprocess.Popen) -> tuple[int, str]:
 
 
 def _ms(value: str) -> float:
-    num, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
-    return float(num) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+    match = re.match(r"([\d.]+)(us|ms|s|m|h)$", value)
+    if match is None:
+        raise SystemExit(f"cannot read wrk latency {value!r}")
+    num, unit = match.groups()
+    return float(num) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
 
 
 def wrk(url: str, body: bytes, seconds: float, tmp: Path) -> dict:
@@ -86,8 +89,8 @@ def wrk(url: str, body: bytes, seconds: float, tmp: Path) -> dict:
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     return {
         "rps": float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1)),
-        "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         "errors": errors,
     }
 
