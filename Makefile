@@ -140,6 +140,16 @@ registry: $(VENV)/.run-deps ## show registered model versions and which one each
 	@ml-gitops registry
 
 ##@ Serving
+.PHONY: serve score bench-serve
+serve: $(VENV)/.run-deps ## serve the model over HTTP (BUNDLE=dir|.tar.gz, default: the workspace's model; PORT=8123)
+	@ml-gitops serve $(if $(BUNDLE),--bundle $(BUNDLE),--from-workspace) $(if $(PORT),--port $(PORT))
+
+score: $(VENV)/.run-deps ## batch-score INPUT=file.csv|.parquet into OUTPUT=out.parquet (REJECTS=, BUNDLE=)
+	@if [ -z "$(INPUT)" ] || [ -z "$(OUTPUT)" ]; then echo "usage: make score INPUT=in.csv OUTPUT=out.parquet [REJECTS=rejects.parquet] [BUNDLE=dir]" >&2; exit 2; fi
+	@ml-gitops score $(if $(BUNDLE),--bundle $(BUNDLE)) --input $(INPUT) --output $(OUTPUT) $(if $(REJECTS),--rejects $(REJECTS))
+
+bench-serve: $(VENV)/.dev-deps ## serving benchmark (baseline vs ceiling vs ours; see docs/performance.md)
+	@python benchmarks/serve.py $(BENCH_ARGS)
 
 ##@ Monitoring
 

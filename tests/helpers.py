@@ -23,6 +23,7 @@ GIT_ENV = {
 OUTPUT_PREFIXES = (
     "data/processed/",
     "models/model.skops",
+    "models/model.onnx",
     "reports/predictions.parquet",
     "reports/figures/",
 )

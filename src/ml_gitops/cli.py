@@ -124,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
         {"metrics": paths.METRICS, "out": paths.GATE},
     )
 
+    _stage(
+        sub,
+        "export",
+        "convert the model to ONNX and check it matches scikit-learn",
+        {
+            "model": paths.MODEL,
+            "signature": paths.SIGNATURE,
+            "test": paths.TEST,
+            "out": paths.ONNX,
+            "report": paths.ONNX_REPORT,
+        },
+    )
+
     p = sub.add_parser("params", help="compose conf/ into params.yaml, or check they agree")
     p.add_argument("action", choices=["sync", "check"])
     p.set_defaults(handler=_params)
@@ -142,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Lifecycle commands beyond the pipeline live in `commands/<name>.py`, each with
 # a `register(subparsers)` that adds its subcommands. Keep their top-level
 # imports light: every CLI start imports them all.
-COMMAND_MODULES: list[str] = ["registry", "release", "template", "report"]
+COMMAND_MODULES: list[str] = ["registry", "release", "template", "report", "serve"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

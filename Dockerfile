@@ -1,0 +1,36 @@
+# The serving image: `ml-gitops serve` on a verified release bundle mounted at /bundle.
+#   docker build -t ml-gitops-serve .
+#   docker run --rm -p 8000:8000 -v "$PWD/dist/model-v1.0.0:/bundle:ro" ml-gitops-serve
+# Dependencies come from uv.lock (same versions as CI); the process runs as a non-root user.
+
+# ---- build: a virtualenv from the lock file (no dev tools, project installed non-editable)
+FROM python:3.11.11-slim-bookworm AS build
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PROJECT_ENVIRONMENT=/app/.venv \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN pip install --no-cache-dir "uv==0.13.9"
+WORKDIR /app
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY src ./src
+RUN uv sync --frozen --no-dev --no-editable
+
+# ---- runtime: the virtualenv, the composed config, a writable log folder, nothing else
+FROM python:3.11.11-slim-bookworm
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
+WORKDIR /app
+COPY --from=build /app/.venv /app/.venv
+COPY params.yaml ./
+RUN mkdir -p /app/logs && chown app:app /app/logs
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    OMP_NUM_THREADS=1
+USER 10001:10001
+EXPOSE 8000
+VOLUME ["/app/logs"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request as u; sys.exit(0 if u.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"]
+ENTRYPOINT ["ml-gitops", "serve", "--bundle", "/bundle", "--host", "0.0.0.0", "--port", "8000"]

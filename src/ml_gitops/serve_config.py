@@ -1,0 +1,48 @@
+"""Typed settings of the `serve` config group (conf/serve/).
+
+Lives in the base layer because the export stage (tolerance of the ONNX
+parity check) and the serving layer both read it; stages never import serving.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from .errors import UserError
+from .settings import Settings, Strict
+
+
+class OnnxSettings(Strict):
+    tolerance: float = Field(1e-5, gt=0, le=1)
+    parity_rows: int = Field(2000, ge=0, le=1_000_000)
+    seed: int = 0
+
+
+class ServeSettings(Strict):
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    max_body_bytes: int = Field(1_048_576, ge=256)
+    max_records: int = Field(1000, ge=1)
+    runtime: Literal["auto", "onnx", "sklearn"] = "auto"
+    ready_delay_seconds: float = Field(0.0, ge=0, le=3600)
+    log_url: str = Field("sqlite:///logs/predictions.db", min_length=1)
+    log_batch_size: int = Field(500, ge=1)
+    log_flush_seconds: float = Field(0.5, gt=0, le=60)
+    score_batch_rows: int = Field(100_000, ge=1)
+    onnx: OnnxSettings = OnnxSettings()
+
+
+def serve_settings(settings: Settings, source: str = "params.yaml") -> ServeSettings:
+    """Validate `settings.extra_groups['serve']`, naming the dotted key on a bad value."""
+    raw = settings.extra_groups.get("serve") or {}
+    try:
+        return ServeSettings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in ("serve", *first["loc"]))
+        msg = "unknown config key" if first["type"] == "extra_forbidden" else first["msg"]
+        shown = "" if first["type"] in {"missing", "extra_forbidden"} else f" (got {first.get('input')!r})"
+        raise UserError(f"{source}: {loc}: {msg}{shown}") from None

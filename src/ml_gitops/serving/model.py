@@ -1,0 +1,169 @@
+"""Open a bundle, load its model with the allow-list, and pick the runtime.
+
+ONNX Runtime is used only when the bundle carries `model.onnx`, its export
+report (if any) says usable, and a load-time check on rows drawn from the
+signature agrees with the skops Pipeline within `serve.onnx.tolerance`.
+Otherwise the Pipeline answers (slower per row, same results).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import paths
+from ..bundle import Bundle, open_bundle, write_manifest
+from ..errors import UserError
+from ..serve_config import ServeSettings
+
+MODEL_FILE = "model.skops"
+ONNX_FILE = "model.onnx"
+ONNX_REPORT_FILE = "onnx.json"
+SIGNATURE_FILE = "signature.json"
+METRICS_FILE = "metrics.json"
+LINEAGE_FILE = "lineage.json"
+LOAD_CHECK_ROWS = 200  # rows drawn from the signature to re-check ONNX vs the Pipeline at load time
+WORKSPACE_FILES = {
+    MODEL_FILE: paths.MODEL,
+    ONNX_FILE: paths.ONNX,
+    ONNX_REPORT_FILE: paths.ONNX_REPORT,
+    SIGNATURE_FILE: paths.SIGNATURE,
+    "training.json": paths.TRAIN_SUMMARY,
+    METRICS_FILE: paths.METRICS,
+}
+
+
+def preflight(path: str | Path) -> Bundle:
+    """Everything that must hold before the server starts: checksums, signature, allow-listed types."""
+    import skops.io as sio
+
+    from ..persistence import ALLOWED_TYPES
+
+    bundle = open_bundle(path)
+    for rel in (MODEL_FILE, SIGNATURE_FILE):
+        if not bundle.path(rel).is_file():
+            raise UserError(f"{bundle.root}: bundle has no {rel}")
+    sig = bundle.json(SIGNATURE_FILE)
+    if not isinstance(sig, dict) or not isinstance(sig.get("features"), dict) or not sig.get("classes"):
+        raise UserError(f"{bundle.path(SIGNATURE_FILE)}: not a model signature (needs 'features' and 'classes')")
+    try:
+        untrusted = sio.get_untrusted_types(file=bundle.path(MODEL_FILE))
+    except Exception as err:
+        raise UserError(f"{bundle.path(MODEL_FILE)}: not a readable skops model ({type(err).__name__})") from None
+    refused = sorted(set(untrusted) - set(ALLOWED_TYPES))
+    if refused:
+        raise UserError(f"{bundle.path(MODEL_FILE)}: refusing to load untrusted type(s) {', '.join(refused[:3])}")
+    return bundle
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=10)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def workspace_bundle(dest: Path | None = None) -> Path:
+    """A bundle from the pipeline's own outputs (models/, reports/metrics.json) until releases exist."""
+    from ..io import read_json, write_json
+
+    for rel in (paths.MODEL, paths.SIGNATURE):
+        if not rel.is_file():
+            raise UserError(f"{rel}: not found (run `make run` first, or pass --bundle)")
+    root = Path(dest or tempfile.mkdtemp(prefix="workspace-bundle-")) / "workspace"
+    root.mkdir(parents=True, exist_ok=True)
+    for name, src in WORKSPACE_FILES.items():
+        if src.is_file() and src.stat().st_size > 0:
+            shutil.copyfile(src, root / name)
+    from ..bundle import sha256
+
+    sig = read_json(paths.SIGNATURE)
+    digest = sha256(paths.MODEL)
+    write_json(root / LINEAGE_FILE, {"source": "workspace", "git_sha": _git_sha(), "model_sha256": digest})
+    write_manifest(root, {"model": str(sig.get("model", "model")), "version": f"workspace-{digest[:12]}"})
+    return root
+
+
+@dataclass
+class ServedModel:
+    name: str
+    version: str
+    signature: dict[str, Any]
+    runtime: str  # "onnx" | "sklearn"
+    classes: list[str]
+    features: list[str]
+    pipeline: Any
+    onnx: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def proba_records(self, records: Sequence[Mapping[str, Any]]) -> Any:
+        """Probabilities for validated records (dicts feature -> value)."""
+        if self.onnx is not None:
+            from ..onnx_model import records_feed
+
+            return self.onnx.proba(records_feed(records, self.onnx.kinds))
+        import pandas as pd
+
+        from ..onnx_model import sklearn_frame
+
+        frame = pd.DataFrame.from_records(list(records), columns=self.features)
+        return self.pipeline.predict_proba(sklearn_frame(frame, self.signature))
+
+    def proba_frame(self, frame: Any) -> Any:
+        """Probabilities for a validated DataFrame of feature columns (batch scoring)."""
+        if self.onnx is not None:
+            from ..onnx_model import frame_feed
+
+            return self.onnx.proba(frame_feed(frame, self.onnx.kinds))
+        from ..onnx_model import sklearn_frame
+
+        return self.pipeline.predict_proba(sklearn_frame(frame[self.features], self.signature))
+
+
+def load(bundle: Bundle, cfg: ServeSettings) -> ServedModel:
+    """Load the Pipeline (allow-list) and, when allowed and verified, the ONNX model."""
+    import numpy as np
+
+    from ..onnx_model import OnnxPredictor, frame_feed, sklearn_frame, synthetic_rows
+    from ..persistence import load_model
+
+    sig = bundle.json(SIGNATURE_FILE)
+    pipeline = load_model(bundle.path(MODEL_FILE))
+    classes = [str(c) for c in pipeline.classes_]
+    if classes != [str(c) for c in sig["classes"]]:
+        raise UserError(f"{bundle.path(SIGNATURE_FILE)}: classes {sig['classes']} differ from the model's {classes}")
+    served = ServedModel(bundle.name, bundle.version, sig, "sklearn", classes, list(sig["features"]), pipeline)
+    if cfg.runtime == "sklearn":
+        served.notes.append("runtime forced to sklearn by serve.runtime")
+        return served
+    onnx_path = bundle.path(ONNX_FILE)
+    report = bundle.json(ONNX_REPORT_FILE) if bundle.path(ONNX_REPORT_FILE).is_file() else {}
+    reason = None
+    if not onnx_path.is_file() or onnx_path.stat().st_size == 0:
+        reason = "bundle has no ONNX model"
+    elif report and not report.get("usable", False):
+        reason = f"export marked the ONNX model unusable: {report.get('reason')}"
+    else:
+        try:
+            predictor = OnnxPredictor(onnx_path.read_bytes(), sig)
+            rows = synthetic_rows(sig, LOAD_CHECK_ROWS, cfg.onnx.seed)
+            got = predictor.proba(frame_feed(rows, predictor.kinds))
+            want = pipeline.predict_proba(sklearn_frame(rows[served.features], sig))
+            diff = float(np.abs(np.asarray(got) - np.asarray(want)).max())
+            if predictor.classes != classes or diff > cfg.onnx.tolerance:
+                reason = f"ONNX differs from the Pipeline at load time (max |Δp| {diff:.3g})"
+            else:
+                served.onnx, served.runtime = predictor, "onnx"
+        except Exception as err:  # a graph ONNX Runtime cannot run: fall back, say why
+            reason = f"ONNX Runtime cannot run the model ({type(err).__name__})"
+    if reason is not None:
+        if cfg.runtime == "onnx":
+            raise UserError(f"{bundle.root}: serve.runtime is onnx but {reason}")
+        served.notes.append(f"using scikit-learn: {reason}")
+    return served

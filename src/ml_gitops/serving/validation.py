@@ -1,0 +1,102 @@
+"""Request models generated from the model's signature: the documented schema IS the validation.
+
+One pydantic model per bundle (`Record`), built from `signature.json`:
+- every feature is required (null allowed when the column is nullable), unknown fields are refused;
+- numbers are strict (a JSON string or boolean is a wrong type) with the schema's min/max;
+- categories are `Literal[...]` of the training categories: an unseen category is REJECTED (422).
+  The Pipeline's one-hot encoder would silently treat it as "none of the above" and answer
+  confidently about an input it never saw; the client is better served by a 422 naming the
+  field and the allowed values. (Monitoring sees the rate of such rejections as 4xx counts.)
+
+The same generated models feed FastAPI's OpenAPI document, so /docs shows exactly these rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError, create_model
+
+PREDICTION_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+def _field_type(spec: Mapping[str, Any]) -> Any:
+    dtype = spec["dtype"]
+    bounds = {k: v for k, v in (("ge", spec.get("min")), ("le", spec.get("max"))) if v is not None}
+    if dtype == "float":
+        typ: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+    elif dtype == "int":
+        typ = Annotated[int, Field(strict=True, **bounds)]
+    elif dtype == "bool":
+        typ = StrictBool
+    else:
+        typ = Literal[tuple(str(c) for c in spec["categories"])]
+    return typ | None if spec.get("nullable", True) else typ
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    record: type[BaseModel]
+    many: TypeAdapter[Any]
+    feedback: type[BaseModel]
+    feedback_many: TypeAdapter[Any]
+    names: tuple[tuple[str, str], ...]  # (python attribute, feature name)
+
+    def as_dicts(self, items: list[BaseModel]) -> list[dict[str, Any]]:
+        pairs = self.names
+        return [{name: getattr(item, attr) for attr, name in pairs} for item in items]
+
+
+def build(signature: Mapping[str, Any], max_records: int) -> RequestModels:
+    """Pydantic models for /predict and /feedback from a signature (features may be any string)."""
+    features = signature["features"]
+    fields: dict[str, Any] = {}
+    names = []
+    for i, (name, spec) in enumerate(features.items()):
+        attr = f"f{i}"  # feature names need not be Python identifiers: validate by alias
+        fields[attr] = (_field_type(spec), Field(..., alias=name, description=f"{spec['dtype']} feature"))
+        names.append((attr, name))
+    record = create_model(
+        "Record",
+        __config__=ConfigDict(extra="forbid", populate_by_name=False, title="Record"),
+        __doc__="One input row, validated against the training schema.",
+        **fields,
+    )
+    many = TypeAdapter(Annotated[list[record], Field(min_length=1, max_length=max_records)])  # type: ignore[valid-type]
+    labels = Literal[tuple(str(c) for c in signature["classes"])]
+    feedback = create_model(
+        "Feedback",
+        __config__=ConfigDict(extra="forbid", title="Feedback"),
+        __doc__="The observed label for an earlier prediction.",
+        prediction_id=(str, Field(..., pattern=PREDICTION_ID_PATTERN, description="id returned by /predict")),
+        label=(labels, Field(..., description="observed class")),
+    )
+    feedback_many = TypeAdapter(Annotated[list[feedback], Field(min_length=1, max_length=max_records)])  # type: ignore[valid-type]
+    return RequestModels(record, many, feedback, feedback_many, tuple(names))
+
+
+class BadJSON(ValueError):
+    """The body is not JSON at all (400), as opposed to JSON that breaks the schema (422)."""
+
+
+def parse(body: bytes, one: type[BaseModel], many: TypeAdapter[Any]) -> list[BaseModel]:
+    """One object or a non-empty list of objects, validated straight from the JSON bytes."""
+    stripped = body.lstrip()
+    try:
+        if stripped[:1] == b"[":
+            return list(many.validate_json(body))
+        return [one.model_validate_json(body)]
+    except ValidationError as err:
+        if any(e["type"] == "json_invalid" for e in err.errors()):
+            raise BadJSON(err.errors()[0]["msg"]) from None
+        raise
+
+
+def error_detail(err: ValidationError) -> list[dict[str, Any]]:
+    """Field-level messages: where (body, [index,] field), what, and the rule broken."""
+    out = []
+    for e in err.errors(include_url=False, include_context=False, include_input=False):
+        out.append({"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]})
+    return out
