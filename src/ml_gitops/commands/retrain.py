@@ -44,7 +44,8 @@ def _run(ns: argparse.Namespace) -> int:
 
     settings, cfg = _load(ns)
     d = decide(cfg, _report(ns.report), "manual", source_state(settings))
-    reasons = [r for r, hit in d["fired"].items() if hit] or ["manual"]
+    given = [r.strip() for r in (ns.reasons or "").split(",") if r.strip()]
+    reasons = given or [r for r, hit in d["fired"].items() if hit] or ["manual"]
     out = run_retrain(settings, cfg, reasons)
     if not out["changed"]:
         print(f"retrain: nothing to do ({out['why']}); no branch created")
@@ -68,9 +69,10 @@ def register(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     cli._params_arg(p)
     p.add_argument("--report", type=Path, default=Path("reports/monitor.json"), help="monitor report (optional)")
-    p.set_defaults(handler=_run)
+    p.set_defaults(handler=_run, reasons=None)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     r = actions.add_parser("run", help="refresh, branch, dvc repro, commit, push (default)")
+    r.add_argument("--reasons", help="comma-separated triggers for the commit message (default: those that fired)")
     r.set_defaults(handler=_run)
     d = actions.add_parser("decide", help="should the scheduled workflow retrain? (prints retrain=true|false)")
     d.add_argument("--event", help="schedule | workflow_dispatch | manual (default: $GITHUB_EVENT_NAME)")

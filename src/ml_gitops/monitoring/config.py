@@ -52,6 +52,7 @@ class PredictionSettings(_Strict):
 class PerformanceSettings(_Strict):
     min_labels: int = Field(30, ge=1)
     n_bootstrap: int = Field(500, ge=10, le=100_000)
+    bootstrap_max_rows: int = Field(5_000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     floors: dict[str, float] = Field(default_factory=dict)
 

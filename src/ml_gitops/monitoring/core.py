@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .logsource import Current
 
 UNSEEN_EXAMPLES = 10
-BOOTSTRAP_MAX_ROWS = 20_000
 
 
 @dataclass
@@ -242,7 +241,7 @@ def performance(cur: Current, classes: list[str], cfg: MonitorSettings) -> dict[
         pred = lab["predicted"][missing].map(index).fillna(0).to_numpy(dtype=int)
         onehot[np.arange(len(pred)), pred] = 1.0
         proba[missing] = onehot
-    p = subsample(Predictions(y, proba, classes), BOOTSTRAP_MAX_ROWS, cfg.seed)
+    p = subsample(Predictions(y, proba, classes), pc.bootstrap_max_rows, cfg.seed)
     metrics = with_intervals(p, pc.n_bootstrap, pc.confidence, cfg.seed)
     base["metrics"] = metrics
     base["confidence"] = pc.confidence

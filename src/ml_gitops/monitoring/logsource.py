@@ -132,17 +132,33 @@ class LogSource:
         self.url = url
         self.log = PredictionLog(url)
 
-    def _window(self, w: Window) -> Any:
+    def _bounds(self, conn: Any, w: Window) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The window as a [since, until) time range, so every query is a range scan on the ts index.
+
+        "The last N rows" becomes "since the N-th newest timestamp": rows sharing that
+        exact timestamp are all included (a handful more than N at most).
+        """
         from sqlalchemy import select
 
-        stmt = select(predictions)
-        if w.since is not None:
-            stmt = stmt.where(predictions.c.ts >= w.since)
-        if w.until is not None:
-            stmt = stmt.where(predictions.c.ts < w.until)
+        since, until = w.since, w.until
         if w.last is not None:
-            stmt = stmt.order_by(predictions.c.ts.desc(), predictions.c.id.desc()).limit(w.last)
-        return stmt.subquery("win")
+            stmt = select(predictions.c.ts)
+            if since is not None:
+                stmt = stmt.where(predictions.c.ts >= since)
+            if until is not None:
+                stmt = stmt.where(predictions.c.ts < until)
+            cutoff = conn.execute(stmt.order_by(predictions.c.ts.desc()).offset(w.last - 1).limit(1)).scalar()
+            if cutoff is not None:
+                since = cutoff
+        return since, until
+
+    @staticmethod
+    def _where(stmt: Any, since: dt.datetime | None, until: dt.datetime | None) -> Any:
+        if since is not None:
+            stmt = stmt.where(predictions.c.ts >= since)
+        if until is not None:
+            stmt = stmt.where(predictions.c.ts < until)
+        return stmt
 
     def read(self, w: Window, features: dict[str, dict[str, Any]], classes: list[str]) -> Current:
         import pandas as pd
@@ -153,23 +169,26 @@ class LogSource:
             engine = self.log.engine
             if not inspect(engine).has_table("predictions"):
                 raise UserError(f"prediction log {redact(self.url)}: no 'predictions' table (has serving logged yet?)")
-            win = self._window(w)
             fschema = _arrow_schema(features)
             import pyarrow as pa
 
             pschema = pa.schema([(c, pa.float64()) for c in classes])
             feats, probs, preds = [], [], []
             with engine.connect() as conn:
-                n, first, last = conn.execute(select(func.count(), func.min(win.c.ts), func.max(win.c.ts))).one()
+                since, until = self._bounds(conn, w)
+                c = predictions.c
+                n, first, last = conn.execute(
+                    self._where(select(func.count(), func.min(c.ts), func.max(c.ts)), since, until)
+                ).one()
                 result = conn.execution_options(yield_per=FETCH_ROWS).execute(
-                    select(win.c.inputs, win.c.prediction, win.c.probabilities)
+                    self._where(select(c.inputs, c.prediction, c.probabilities), since, until)
                 )
                 for part in result.partitions():
                     ins, pr, pb = zip(*part, strict=True)
                     feats.append(decode_json(list(ins), fschema))
                     probs.append(decode_json(list(pb), pschema))
                     preds.extend(pr)
-                labelled = self._labelled(conn, win, pschema)
+                labelled = self._labelled(conn, since, until, pschema)
         except SQLAlchemyError as err:
             first_line = str(err).strip().splitlines()[0]
             raise UserError(f"prediction log {redact(self.url)}: {first_line}") from None
@@ -187,7 +206,9 @@ class LogSource:
         predicted = pd.Series(preds, dtype=object, name="predicted")
         return Current(frame, predicted, proba, labelled, meta)
 
-    def _labelled(self, conn: Any, win: Any, pschema: pa.Schema) -> pd.DataFrame | None:
+    def _labelled(
+        self, conn: Any, since: dt.datetime | None, until: dt.datetime | None, pschema: pa.Schema
+    ) -> pd.DataFrame | None:
         """The window's predictions that have feedback (the latest label per prediction)."""
         import pandas as pd
         from sqlalchemy import func, inspect, select
@@ -195,10 +216,12 @@ class LogSource:
         if not inspect(conn).has_table("feedback"):
             return None
         latest = select(func.max(feedback.c.id).label("fid")).group_by(feedback.c.prediction_id).subquery("latest")
-        stmt = (
-            select(feedback.c.label, win.c.prediction, win.c.probabilities)
+        stmt = self._where(
+            select(feedback.c.label, predictions.c.prediction, predictions.c.probabilities)
             .join(latest, latest.c.fid == feedback.c.id)
-            .join(win, win.c.id == feedback.c.prediction_id)
+            .join(predictions, predictions.c.id == feedback.c.prediction_id),
+            since,
+            until,
         )
         rows = conn.execute(stmt).all()
         if not rows:
