@@ -152,6 +152,25 @@ bench-serve: $(VENV)/.dev-deps ## serving benchmark (baseline vs ceiling vs ours
 	@python benchmarks/serve.py $(BENCH_ARGS)
 
 ##@ Monitoring
+.PHONY: monitor monitor-pull monitor-issue retrain retrain-decide retrain-pr
+# Window: SINCE/UNTIL (ISO time or an age like 7d), LAST (rows) or CURRENT (a batch file); LOG_URL overrides the log.
+monitor: $(VENV)/.run-deps ## drift, data quality, predictions, feedback vs the training reference (SINCE= UNTIL= LAST= CURRENT=)
+	@ml-gitops monitor $(if $(SINCE),--since "$(SINCE)") $(if $(UNTIL),--until "$(UNTIL)") $(if $(LAST),--last "$(LAST)") $(if $(CURRENT),--current "$(CURRENT)") $(if $(LOG_URL),--log-url "$(LOG_URL)")
+
+monitor-pull: $(VENV)/.run-deps ## dvc pull what the monitor reads (reference split, model, reference predictions)
+	@dvc pull data/processed/train.parquet models/model.skops reports/predictions.parquet
+
+monitor-issue: $(VENV)/.run-deps ## open or update the one GitHub issue with reports/monitor.md (needs gh)
+	@ml-gitops monitor-issue
+
+retrain: $(VENV)/.run-deps ## refresh the data, branch retrain/<date>-<md5>, dvc repro, commit, push (+ dvc push)
+	@ml-gitops retrain run $(if $(REASONS),--reasons "$(REASONS)")
+
+retrain-decide: $(VENV)/.run-deps ## print whether a switched-on retraining trigger fired
+	@ml-gitops retrain decide
+
+retrain-pr: $(VENV)/.run-deps ## open the pull request for the current retrain branch (gh; the only GitHub step)
+	@ml-gitops retrain open-pr
 
 ##@ Experiments and scale
 

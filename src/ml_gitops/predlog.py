@@ -15,11 +15,13 @@ graceful stop loses nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 PREDICTION_COLUMNS = ("id", "ts", "model", "version", "inputs", "prediction", "probabilities", "latency_ms")
 FEEDBACK_COLUMNS = ("id", "prediction_id", "ts", "label")
 WRITE_RETRIES = 5
+# Rows per INSERT: bounded memory for large back-fills (benchmarks, replays).
+WRITE_BATCH = 50_000
 
 
 def utcnow() -> datetime:
@@ -40,7 +44,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for reports and error messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
+
+
+@functools.cache
 def _tables() -> tuple[Any, Any, Any]:
+    """The one definition of the log's tables (built on first use: SQLAlchemy imports lazily)."""
     from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text
 
     meta = MetaData()
@@ -69,6 +89,25 @@ def _tables() -> tuple[Any, Any, Any]:
 
 def _json(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def __getattr__(name: str) -> Any:
+    """``predlog.metadata``, ``predlog.predictions``, ``predlog.feedback``: the shared Table objects."""
+    index = {"metadata": 0, "predictions": 1, "feedback": 2}
+    if name in index:
+        return _tables()[index[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _chunks(rows: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= WRITE_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class PredictionLog:
@@ -114,9 +153,9 @@ class PredictionLog:
 
     def write_predictions(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert prediction rows (dict inputs/probabilities are JSON-encoded); return the count."""
-        batch = [
+        rows_out = (
             {
-                "id": r["id"],
+                "id": r.get("id") or new_id(),
                 "ts": r.get("ts") or utcnow(),
                 "model": r["model"],
                 "version": r["version"],
@@ -126,20 +165,22 @@ class PredictionLog:
                 "latency_ms": r.get("latency_ms"),
             }
             for r in rows
-        ]
-        if batch:
-            with self.engine.begin() as conn:
-                conn.execute(self.predictions.insert(), batch)
-        return len(batch)
+        )
+        return self._insert(self.predictions, rows_out)
 
     def write_feedback(self, rows: Iterable[Mapping[str, Any]]) -> int:
-        batch = [
+        rows_out = (
             {"prediction_id": r["prediction_id"], "ts": r.get("ts") or utcnow(), "label": str(r["label"])} for r in rows
-        ]
-        if batch:
-            with self.engine.begin() as conn:
-                conn.execute(self.feedback.insert(), batch)
-        return len(batch)
+        )
+        return self._insert(self.feedback, rows_out)
+
+    def _insert(self, table: Any, rows: Iterable[dict[str, Any]]) -> int:
+        n = 0
+        with self.engine.begin() as conn:
+            for batch in _chunks(rows):
+                conn.execute(table.insert(), batch)
+                n += len(batch)
+        return n
 
     def counts(self) -> dict[str, int]:
         from sqlalchemy import func, select

@@ -1,0 +1,201 @@
+"""The monitor's I/O shell: load the pinned reference and the window, judge, write the reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import paths
+from ..errors import UserError
+from .config import MonitorSettings
+from .core import Reference, typed
+from .logsource import Current
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from .logsource import Window
+
+LOCK_FILE = Path("dvc.lock")
+
+
+def lock_md5s(lock: Path = LOCK_FILE) -> dict[str, str]:
+    """Every path recorded in dvc.lock (deps and outs) -> its md5."""
+    import yaml
+
+    if not lock.exists():
+        return {}
+    data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
+    out: dict[str, str] = {}
+    for stage in (data.get("stages") or {}).values():
+        for key in ("deps", "outs"):
+            for entry in stage.get(key) or []:
+                if "md5" in entry:
+                    out[str(entry["path"])] = str(entry["md5"])
+    return out
+
+
+def file_md5(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.md5()  # noqa: S324 - DVC's content hash, not a security boundary
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def pinned(path: Path, require: bool, lock: Path = LOCK_FILE) -> dict[str, Any]:
+    """The file's md5 and whether dvc.lock records the same one (else: not the model's reference)."""
+    if not path.exists():
+        raise UserError(f"{path}: reference file not found (run `dvc pull` or `dvc repro` first)")
+    md5 = file_md5(path)
+    recorded = lock_md5s(lock).get(path.as_posix())
+    info = {"path": path.as_posix(), "md5": md5, "lock_md5": recorded, "pinned": recorded == md5}
+    if require and recorded is None:
+        raise UserError(
+            f"{path}: not recorded in {lock}; the reference must be a pipeline output "
+            "(or set monitor.require_pinned_reference: false)"
+        )
+    if require and recorded != md5:
+        raise UserError(
+            f"{path}: md5 {md5} differs from {lock} ({recorded}): not the data the model was built from; "
+            "run `dvc checkout` or `dvc pull`"
+        )
+    return info
+
+
+def model_schema(settings: Settings, signature: Path = paths.SIGNATURE) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The model's own input contract: models/signature.json, else the configured schema."""
+    from ..io import read_json
+    from ..schema import signature as make_signature
+
+    sig = read_json(signature) if signature.exists() else make_signature(settings.data.schema_)
+    return dict(sig["features"]), [str(c) for c in sig["classes"]]
+
+
+def load_reference(cfg: MonitorSettings, features: dict[str, dict[str, Any]], classes: list[str]) -> Reference:
+    import pandas as pd
+
+    from ..io import read_table
+
+    path = Path(cfg.reference)
+    meta = pinned(path, cfg.require_pinned_reference)
+    raw = read_table(path)
+    missing = [c for c in features if c not in raw.columns]
+    if missing:
+        raise UserError(f"{path}: reference lacks feature column(s) {missing} of the model's signature")
+    meta["rows"] = len(raw)
+    if len(raw) > cfg.reference_max_rows:
+        raw = raw.sample(cfg.reference_max_rows, random_state=cfg.seed)
+        meta["sampled_rows"] = cfg.reference_max_rows
+    frame = typed(raw, features)
+    predicted = proba = None
+    ppath = Path(cfg.prediction_reference)
+    if ppath.exists():
+        pmeta = pinned(ppath, cfg.require_pinned_reference)
+        pdf = read_table(ppath)
+        cols = [f"proba_{c}" for c in classes]
+        if "predicted" not in pdf.columns or any(c not in pdf.columns for c in cols):
+            raise UserError(f"{ppath}: expected columns 'predicted' and {cols}")
+        predicted = pdf["predicted"].astype(str).reset_index(drop=True)
+        proba = pd.DataFrame({c: pdf[f"proba_{c}"].to_numpy(float) for c in classes})
+        meta["predictions"] = pmeta | {"rows": len(pdf)}
+    return Reference(frame, predicted, proba, meta)
+
+
+def load_current_file(
+    path: Path, settings: Settings, features: dict[str, dict[str, Any]], classes: list[str]
+) -> Current:
+    """A batch file as the window. Predictions come from its own columns or from the model."""
+    import numpy as np
+    import pandas as pd
+
+    from ..io import read_table
+
+    raw = read_table(path)
+    frame = typed(raw, features)
+    cols = [f"proba_{c}" for c in classes]
+    pred_col = next((c for c in ("predicted", "prediction") if c in raw.columns), None)
+    if pred_col and all(c in raw.columns for c in cols):
+        predicted = raw[pred_col].astype(str).reset_index(drop=True)
+        proba = pd.DataFrame({c: raw[f"proba_{c}"].to_numpy(float) for c in classes})
+        scored_by = "file"
+    else:
+        from threadpoolctl import threadpool_limits
+
+        from ..persistence import load_model
+
+        model = load_model(paths.MODEL)
+        order = [str(c) for c in model.classes_]
+        x = frame.copy()
+        for n, spec in features.items():
+            if spec["dtype"] not in {"float", "int"}:
+                x[n] = x[n].astype(object).where(x[n].notna(), None)
+        with threadpool_limits(limits=settings.runtime.threads):
+            p = np.asarray(model.predict_proba(x[settings.data.schema_.feature_columns]), dtype=float)
+        proba = pd.DataFrame({c: p[:, order.index(c)] for c in classes})
+        predicted = pd.Series(np.asarray(order, dtype=object)[p.argmax(axis=1)], name="predicted")
+        scored_by = str(paths.MODEL)
+    labelled = None
+    target = settings.data.schema_.target
+    if target in raw.columns:
+        has = raw[target].notna().to_numpy()
+        labelled = proba[has].reset_index(drop=True)
+        labelled.insert(0, "predicted", predicted[has].to_numpy())
+        labelled.insert(0, "label", raw[target][has].astype(str).to_numpy())
+    meta = {"source": "file", "path": path.as_posix(), "md5": pinned(path, False)["md5"], "scored_by": scored_by}
+    return Current(frame, predicted, proba, labelled, meta)
+
+
+def monitor(
+    settings: Settings,
+    cfg: MonitorSettings,
+    *,
+    window: Window | None = None,
+    current: Path | None = None,
+    log_url: str | None = None,
+) -> tuple[dict[str, Any], Reference, Current]:
+    from .core import judge
+    from .logsource import LogSource, Window
+
+    features, classes = model_schema(settings)
+    ref = load_reference(cfg, features, classes)
+    if current is not None:
+        cur = load_current_file(current, settings, features, classes)
+    else:
+        w = window or Window(last=cfg.default_last)
+        cur = LogSource(log_url or cfg.log_url).read(w, features, classes)
+    report = judge(ref, cur, features, classes, cfg)
+    report["generated_at"] = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    return report, ref, cur
+
+
+def write_reports(report: dict[str, Any], ref: Reference, cur: Current, cfg: MonitorSettings) -> list[Path]:
+    """JSON, Markdown and HTML, each written atomically."""
+    from ..io import write_json, write_text
+    from . import render
+
+    md = render.markdown(report)
+    figs = render.figures(report, ref, cur, cfg.report.max_plots)
+    out = [Path(cfg.report.json_), Path(cfg.report.markdown), Path(cfg.report.html)]
+    write_json(out[0], report)
+    write_text(out[1], md)
+    write_text(out[2], render.html_page(report, md, figs))
+    return out
+
+
+def summary(report: dict[str, Any]) -> str:
+    w = report["window"]
+    head = f"monitor: {report['status']} ({w['rows']} rows vs reference {report['reference'].get('rows')} rows)"
+    if report["status"] == "cannot_judge":
+        return f"{head}: {report['reason']}"
+    lines = [head, *(f"  {b['kind']}: {b['what']}: {b['why']}" for b in report["breaches"])]
+    perf = report.get("performance", {})
+    if perf.get("metrics"):
+        m = perf["metrics"]
+        lines.append(
+            f"  feedback: {perf['n_labels']} labels, balanced_accuracy {m['balanced_accuracy']:.3f} "
+            f"[{m['balanced_accuracy_ci_low']:.3f}, {m['balanced_accuracy_ci_high']:.3f}]"
+        )
+    return "\n".join(lines)
