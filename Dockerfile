@@ -1,6 +1,8 @@
-# The serving image: `ml-gitops serve` on a verified release bundle mounted at /bundle.
-#   docker build -t ml-gitops-serve .
-#   docker run --rm -p 8000:8000 -v "$PWD/dist/model-v1.0.0:/bundle:ro" ml-gitops-serve
+# The serving image: `ml-gitops serve` on a verified release bundle at /bundle, baked in at build time
+# (`make image VERSION=v1.0.0` builds it from dist/model-v1.0.0; serving re-verifies its checksums):
+#   docker build --build-arg MODEL_BUNDLE=dist/model-v1.0.0 -t ml-gitops-serve:v1.0.0 .
+#   docker run --rm -p 8000:8000 ml-gitops-serve:v1.0.0
+# A bundle mounted at /bundle (-v "$PWD/dist/model-v1.0.0:/bundle:ro") replaces the baked one.
 # Dependencies come from uv.lock (same versions as CI); the process runs as a non-root user.
 
 # ---- build: a virtualenv from the lock file (no dev tools, project installed non-editable)
@@ -25,6 +27,8 @@ WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
 COPY params.yaml ./
 RUN mkdir -p /app/logs && chown app:app /app/logs
+ARG MODEL_BUNDLE=dist/bundle
+COPY --chown=10001:10001 ${MODEL_BUNDLE} /bundle
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     OMP_NUM_THREADS=1

@@ -116,7 +116,7 @@ sample-pr-comment: $(VENV)/.dev-deps ## regenerate docs/sample-pr-comment.md fro
 	@UPDATE_SAMPLE=1 pytest -q tests/prloop/test_report_e2e.py -k sample
 
 ##@ Registry and release
-.PHONY: promote release verify assign registry
+.PHONY: promote release verify assign registry release-publish image image-push
 # Tags are pushed to the git remote unless REGISTRY_PUSH=0 (try things locally first).
 REGISTRY_PUSH ?= 1
 _push = $(if $(filter 1,$(REGISTRY_PUSH)),--push)
@@ -138,6 +138,23 @@ assign: $(VENV)/.run-deps ## assign STAGE to VERSION (UNASSIGN=1 removes it); ro
 
 registry: $(VENV)/.run-deps ## show registered model versions and which one each stage holds
 	@ml-gitops registry
+
+# Values arrive as environment variables ($$VERSION, $$TAG): the shell expands them inside
+# quotes, so a crafted value can never run as code in these recipes.
+release-publish: ## create the GitHub Release for TAG with dist/model-VERSION's archive and card, once (gh, GH_TOKEN)
+	@test -n "$$VERSION" -a -n "$$TAG" || { echo "usage: make release-publish VERSION=vX.Y.Z TAG=model@vX.Y.Z" >&2; exit 2; }
+	@gh release view "$$TAG" >/dev/null 2>&1 || gh release create "$$TAG" --verify-tag --title "$$TAG" \
+		--notes-file "dist/model-$$VERSION/card.md" "dist/model-$$VERSION.tar.gz" "dist/model-$$VERSION/card.md"
+
+# The serving image bakes in the verified bundle dist/model-VERSION (see Dockerfile).
+IMAGE ?= $(if $(GITHUB_REPOSITORY),ghcr.io/$(shell printf '%s' '$(GITHUB_REPOSITORY)' | tr '[:upper:]' '[:lower:]'),ml-gitops-serve)
+image: ## build the serving image IMAGE:VERSION from the verified bundle dist/model-VERSION
+	@test -n "$$VERSION" || { echo "usage: make image VERSION=vX.Y.Z" >&2; exit 2; }
+	@docker build --build-arg "MODEL_BUNDLE=dist/model-$$VERSION" -t "$(IMAGE):$$VERSION" .
+
+image-push: image ## push IMAGE:VERSION to the registry (logs in to ghcr.io as ACTOR with GH_TOKEN)
+	@printf '%s' "$$GH_TOKEN" | docker login ghcr.io -u "$$ACTOR" --password-stdin
+	@docker push "$(IMAGE):$$VERSION"
 
 ##@ Serving
 .PHONY: serve score bench-serve
@@ -177,7 +194,7 @@ retrain-pr: $(VENV)/.run-deps ## open the pull request for the current retrain b
 ##@ Template
 # Projects generated with cruft (see README "Start your own project") stay in sync with the
 # template; .github/workflows/template-sync.yml runs these on a schedule. No .cruft.json: no-op.
-.PHONY: template-check template-update bench-bake
+.PHONY: template-check template-update template-pr bench-bake
 TEMPLATE_PR_BODY ?= $(or $(RUNNER_TEMP),/tmp)/template-update.md
 TEMPLATE_UPDATE_ARGS ?=
 template-check: $(VENV)/.dev-deps ## exit 1 when the template moved on since this project's .cruft.json commit
@@ -185,6 +202,12 @@ template-check: $(VENV)/.dev-deps ## exit 1 when the template moved on since thi
 
 template-update: $(VENV)/.dev-deps ## apply template changes (cruft update), list conflicts, write the PR body
 	@ml-gitops template update --body-file $(TEMPLATE_PR_BODY) $(if $(GITHUB_OUTPUT),--output $(GITHUB_OUTPUT)) $(TEMPLATE_UPDATE_ARGS)
+
+template-pr: ## push BRANCH and open (or refresh) its pull request against BASE (gh, GH_TOKEN)
+	@test -n "$$BRANCH" -a -n "$$BASE" || { echo "usage: make template-pr BRANCH=template-update/x BASE=main" >&2; exit 2; }
+	@git push --force "https://x-access-token:$${GH_TOKEN}@github.com/$${GITHUB_REPOSITORY}.git" "HEAD:refs/heads/$$BRANCH"
+	@gh pr create --base "$$BASE" --head "$$BRANCH" --title "Update from the template" --body-file "$(TEMPLATE_PR_BODY)" \
+		|| gh pr edit "$$BRANCH" --body-file "$(TEMPLATE_PR_BODY)"
 
 bench-bake: $(VENV)/.dev-deps ## median time to bake a project from a local git template (docs/performance.md)
 	@python benchmarks/bake.py

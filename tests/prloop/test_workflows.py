@@ -22,11 +22,15 @@ from ml_gitops.cli import PROG
 from ..helpers import BIN, ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
-ARG = r"[A-Za-z0-9_.,:/=@+-]+"  # no quotes, $, ;, |, &, backticks: nothing a shell could run
+ARG_PLAIN = r"[A-Za-z0-9_.,:/=@+-]+"  # no quotes, $, ;, |, &, backticks: nothing a shell could run
+# A value from `env:` expanded inside double quotes is one inert word: `"$VERSION"`, `VERSION="$VERSION"`.
+ARG_ENV = r'(?:[A-Z_]+=)?"[A-Za-z0-9_./:@+-]*\$\{?[A-Z_]+\}?[A-Za-z0-9_./:@+-]*"'
+ARG = rf"(?:{ARG_PLAIN}|{ARG_ENV})"
 # Each line of a `run:` must match one of these in full.
 ALLOWED_LINES: dict[str, re.Pattern[str]] = {
     "make": re.compile(rf"make(?: {ARG})+"),
-    "cli": re.compile(rf"{re.escape(PROG)}(?: {ARG})+"),
+    "cli": re.compile(rf"(?:\.venv/bin/)?{re.escape(PROG)}(?: {ARG})+"),
+    "fail the job": re.compile(r"exit [0-9]+"),
     "uv via pip": re.compile(r"(?:python3? -m )?pip install(?: --user)? uv==[0-9.]+"),
     "cml install": re.compile(r"npm install -g @dvcorg/cml@(?:[0-9.]+|\$\{CML_VERSION\})"),
     "cml comment": re.compile(rf'cml comment update {ARG}(?: --watermark-title="[A-Za-z0-9 _.-]+")?(?: --no-publish)?'),
