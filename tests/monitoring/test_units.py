@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from ml_gitops.errors import UserError
 from ml_gitops.monitoring import stats
 from ml_gitops.monitoring.logsource import parse_time
 
-from ..helpers import ROOT, run
+from ..helpers import ROOT
 
 
 def test_holm_matches_the_textbook_example() -> None:
@@ -57,23 +56,9 @@ def test_issue_plan_updates_the_one_issue() -> None:
 WORKFLOW = ROOT / ".github/workflows/monitor.yml"
 
 
-def test_workflow_is_thin_and_hardened() -> None:
+def test_workflow_runs_on_schedule_and_by_hand() -> None:
+    """Monitor-specific; thinness, pins, zizmor and schema are checked for every workflow in tests/prloop."""
     wf = yaml.safe_load(WORKFLOW.read_text())
     assert wf["permissions"] == {}
     assert set(wf[True]) == {"schedule", "workflow_dispatch"}  # YAML reads the `on:` key as True
-    for job in wf["jobs"].values():
-        assert "permissions" in job
-        for step in job["steps"]:
-            if "uses" in step:
-                assert re.search(r"@[0-9a-f]{40}$", step["uses"]), step["uses"]
-                if "checkout" in step["uses"]:
-                    assert step["with"]["persist-credentials"] is False
-            else:
-                first = step["run"].strip().splitlines()[0]
-                assert first.startswith(("make ", "dvc pull", "cat ", "exit ", "git config")), first
-                assert "${{" not in step["run"], step["run"]
-
-
-def test_workflow_passes_zizmor_and_schema() -> None:
-    run(["zizmor", "--offline", str(WORKFLOW)], cwd=ROOT)
-    run(["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)], cwd=ROOT)
+    assert all("permissions" in job for job in wf["jobs"].values())
