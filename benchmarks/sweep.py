@@ -1,0 +1,79 @@
+"""Sweep speed-up: the same 8-experiment DVC queue run with 1 worker, then with 2.
+
+Builds a throwaway copy of the project (git repo, pipeline reproduced once), then
+for each worker count queues the default grid of conf/sweep/ (4 C values x 2
+class weights = 8 experiments) with `ml-gitops sweep --queue-only` and times
+`dvc exp run --run-all -j N`. Each round sweeps a different `train.seed`, so DVC's
+run-cache cannot replay one round's results in the other. runtime.threads stays 1.
+
+    python benchmarks/sweep.py            # 8 experiments, 1 vs 2 workers
+    python benchmarks/sweep.py --grid model.C=0.1,1   # smaller, while developing
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import commit_all, copy_project, env, init_repo, run  # noqa: E402
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--grid", nargs="*", help="Hydra overrides (default: sweep.grid of conf/sweep/)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--keep", action="store_true", help="keep the temp project")
+    ns = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    e = env()
+    e["OMP_NUM_THREADS"] = "1"
+    try:
+        work = copy_project(tmp / "work")
+        init_repo(work, tmp / "origin.git", tmp / "dvc-remote")
+        commit_all(work, "project")
+        run(["dvc", "repro"], cwd=work, env=e)
+        commit_all(work, "pipeline")
+        print(f"sweep benchmark in {work}; {_load()}")
+        results: dict[int, float] = {}
+        for i, jobs in enumerate(ns.workers):
+            grid = [*(ns.grid or []), f"train.seed={1000 + i}", "runtime.threads=1"]
+            t0 = time.perf_counter()
+            out = run(["ml-gitops", "sweep", "--queue-only", *grid], cwd=work, env=e).stdout
+            queued = time.perf_counter() - t0
+            n = int(out.split("queueing ")[1].split()[0])
+            t0 = time.perf_counter()
+            run(["dvc", "exp", "run", "--run-all", "-j", str(jobs)], cwd=work, env=e)
+            results[jobs] = elapsed = time.perf_counter() - t0
+            status = run(["dvc", "queue", "status"], cwd=work, env=e).stdout
+            failed = status.count("Failed")
+            print(
+                f"  {jobs} worker(s): {n} experiments run in {elapsed:.1f} s "
+                f"({elapsed / n:.1f} s each; queueing took {queued:.1f} s; {failed} failed); {_load()}"
+            )
+        if 1 in results and len(results) > 1:
+            for jobs, t in results.items():
+                if jobs != 1:
+                    print(f"speed-up with {jobs} workers: {results[1] / t:.2f}x")
+    finally:
+        if ns.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
