@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -48,9 +50,10 @@ def main() -> None:
         run(["dvc", "repro"], cwd=work, env=e)
         commit_all(work, "pipeline")
         print(f"sweep benchmark in {work}; {_load()}")
+        base_grid = ns.grid or yaml.safe_load((work / "params.yaml").read_text())["sweep"]["grid"]
         results: dict[int, float] = {}
         for i, jobs in enumerate(ns.workers):
-            grid = [*(ns.grid or []), f"train.seed={1000 + i}", "runtime.threads=1"]
+            grid = [*base_grid, f"train.seed={1000 + i}", "runtime.threads=1"]
             t0 = time.perf_counter()
             out = run(["ml-gitops", "sweep", "--queue-only", *grid], cwd=work, env=e).stdout
             queued = time.perf_counter() - t0
