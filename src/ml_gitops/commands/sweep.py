@@ -1,6 +1,6 @@
 """`sweep` and `best`: hyperparameter sweeps on DVC's experiment queue.
 
-DVC does the work (`dvc exp run --queue -S` expands the Hydra grid, `--run-all -j`
+DVC does the work (`dvc exp run --queue -S` expands the Hydra grid, `dvc queue start -j`
 runs it with parallel workers, `dvc exp show` prints the table, `dvc exp branch`
 makes the PR branch); these commands add the config defaults, the checks that
 save a wasted sweep, and the choice of the best experiment.
@@ -98,7 +98,7 @@ def _check_queue_empty() -> None:
     if waiting:
         raise UserError(
             f"the DVC queue already holds {len(waiting)} experiment(s) ({', '.join(waiting[:3])}); "
-            "run them (`dvc exp run --run-all`) or drop them (`dvc queue remove --queued`) first"
+            "run them (`dvc queue start`) or drop them (`dvc queue remove --queued`) first"
         )
 
 
@@ -130,12 +130,12 @@ def _sweep(ns: argparse.Namespace) -> int:
     names = QUEUED.findall(_dvc(queue).stdout)
     print(f"sweep: queued {', '.join(names)}", flush=True)
     if ns.queue_only:
-        print(f"sweep: run them with `dvc exp run --run-all -j {jobs}` (conf/ is frozen at queue time)")
+        print(f"sweep: run them with `dvc queue start -j {jobs}` (conf/ is frozen at queue time)")
         return 0
 
     print(f"sweep: running with {jobs} worker(s)", flush=True)
-    # Blocks until the queue is done; DVC exits 0 even when an experiment fails, so states are checked below.
-    _dvc(["exp", "run", "--run-all", "-j", str(jobs)])
+    elapsed = _run_queue(names, jobs, cfg.poll_seconds, cfg.timeout_minutes)
+    print(f"sweep: {len(names)} experiment(s) ran in {elapsed:.1f} s with {jobs} worker(s)", flush=True)
     failed = _failed(names, cfg.metric)
     _table(ns)
     if failed:
@@ -148,6 +148,47 @@ def _sweep(ns: argparse.Namespace) -> int:
         raise UserError("every experiment of the sweep failed", exit_code=1)
     print("sweep: `make best` turns the best experiment into a branch for a PR")
     return 0
+
+
+def _states(names: list[str]) -> dict[str, str]:
+    """Status of our experiments in `dvc queue status` (Queued, Running, Success, Failed)."""
+    out = _dvc(["queue", "status"]).stdout
+    wanted = set(names)
+    return {p[1]: p[-1] for p in (ln.split() for ln in out.splitlines()) if len(p) >= 3 and p[1] in wanted}
+
+
+def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float) -> float:
+    """Start N workers, wait until our experiments are done, stop the workers; return seconds.
+
+    Not `dvc exp run --run-all -j N`: with several workers it can wait forever on a
+    worker that missed the shutdown broadcast after the queue emptied (seen with
+    DVC 3.67; DVC issues #10562, #10673). Polling the queue status cannot hang that way.
+    """
+    import time
+
+    start = time.monotonic()
+    _dvc(["queue", "start", "-j", str(jobs)])
+    done_before = -1
+    try:
+        while True:
+            states = _states(names)
+            pending = [n for n in names if states.get(n, "Queued") in {"Queued", "Running"}]
+            done = len(names) - len(pending)
+            if done != done_before:
+                print(f"sweep: {done}/{len(names)} done", flush=True)
+                done_before = done
+            if not pending:
+                return time.monotonic() - start
+            if time.monotonic() - start > timeout_minutes * 60:
+                raise UserError(
+                    f"sweep.timeout_minutes={timeout_minutes}: {len(pending)} experiment(s) still queued or running "
+                    f"({', '.join(pending[:3])}); follow with `dvc queue status`, stop with `dvc queue stop --kill`",
+                    exit_code=1,
+                )
+            time.sleep(poll)
+    finally:
+        if done_before == len(names):
+            _dvc(["queue", "stop"])  # idle workers would otherwise linger
 
 
 def _failed(names: list[str], metric: str) -> list[str]:
