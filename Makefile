@@ -104,7 +104,7 @@ multirun: $(VENV)/.run-deps ## Hydra multirun through a launcher (LAUNCHER=jobli
 	@ml-gitops multirun hydra/launcher=$(LAUNCHER) $(GRID)
 
 multirun-table: $(VENV)/.run-deps ## table of the latest multirun, best first (DIR=multirun/<date>/<time>)
-	@ml-gitops multirun-table $(or $(DIR),$(shell ls -d multirun/*/* 2>/dev/null | sort | tail -1))
+	@ml-gitops multirun-table $(DIR)
 
 bench-sweep: $(VENV)/.dev-deps ## time an 8-experiment sweep with 1 vs 2 workers (docs/performance.md)
 	@python benchmarks/sweep.py

@@ -95,6 +95,14 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "multirun") -> None:
 
 
 # ---------------------------------------------------------------- collecting results
+def latest(root: Path = Path("multirun")) -> Path:
+    """The newest multirun directory (Hydra's default layout multirun/<date>/<time>)."""
+    found = sorted(p.parent for p in root.glob("*/*/multirun.yaml"))
+    if not found:
+        raise UserError(f"{root}/: no multirun yet; run `make multirun` (or pass the directory)")
+    return found[-1]
+
+
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job of a multirun directory: its overrides and metrics (jobs without metrics: failed)."""
     import yaml

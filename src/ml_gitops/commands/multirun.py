@@ -20,7 +20,9 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_multirun)
 
     p = sub.add_parser("multirun-table", help="one markdown table of a multirun's jobs, best first")
-    p.add_argument("sweep_dir", type=Path, help="the multirun directory (multirun/<date>/<time>)")
+    p.add_argument(
+        "sweep_dir", type=Path, nargs="?", help="the multirun directory (default: the latest under multirun/)"
+    )
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.set_defaults(handler=_table)
 
@@ -38,7 +40,7 @@ def _table(ns: argparse.Namespace) -> int:
     from ..sweep import parse_sweep_settings
 
     cfg = parse_sweep_settings(load_settings(ns.params).extra_groups.get("sweep"), str(ns.params))
-    rows = multirun.collect(ns.sweep_dir)
+    rows = multirun.collect(ns.sweep_dir or multirun.latest())
     print(multirun.markdown_table(rows, cfg.metric, cfg.lower_is_better))
     failed = sum(1 for r in rows if r["metrics"] is None)
     print(f"\n{len(rows)} job(s), {failed} without metrics; sorted by {cfg.metric}")
