@@ -105,8 +105,7 @@ def make_archive(root: Path, archive: Path) -> None:
     with (
         atomic_path(archive) as tmp,
         open(tmp, "wb") as raw,
-        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w") as tar,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,tarfile.open(fileobj=gz, mode="w") as tar
     ):
         tar.add(root, arcname=root.name, recursive=False, filter=norm)
         for rel in sorted([*_files(root), MANIFEST]):
