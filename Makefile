@@ -190,6 +190,25 @@ retrain-pr: $(VENV)/.run-deps ## open the pull request for the current retrain b
 	@ml-gitops retrain open-pr
 
 ##@ Experiments and scale
+.PHONY: sweep best multirun multirun-table bench-sweep
+GRID ?=
+JOBS ?=
+BRANCH ?=
+LAUNCHER ?= joblib_local
+sweep: $(VENV)/.run-deps ## queue a Hydra grid as DVC experiments, run it, print the table (GRID="model.C=0.1,1,10" JOBS=2)
+	@ml-gitops sweep $(if $(JOBS),--jobs $(JOBS)) $(GRID)
+
+best: $(VENV)/.run-deps ## turn the best experiment of the sweep into a branch for a PR (BRANCH=name)
+	@ml-gitops best $(if $(BRANCH),--branch $(BRANCH))
+
+multirun: $(VENV)/.run-deps ## Hydra multirun through a launcher (LAUNCHER=joblib_local|slurm|ray_local GRID="model.C=0.1,1")
+	@ml-gitops multirun hydra/launcher=$(LAUNCHER) $(GRID)
+
+multirun-table: $(VENV)/.run-deps ## table of the latest multirun, best first (DIR=multirun/<date>/<time>)
+	@ml-gitops multirun-table $(DIR)
+
+bench-sweep: $(VENV)/.dev-deps ## time an 8-experiment sweep with 1 vs 2 workers (docs/performance.md)
+	@python benchmarks/sweep.py
 
 ##@ Template
 # Projects generated with cruft (see README "Start your own project") stay in sync with the

@@ -155,7 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
 # Lifecycle commands beyond the pipeline live in `commands/<name>.py`, each with
 # a `register(subparsers)` that adds its subcommands. Keep their top-level
 # imports light: every CLI start imports them all.
-COMMAND_MODULES: list[str] = ["registry", "release", "template", "report", "serve", "monitor", "retrain"]
+COMMAND_MODULES: list[str] = [
+    "registry",
+    "release",
+    "template",
+    "report",
+    "serve",
+    "monitor",
+    "retrain",
+    "sweep",
+    "multirun",
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,77 @@
+"""Sweep speed-up: the same 8-experiment DVC queue run with 1 worker, then with 2.
+
+Builds a throwaway copy of the project (git repo, pipeline reproduced once), then
+for each worker count runs the default grid of conf/sweep/ (4 C values x 2
+class weights = 8 experiments) with `ml-gitops sweep --jobs N` and reports the
+run phase it times (`dvc queue start -j N` until every experiment is done). Each round sweeps a different
+`train.seed`, so DVC's run-cache cannot replay one round's results in the other. runtime.threads stays 1.
+
+    python benchmarks/sweep.py            # 8 experiments, 1 vs 2 workers
+    python benchmarks/sweep.py --grid model.C=0.1,1   # smaller, while developing
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import commit_all, copy_project, env, init_repo, run  # noqa: E402
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--grid", nargs="*", help="Hydra overrides (default: sweep.grid of conf/sweep/)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--keep", action="store_true", help="keep the temp project")
+    ns = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    e = env()
+    e["OMP_NUM_THREADS"] = "1"
+    try:
+        work = copy_project(tmp / "work")
+        init_repo(work, tmp / "origin.git", tmp / "dvc-remote")
+        commit_all(work, "project")
+        run(["dvc", "repro"], cwd=work, env=e)
+        commit_all(work, "pipeline")
+        print(f"sweep benchmark in {work}; {_load()}")
+        base_grid = ns.grid or yaml.safe_load((work / "params.yaml").read_text())["sweep"]["grid"]
+        results: dict[int, float] = {}
+        for i, jobs in enumerate(ns.workers):
+            grid = [*base_grid, f"train.seed={1000 + i}", "runtime.threads=1"]
+            out = run(["ml-gitops", "sweep", "--jobs", str(jobs), *grid], cwd=work, env=e).stdout
+            n = int(out.split("queueing ")[1].split()[0])
+            # The run phase as `sweep` measures it: `dvc queue start -j N` until every experiment is done.
+            results[jobs] = elapsed = float(out.split(" ran in ")[1].split()[0])
+            failed = sum(1 for ln in out.splitlines() if ln.startswith("|") and "| Failed " in ln)
+            print(
+                f"  {jobs} worker(s): {n} experiments in {elapsed:.1f} s "
+                f"({elapsed / n:.1f} s each, {failed} failed); {_load()}"
+            )
+        if 1 in results and len(results) > 1:
+            for jobs, t in results.items():
+                if jobs != 1:
+                    print(f"speed-up with {jobs} workers: {results[1] / t:.2f}x")
+    finally:
+        if ns.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The pure parts of sweeps: config validation, grid parsing and checks, ranking, tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_gitops import multirun
+from ml_gitops.errors import UserError
+from ml_gitops.sweep import (
+    changed_params,
+    experiments,
+    grid_size,
+    param_deps,
+    parse_grid,
+    parse_sweep_settings,
+    rank,
+    uncovered_keys,
+)
+
+from ..helpers import ROOT
+
+DEPS = {"model", "train", "data.schema", "runtime.threads", "split", "evaluate", "gate.floors"}
+
+
+def test_committed_sweep_group_validates(settings_dict: dict) -> None:
+    cfg = parse_sweep_settings(settings_dict["sweep"])
+    assert cfg.metric == "balanced_accuracy" and not cfg.lower_is_better
+    assert grid_size(parse_grid(cfg.grid)) == 8
+    assert uncovered_keys(parse_grid(cfg.grid), DEPS) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ({"grid": ["model.C=1,2"], "metric": "accuracyy"}, r"sweep\.metric: unknown metric 'accuracyy'"),
+        ({"grid": ["model.C=1,2"], "jobs": 0}, r"sweep\.jobs: Input should be greater than or equal to 1"),
+        ({"grid": []}, r"sweep\.grid: "),
+        ({"grid": ["model.C=1"], "workers": 2}, r"sweep\.workers: unknown config key"),
+        ({"grid": ["model.C=1"], "drop": "(("}, r"sweep\.drop: not a regular expression"),
+        (None, r"no 'sweep' group"),
+    ],
+)
+def test_bad_sweep_config_names_the_key(raw: dict | None, match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        parse_sweep_settings(raw)
+
+
+def test_grid_uses_hydra_syntax() -> None:
+    axes = parse_grid(["model=logistic_regression,random_forest", "+train.extra=range(1,4)", "train.seed=7"])
+    assert [(a.key, a.values) for a in axes] == [
+        ("model", ("logistic_regression", "random_forest")),
+        ("train.extra", ("1", "2", "3")),
+        ("train.seed", ("7",)),
+    ]
+    assert grid_size(axes) == 6
+
+
+@pytest.mark.parametrize(
+    ("grid", "match"),
+    [(["model.C=1,,2"], "cannot parse 'model.C=1,,2'"), (["model.C=1,2", "model.C=3"], "'model.C' appears twice")],
+)
+def test_bad_grid_is_a_clear_error(grid: list[str], match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        parse_grid(grid)
+
+
+def test_swept_keys_must_be_stage_params() -> None:
+    import yaml
+
+    deps = param_deps(yaml.safe_load((ROOT / "dvc.yaml").read_text()))
+    assert {"model", "train", "split"} <= deps
+    axes = parse_grid(["model=logistic_regression,random_forest", "model.C=1,2", "sweep.jobs=1,2", "data.name=a,b"])
+    # A config group covers its keys; keys no stage reads would make identical experiments.
+    assert uncovered_keys(axes, deps) == ["sweep.jobs", "data.name"]
+
+
+def _rev(name: str, value: float | None, c: float, state: str = "success", error: bool = False) -> dict:
+    data = {
+        "params": {"params.yaml": {"data": {"model": {"name": "logistic_regression", "C": c}}}},
+        "metrics": {} if value is None else {"reports/metrics.json": {"data": {"balanced_accuracy": value}}},
+    }
+    rev = {"rev": f"{name}-sha", "name": name, "data": data, "error": {"msg": "failed"} if error else None}
+    return {"name": name, "executor": {"state": state}, "revs": [rev]}
+
+
+def test_experiments_and_rank_from_exp_show_json() -> None:
+    head = {
+        "rev": "abc1234def",
+        "name": "main",
+        "data": _rev("main", 0.9, 1.0)["revs"][0]["data"],
+        "experiments": [
+            _rev("low", 0.8, 0.01),
+            _rev("high", 0.95, 0.3),
+            _rev("tie", 0.95, 3.0),
+            # A failed experiment shows the baseline's metrics in exp show: never the best.
+            _rev("broken", 0.99, 0.001, state="failed", error=True),
+            _rev("queued", None, 5.0, state="queued"),
+        ],
+    }
+    base, exps = experiments([{"rev": "workspace"}, head], "reports/metrics.json", "balanced_accuracy")
+    assert base.name == "main" and base.value == 0.9
+    states = {e.name: e.state for e in exps}
+    assert states == {"low": "success", "high": "success", "tie": "success", "broken": "failed", "queued": "queued"}
+    assert [e.name for e in rank(exps, lower_is_better=False)] == ["high", "tie", "low"]
+    assert [e.name for e in rank(exps, lower_is_better=True)] == ["low", "high", "tie"]
+    assert changed_params(base, next(e for e in exps if e.name == "high")) == {"model.C": (1.0, 0.3)}
+
+
+def test_experiments_needs_a_commit() -> None:
+    with pytest.raises(UserError, match="no commit"):
+        experiments([{"rev": "workspace"}], "reports/metrics.json", "balanced_accuracy")
+
+
+def test_multirun_table_sorts_best_first_and_keeps_failed_jobs() -> None:
+    rows = [
+        {"job": "0", "params": {"model.C": "0.01"}, "metrics": {"balanced_accuracy": 0.8, "log_loss": 0.4}},
+        {"job": "1", "params": {"model.C": "1"}, "metrics": None},
+        {"job": "2", "params": {"model.C": "0.3"}, "metrics": {"balanced_accuracy": 0.95, "log_loss": 0.1}},
+    ]
+    lines = multirun.markdown_table(rows, "balanced_accuracy", lower_is_better=False).splitlines()
+    assert lines[0].startswith("| Job | State | balanced_accuracy |")
+    assert [ln.split("|")[1].strip() for ln in lines[2:]] == ["2", "0", "1"]
+    assert "Failed" in lines[-1]
