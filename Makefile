@@ -80,8 +80,9 @@ lock: | $(UV) ## refresh uv.lock and requirements.lock after editing pyproject.t
 	@$(UV) lock
 	@$(UV) export --frozen --no-emit-project --no-default-groups --format requirements-txt --quiet -o requirements.lock
 
-bench: $(VENV)/.dev-deps ## run the benchmarks and print their figures (see docs/performance.md)
-	@python benchmarks/pipeline.py
+bench: $(VENV)/.dev-deps ## pipeline figures + scaling table 1e4..1e6 (PIPELINE_ARGS, SCALE_ARGS; docs/performance.md)
+	@python benchmarks/pipeline.py $(PIPELINE_ARGS)
+	@python benchmarks/scaling.py --sizes $(SIZES) $(SCALE_ARGS)
 
 clean: ## remove caches (keeps .venv and DVC outputs)
 	rm -rf .pytest_cache .ruff_cache .hypothesis dist build
@@ -209,6 +210,11 @@ multirun-table: $(VENV)/.run-deps ## table of the latest multirun, best first (D
 
 bench-sweep: $(VENV)/.dev-deps ## time an 8-experiment sweep with 1 vs 2 workers (docs/performance.md)
 	@python benchmarks/sweep.py
+
+.PHONY: bench-scale
+SIZES ?= 1e4,1e5,1e6
+bench-scale: $(VENV)/.dev-deps ## scaling table for SIZES rows, e.g. make bench-scale SIZES=1e4,1e5,1e6,1e7 (1e7: ~15 min)
+	@python benchmarks/scaling.py --sizes $(SIZES) $(SCALE_ARGS)
 
 ##@ Template
 # Projects generated with cruft (see README "Start your own project") stay in sync with the

@@ -146,6 +146,8 @@ class SplitSettings(Strict):
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 42
     stratify: bool = True
+    # Above this many rows the split streams batch by batch (seeded, stratified per batch).
+    in_memory_max_rows: int = Field(1_000_000, ge=1_000)
 
 
 class EvaluateSettings(Strict):
@@ -156,6 +158,8 @@ class EvaluateSettings(Strict):
     importance_repeats: int = Field(5, ge=1)
     importance_max_rows: int = Field(5_000, ge=50)
     calibration_bins: int = Field(10, ge=2, le=100)
+    # Plot data (confusion rows, ROC/PR curves) come from a seeded sample of at most this many test rows.
+    plot_max_rows: int = Field(20_000, ge=100)
 
 
 class GateSettings(Strict):
@@ -165,6 +169,8 @@ class GateSettings(Strict):
 
 class RuntimeSettings(Strict):
     threads: int = Field(1, ge=1, le=256)
+    # Rows per batch when validate, split and train stream a large table.
+    batch_rows: int = Field(500_000, ge=1_000)
 
 
 class Settings(Strict):

@@ -15,6 +15,7 @@ from .settings import DataSettings, SchemaSpec, SourceSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 def source_path(source: SourceSpec) -> Path | None:
@@ -74,6 +75,86 @@ def synthetic_batches(source: SourceSpec, schema: SchemaSpec) -> Iterator[pd.Dat
         yield frame[[c for c in schema.columns if c in frame.columns]]
 
 
+def _check_delimiter(path: Path, columns: list[str], data: DataSettings) -> None:
+    """One column whose name holds another separator: the delimiter is wrong. Say so."""
+    expected = set(data.schema_.columns)
+    if len(columns) == 1 and str(columns[0]) not in expected and len(expected) > 1:
+        head = str(columns[0])
+        for sep in [";", "\t", "|", ","]:
+            if sep != data.source.delimiter and sep in head:
+                raise UserError(
+                    f"{path}: found 1 column {head[:60]!r}; the file looks {sep!r}-delimited but "
+                    f"source.delimiter is {data.source.delimiter!r}"
+                )
+
+
+def _csv_types(schema: SchemaSpec) -> dict[str, pa.DataType]:
+    """Declared columns get a fixed type so every chunk agrees (validate does the real checks)."""
+    import pyarrow as pa
+
+    return {
+        name: pa.float64() if spec.dtype in {"float", "int"} else pa.string() for name, spec in schema.columns.items()
+    }
+
+
+def iter_source(
+    data: DataSettings, *, as_text: bool = False, block_bytes: int | None = None
+) -> Iterator[pa.Table | pd.DataFrame]:
+    """The configured source, batch by batch, with the same one-line errors as a whole read.
+
+    File sources are streamed with pyarrow (CSV in blocks, Parquet by row
+    group), so a file larger than memory ingests in flat memory. CSV columns
+    declared in the schema get a fixed type (numbers as float64, the rest as
+    text); ``as_text`` reads every column as text (the retry when a value does
+    not parse as its declared number, so validate can report it by row).
+    """
+    from .io import CSV_BLOCK_BYTES, iter_csv_arrow, table_format
+
+    src = data.source
+    if src.kind == "synthetic":
+        yield from synthetic_batches(src, data.schema_)
+        return
+    path = source_path(src)
+    assert path is not None
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+    if table_format(path, src.format) == "parquet":
+        batches = _parquet_tables(path, src.batch_rows)
+    else:
+        batches = iter_csv_arrow(
+            path,
+            delimiter=src.delimiter,
+            na_values=src.na_values,
+            column_types=_csv_types(data.schema_),
+            as_text=as_text,
+            block_bytes=block_bytes or CSV_BLOCK_BYTES,
+        )
+    rows = 0
+    for i, table in enumerate(batches):
+        if i == 0:
+            _check_delimiter(path, table.column_names, data)
+        rows += table.num_rows
+        yield table
+    if rows == 0:
+        raise UserError(f"{path}: file has a header but no data rows")
+
+
+def _parquet_tables(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    import pyarrow as pa
+
+    from .io import open_parquet
+
+    try:
+        pf = open_parquet(path)
+        for batch in pf.iter_batches(batch_size=batch_rows):
+            yield pa.Table.from_batches([batch])
+    except (pa.ArrowException, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path}: cannot read as parquet: {first}") from None
+
+
 def load(data: DataSettings) -> pd.DataFrame:
     """Read the configured source whole (the embedded and user files are small-to-medium)."""
     import pandas as pd
@@ -88,13 +169,5 @@ def load(data: DataSettings) -> pd.DataFrame:
     df = read_table(path, fmt=src.format, delimiter=src.delimiter, na_values=src.na_values)
     if df.shape[0] == 0:
         raise UserError(f"{path}: file has a header but no data rows")
-    expected = set(data.schema_.columns)
-    if df.shape[1] == 1 and str(df.columns[0]) not in expected and len(expected) > 1:
-        head = str(df.columns[0])
-        for sep in [";", "\t", "|", ","]:
-            if sep != src.delimiter and sep in head:
-                raise UserError(
-                    f"{path}: found 1 column {head[:60]!r}; the file looks {sep!r}-delimited but "
-                    f"source.delimiter is {src.delimiter!r}"
-                )
+    _check_delimiter(path, [str(c) for c in df.columns], data)
     return df

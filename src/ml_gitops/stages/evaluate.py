@@ -100,13 +100,15 @@ def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_
     def csv(df: pd.DataFrame) -> str:
         return df.to_csv(index=False, lineterminator="\n")
 
+    # Plot files are committed to git: on a huge test set they come from a seeded sample.
+    q = subsample(p, cfg.plot_max_rows, cfg.seed)
     tmp = plots_dir.with_name(f".{plots_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    write_text(tmp / "confusion.csv", csv(plots.confusion(p)))
+    write_text(tmp / "confusion.csv", csv(plots.confusion(q)))
     write_text(tmp / "importance.csv", csv(imp))
     curves = {
-        "roc": plots.roc(p),
-        "precision_recall": plots.precision_recall(p),
+        "roc": plots.roc(q),
+        "precision_recall": plots.precision_recall(q),
         "calibration": plots.calibration(p, cfg.calibration_bins),
     }
     for kind, per_class in curves.items():

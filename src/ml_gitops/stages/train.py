@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def sample_rows(df: pd.DataFrame, target: str, max_rows: int, seed: int) -> pd.DataFrame:
-    """Seeded stratified sample when the training set exceeds ``train.max_rows``."""
+    """Seeded stratified sample when an in-memory training frame exceeds ``train.max_rows``."""
     if len(df) <= max_rows:
         return df
     frac = max_rows / len(df)
@@ -24,6 +24,46 @@ def sample_rows(df: pd.DataFrame, target: str, max_rows: int, seed: int) -> pd.D
         .sort_index()
         .reset_index(drop=True)
     )
+
+
+def read_sample(path: Path, settings: Settings) -> pd.DataFrame:
+    """The training frame: whole when it fits ``train.max_rows``, else a streamed sample.
+
+    Above ``train.max_rows`` the file is read batch by batch (``runtime.batch_rows``)
+    and each class keeps a seeded random share ``max_rows / rows`` of every batch
+    (the count carried across batches), so at most ``max_rows`` rows, stratified
+    by class, are ever held in memory.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ..io import open_parquet, parquet_rows, read_table
+
+    schema, cfg = settings.data.schema_, settings.train
+    total = parquet_rows(path)
+    if total <= cfg.max_rows:
+        return read_table(path)
+    columns = [schema.target, *schema.feature_columns]
+    frac = cfg.max_rows / total
+    seen: dict[str, int] = {}
+    kept: dict[str, int] = {}
+    parts = []
+    pf = open_parquet(path)
+    for b, batch in enumerate(pf.iter_batches(batch_size=settings.runtime.batch_rows, columns=columns)):
+        rng = np.random.default_rng([cfg.seed, b])
+        labels = batch.column(schema.target).to_numpy(zero_copy_only=False).astype(str)
+        groups, codes = np.unique(labels, return_inverse=True)
+        keep = []
+        for g, group in enumerate(groups):
+            rows = np.flatnonzero(codes == g)
+            key = str(group)
+            seen[key] = seen.get(key, 0) + len(rows)
+            due = min(len(rows), int(np.floor(frac * seen[key])) - kept.get(key, 0))
+            kept[key] = kept.get(key, 0) + max(due, 0)
+            keep.append(rng.choice(rows, size=max(due, 0), replace=False))
+        idx = np.sort(np.concatenate(keep))
+        parts.append(batch.take(idx).to_pandas())
+    return pd.concat(parts, ignore_index=True)
 
 
 def train(df: pd.DataFrame, settings: Settings) -> tuple[Any, dict[str, Any]]:
@@ -60,12 +100,12 @@ def main(
     signature_out: Path = paths.SIGNATURE,
     summary_out: Path = paths.TRAIN_SUMMARY,
 ) -> None:
-    from ..io import read_table, write_json
+    from ..io import write_json
     from ..persistence import save_model
     from ..schema import signature
 
     settings = load_settings(params)
-    df = read_table(train_path)
+    df = read_sample(train_path, settings)
     pipe, summary = train(df, settings)
     save_model(pipe, model_out)
     sig = signature(settings.data.schema_)

@@ -1,42 +1,114 @@
-"""validate: check the data against the one schema; all violations at once, hard ones stop the run."""
+"""validate: check the data against the one schema; all violations at once, hard ones stop the run.
+
+The dataset is checked batch by batch (`runtime.batch_rows`) and the coerced
+batches stream into the output, so memory stays flat at any row count; the
+per-batch findings are merged into one report (row counts summed, example row
+numbers global).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import paths
 from ..errors import UserError
-from ..schema import Violation, check_frame, errors_of
-from ..settings import DataSettings, load_settings
+from ..schema import EXAMPLE_ROWS, Violation, check_frame, errors_of
+from ..settings import DataSettings, SchemaSpec, load_settings
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 SHOWN = 3
 
 
+class Report:
+    """Merges the findings of successive batches into one validation report."""
+
+    def __init__(self, data: DataSettings) -> None:
+        self.data = data
+        self.rows = 0
+        self.columns = 0
+        self.violations: dict[tuple[str, str, str], Violation] = {}
+        self.missing: dict[str, int] = {}
+        self.class_counts: dict[str, int] = {}
+
+    def add(self, df: pd.DataFrame, frame: pd.DataFrame, violations: list[Violation]) -> None:
+        offset = self.rows
+        self.rows += int(df.shape[0])
+        self.columns = max(self.columns, int(df.shape[1]))
+        for v in violations:
+            key = (v.column, v.rule, v.severity)
+            shifted = [offset + e for e in v.examples]
+            old = self.violations.get(key)
+            if old is None:
+                self.violations[key] = Violation(v.column, v.rule, v.rows, v.detail, shifted, v.severity)
+            elif v.rows:
+                examples = (old.examples + shifted)[:EXAMPLE_ROWS]
+                self.violations[key] = Violation(
+                    old.column, old.rule, old.rows + v.rows, old.detail, examples, old.severity
+                )
+        for c in frame.columns:
+            self.missing[c] = self.missing.get(c, 0) + int(frame[c].isna().sum())
+        target = self.data.schema_.target
+        if target in frame.columns:
+            for k, n in frame[target].value_counts().items():
+                self.class_counts[str(k)] = self.class_counts.get(str(k), 0) + int(n)
+
+    @property
+    def all_violations(self) -> list[Violation]:
+        return list(self.violations.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        violations = self.all_violations
+        errors = errors_of(violations)
+        return {
+            "dataset": self.data.name,
+            "rows": self.rows,
+            "columns": self.columns,
+            "passed": not errors,
+            "errors": len(errors),
+            "warnings": len(violations) - len(errors),
+            "violations": [v.to_dict() for v in violations],
+            "missing": dict(self.missing),
+            "class_counts": dict(sorted(self.class_counts.items())),
+        }
+
+
+def validate_batches(batches: Iterable[pd.DataFrame], data: DataSettings) -> Iterator[tuple[pd.DataFrame, Report]]:
+    """Core, streaming: yield each coerced batch with the report so far (complete after the last)."""
+    report = Report(data)
+    warn = frozenset(data.warn_only)
+    for df in batches:
+        frame, violations = check_frame(df, data.schema_, warn_only=warn)
+        report.add(df, frame, violations)
+        yield frame, report
+    if report.rows == 0:
+        raise UserError("dataset has no rows")
+
+
 def validate(df: pd.DataFrame, data: DataSettings) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Pure core: the coerced frame and a JSON-ready report."""
+    """Pure core: the coerced frame and a JSON-ready report (whole frame in memory)."""
     if df.shape[0] == 0:
         raise UserError("dataset has no rows")
-    frame, violations = check_frame(df, data.schema_, warn_only=frozenset(data.warn_only))
-    errors = errors_of(violations)
-    target = frame.get(data.schema_.target, None)
-    report = {
-        "dataset": data.name,
-        "rows": int(df.shape[0]),
-        "columns": int(df.shape[1]),
-        "passed": not errors,
-        "errors": len(errors),
-        "warnings": len(violations) - len(errors),
-        "violations": [v.to_dict() for v in violations],
-        "missing": {c: int(frame[c].isna().sum()) for c in frame.columns},
-        "class_counts": (
-            {str(k): int(v) for k, v in target.value_counts().sort_index().items()} if target is not None else {}
-        ),
-    }
-    return frame, report
+    ((frame, report),) = list(validate_batches([df], data))
+    return frame, report.to_dict()
+
+
+def typed_table(frame: pd.DataFrame, schema: SchemaSpec) -> pa.Table:
+    """The batch as Arrow; an all-missing column (inferred "null") gets its declared type."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    fields = [
+        pa.field(f.name, pa.float64() if schema.columns[f.name].dtype in {"float", "int"} else pa.large_string())
+        if pa.types.is_null(f.type)
+        else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def summary(violations: list[Violation]) -> str:
@@ -53,17 +125,35 @@ def main(
 ) -> None:
     import sys
 
-    from ..io import read_table, write_json, write_parquet
+    from ..io import ParquetSink, iter_table_batches, write_json
 
-    data = load_settings(params).data
-    df = read_table(dataset)
-    frame, report = validate(df, data)
-    violations = [Violation(**v) for v in report["violations"]]
+    settings = load_settings(params)
+    data, batch_rows = settings.data, settings.runtime.batch_rows
+    sink: ParquetSink | None = ParquetSink(out, batch_rows)
+    columns: list[str] | None = None
+    report: Report | None = None
+    try:
+        for frame, report in validate_batches(iter_table_batches(dataset, batch_rows=batch_rows), data):
+            if sink is None:
+                continue  # a hard error was found: keep checking, stop writing
+            if errors_of(report.all_violations):
+                sink.abort()
+                sink = None
+                continue
+            if columns is None:
+                columns = list(frame.columns)
+            sink.write(typed_table(frame.reindex(columns=columns), data.schema_))
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    assert report is not None
+    violations = report.all_violations
     for v in violations:
         print(f"validate: {v.severity}: {v.line()}", file=sys.stderr)
     errors = errors_of(violations)
-    if errors:
+    if errors or sink is None:
         raise UserError(f"{data.source.path}: {summary(errors)}")
-    write_parquet(out, frame)
-    write_json(report_path, report)
-    print(f"validate: {report['rows']} rows passed ({report['warnings']} warning(s)) -> {out}")
+    sink.close()
+    write_json(report_path, report.to_dict())
+    print(f"validate: {report.rows} rows passed ({len(violations) - len(errors)} warning(s)) -> {out}")
