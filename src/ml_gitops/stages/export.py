@@ -92,7 +92,7 @@ def convert(pipeline: Any, signature: Mapping[str, Any]) -> bytes:
         target_opset=OPSETS,
         custom_conversion_functions={SimpleImputer: _imputer_converter},
     )
-    onx.producer_name = "ml-gitops-export"
+    onx.producer_name = "sklearn-pipeline-export"  # no project name: renamed projects build identical bytes
     onx.producer_version = ""
     onx.doc_string = ""
     return onx.SerializeToString(deterministic=True)
