@@ -483,9 +483,12 @@ def promote(
         raise UserError(f"{DVC_LOCK}: no stage produces {model_path} (artifacts.yaml {cfg.artifact}.path)")
     missing = missing_in_remote(root, required)
     if missing:
-        path, why = next(iter(missing.items()))
+        # The model first, then the other outputs in dvc.lock order: the message names the artifact.
+        names = [p for p in required if p in missing]
+        path, why = names[0], missing[names[0]]
+        more = f" (and {', '.join(names[1:])})" if len(names) > 1 else ""
         raise UserError(
-            f"{path} is not in the DVC remote ({why}): run `dvc push` first, a tag must name a fetchable model"
+            f"{path}{more} is not in the DVC remote ({why}): run `dvc push` first, a tag must name a fetchable model"
         )
 
     if version is not None:
