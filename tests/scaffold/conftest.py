@@ -1,13 +1,10 @@
 """Session fixtures for the scaffolding proofs: one template repo, one default bake, one renamed bake.
 
-Bakes run the real `cookiecutter`/`cruft` commands. A full `make test` inside a baked project
-(a fresh uv environment plus the whole suite) is too slow to nest in our own suite on 2 cores, so
-the renamed project is checked with its own `params check`, a full `dvc repro` (twice: the second
-must be a no-op) and its unit tests, run from a small venv that sees only the baked `src/` and our
-locked third-party packages (not our `ml_gitops`). Checked by hand once (issue 3): in a bake
-named "My Fancy Project", `make run` passes with its own fresh uv environment, and `make test` passes
-all 67 other tests; its one failure, `test_a_fresh_copy_reproduces_the_committed_lock`, fails the
-same way in the root while the root's committed dvc.lock is stale.
+Bakes run the real `cookiecutter`/`cruft` commands. The renamed project is checked two ways:
+quickly, with its own `params check`, a full `dvc repro` (twice: the second must be a no-op) and its
+unit tests, run from a small venv that sees only the baked `src/` and our locked third-party
+packages (not our `ml_gitops`); and completely, in `test_baked_make.py`, where a copy of it runs its
+own `make run` and `make test` with its own fresh uv environment.
 """
 
 from __future__ import annotations
