@@ -3,7 +3,7 @@
 Builds a throwaway copy of the project (git repo, pipeline reproduced once), then
 for each worker count runs the default grid of conf/sweep/ (4 C values x 2
 class weights = 8 experiments) with `ml-gitops sweep --jobs N` and reports the
-run phase it times (`dvc queue start -j N` until every experiment is done). Each round sweeps a different
+run phase it times (`dvc exp run --run-all -j N` until every experiment is done). Each round sweeps a different
 `train.seed`, so DVC's run-cache cannot replay one round's results in the other. runtime.threads stays 1.
 
     python benchmarks/sweep.py            # 8 experiments, 1 vs 2 workers
@@ -32,6 +32,23 @@ def _load() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
+def _cpu() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat; None off Linux."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _cores_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -> str:
+    """Average number of busy cores between two samples: how much parallel work there was."""
+    if before is None or after is None or after[1] == before[1]:
+        return "cores busy n/a"
+    return f"{(after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1):.2f} cores busy on average"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grid", nargs="*", help="Hydra overrides (default: sweep.grid of conf/sweep/)")
@@ -53,14 +70,16 @@ def main() -> None:
         results: dict[int, float] = {}
         for i, jobs in enumerate(ns.workers):
             grid = [*base_grid, f"train.seed={1000 + i}", "runtime.threads=1"]
+            before = _cpu()
             out = run(["ml-gitops", "sweep", "--jobs", str(jobs), *grid], cwd=work, env=e).stdout
+            busy = _cores_busy(before, _cpu())
             n = int(out.split("queueing ")[1].split()[0])
-            # The run phase as `sweep` measures it: `dvc queue start -j N` until every experiment is done.
+            # The run phase as `sweep` measures it: `dvc exp run --run-all -j N` until every experiment is done.
             results[jobs] = elapsed = float(out.split(" ran in ")[1].split()[0])
             failed = sum(1 for ln in out.splitlines() if ln.startswith("|") and "| Failed " in ln)
             print(
                 f"  {jobs} worker(s): {n} experiments in {elapsed:.1f} s "
-                f"({elapsed / n:.1f} s each, {failed} failed); {_load()}"
+                f"({elapsed / n:.1f} s each, {failed} failed); {busy} (whole sweep); {_load()}"
             )
         if 1 in results and len(results) > 1:
             for jobs, t in results.items():

@@ -1,6 +1,6 @@
 """`sweep` and `best`: hyperparameter sweeps on DVC's experiment queue.
 
-DVC does the work (`dvc exp run --queue -S` expands the Hydra grid, `dvc queue start -j`
+DVC does the work (`dvc exp run --queue -S` expands the Hydra grid, `dvc exp run --run-all -j`
 runs it with parallel workers, `dvc exp show` prints the table, `dvc exp branch`
 makes the PR branch); these commands add the config defaults, the checks that
 save a wasted sweep, and the choice of the best experiment.
@@ -158,37 +158,59 @@ def _states(names: list[str]) -> dict[str, str]:
 
 
 def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float) -> float:
-    """Start N workers, wait until our experiments are done, stop the workers; return seconds.
+    """Run the queue with N workers until our experiments are done; return seconds.
 
-    Not `dvc exp run --run-all -j N`: with several workers it can wait forever on a
-    worker that missed the shutdown broadcast after the queue emptied (seen with
-    DVC 3.67; DVC issues #10562, #10673). Polling the queue status cannot hang that way.
+    `dvc exp run --run-all -j N` starts the workers and follows them from one process,
+    so no DVC process is started per progress check (on a 2-core machine polling
+    `dvc queue status` every 2 s took a core-share from the workers). With several
+    workers it can wait forever on a worker that missed the shutdown broadcast after
+    the queue emptied (DVC 3.67; DVC issues #10562, #10673), so every `poll` seconds
+    the queue status is read, and once every experiment is done the follower is ended.
     """
+    import tempfile
     import time
 
     start = time.monotonic()
-    _dvc(["queue", "start", "-j", str(jobs)])
-    done_before = -1
-    try:
-        while True:
-            states = _states(names)
-            pending = [n for n in names if states.get(n, "Queued") in {"Queued", "Running"}]
-            done = len(names) - len(pending)
-            if done != done_before:
-                print(f"sweep: {done}/{len(names)} done", flush=True)
-                done_before = done
-            if not pending:
-                return time.monotonic() - start
-            if time.monotonic() - start > timeout_minutes * 60:
-                raise UserError(
-                    f"sweep.timeout_minutes={timeout_minutes}: {len(pending)} experiment(s) still queued or running "
-                    f"({', '.join(pending[:3])}); follow with `dvc queue status`, stop with `dvc queue stop --kill`",
-                    exit_code=1,
-                )
-            time.sleep(poll)
-    finally:
-        if done_before == len(names):
-            _dvc(["queue", "stop"])  # idle workers would otherwise linger
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            ["dvc", "exp", "run", "--run-all", "-j", str(jobs)], stdout=log, stderr=subprocess.STDOUT, text=True
+        )
+        done_before = -1
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=poll)
+                except subprocess.TimeoutExpired:
+                    pass
+                states = _states(names)
+                pending = [n for n in names if states.get(n, "Queued") in {"Queued", "Running"}]
+                done = len(names) - len(pending)
+                if done != done_before:
+                    print(f"sweep: {done}/{len(names)} done", flush=True)
+                    done_before = done
+                if not pending:
+                    return time.monotonic() - start
+                if proc.returncode is not None:
+                    log.seek(0)
+                    tail = [ln for ln in log.read().splitlines() if ln.strip()][-1:] or ["(no output)"]
+                    raise UserError(
+                        f"`dvc exp run --run-all` exited {proc.returncode} with {len(pending)} experiment(s) "
+                        f"not done ({', '.join(pending[:3])}): {tail[0].strip()}; see `dvc queue status`",
+                        exit_code=1,
+                    )
+                if time.monotonic() - start > timeout_minutes * 60:
+                    raise UserError(
+                        f"sweep.timeout_minutes={timeout_minutes}: {len(pending)} experiment(s) still queued or "
+                        f"running ({', '.join(pending[:3])}); follow with `dvc queue status`, "
+                        "stop with `dvc queue stop --kill`",
+                        exit_code=1,
+                    )
+        finally:
+            if proc.poll() is None:  # the hang above, a timeout, or Ctrl+C: the workers carry on
+                proc.terminate()
+                proc.wait()
+            if done_before == len(names):
+                _dvc(["queue", "stop"])  # idle workers would otherwise linger
 
 
 def _failed(names: list[str], metric: str) -> list[str]:
