@@ -84,7 +84,7 @@ def param_change(tmp: Path, runs: int) -> dict[str, list[float]]:
         m = measure(["dvc", "repro"], work, env=env())
         # gate reruns only if the metrics changed (on this data they often do not)
         assert stages_run(m.stdout)[:2] == ["train", "evaluate"], m.stdout
-        assert set(stages_run(m.stdout)) <= {"train", "evaluate", "gate", "export"}, m.stdout
+        assert set(stages_run(m.stdout)) <= {"train", "evaluate", "gate"}, m.stdout
         rerun |= set(stages_run(m.stdout))
         out["param"].append(m.seconds)
     stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
@@ -142,7 +142,7 @@ def report(results: dict[str, list[float]], runs: int) -> str:
         ["no-op `dvc repro`", secs(noop), "", ""],
         ["no-op `dvc repro` of a trivial 1-stage pipeline", secs(trivial), "", ""],
         floor_row("no-op ratio", noop / trivial, f"{noop / trivial:.2f}×", "noop_ratio", "×"),
-        ["`dvc repro` after `model.C` changed (reruns train, evaluate, export, gate)", secs(param), "", ""],
+        ["`dvc repro` after `model.C` changed (reruns train, evaluate, gate)", secs(param), "", ""],
         ["`ml-gitops train` + `ml-gitops evaluate` alone", secs(te), "", ""],
         floor_row(
             "one-parameter change ratio (vs train + evaluate)", param / te, f"{param / te:.2f}×", "param_ratio", "×"
@@ -151,7 +151,7 @@ def report(results: dict[str, list[float]], runs: int) -> str:
     if results.get("same_stages"):
         same = median(results["same_stages"])
         rows += [
-            ["the same stage commands run directly (train, evaluate, export, gate)", secs(same), "", ""],
+            ["the same stage commands run directly (train, evaluate, gate)", secs(same), "", ""],
             ["DVC's overhead on a one-parameter change", f"{param / same:.2f}×", "", ""],
         ]
     for kind, label in (("fresh_cold", "cold"), ("fresh_warm", "warm")):

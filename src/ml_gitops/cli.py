@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
             "model": paths.MODEL,
             "signature": paths.SIGNATURE,
             "summary": paths.TRAIN_SUMMARY,
+            "onnx": paths.ONNX,
+            "onnx_report": paths.ONNX_REPORT,
         },
     )
     _stage(
@@ -127,11 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     _stage(
         sub,
         "export",
-        "convert the model to ONNX and check it matches scikit-learn",
+        "re-export a saved model to ONNX and check it matches scikit-learn on --rows (train does this in the pipeline)",
         {
             "model": paths.MODEL,
             "signature": paths.SIGNATURE,
-            "test": paths.TEST,
+            "rows": paths.TEST,
             "out": paths.ONNX,
             "report": paths.ONNX_REPORT,
         },

@@ -1,6 +1,6 @@
 """Run an exported ONNX model with the same inputs and outputs as the scikit-learn Pipeline.
 
-The export stage and serving share this module so that the parity check at
+The ONNX export (train stage) and serving share this module so that the parity check at
 export time exercises exactly the feeding code serving uses: one input tensor
 per feature column, float64 for numbers (float32 costs up to 0.08 in
 probability on tree models), strings for categories, missing values as NaN

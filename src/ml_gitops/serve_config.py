@@ -1,6 +1,6 @@
 """Typed settings of the `serve` config group (conf/serve/).
 
-Lives in the base layer because the export stage (tolerance of the ONNX
+Lives in the base layer because the ONNX export in the train stage (tolerance of the ONNX
 parity check) and the serving layer both read it; stages never import serving.
 """
 

@@ -12,7 +12,7 @@ import yaml
 from ..helpers import run, stages_run
 
 pytestmark = pytest.mark.e2e
-ALL_STAGES = ["ingest", "validate", "split", "train", "evaluate", "gate", "export"]
+ALL_STAGES = ["ingest", "validate", "split", "train", "evaluate", "gate"]
 
 
 def test_first_repro_ran_every_stage_and_wrote_every_output(pipeline_repo: Path) -> None:
@@ -34,12 +34,12 @@ def test_second_repro_does_nothing(pipeline_repo: Path) -> None:
     assert run(["git", "status", "--porcelain"], cwd=pipeline_repo).stdout == ""
 
 
-def test_one_model_param_reruns_only_train_evaluate_gate_export(repo: Path) -> None:
+def test_one_model_param_reruns_only_train_evaluate_gate(repo: Path) -> None:
     conf = repo / "conf/model/logistic_regression.yaml"
     conf.write_text(conf.read_text().replace("C: 1.0", "C: 0.3"))
     run(["ml-gitops", "params", "sync"], cwd=repo)
     out = run(["dvc", "repro"], cwd=repo).stdout
-    assert sorted(stages_run(out)) == sorted(["train", "evaluate", "gate", "export"])
+    assert sorted(stages_run(out)) == sorted(["train", "evaluate", "gate"])
 
 
 def test_from_scratch_twice_gives_byte_identical_outputs(repo: Path) -> None:

@@ -79,7 +79,7 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     assert {p.name for p in bundle.iterdir()} == {
         "MANIFEST.json",
         "model.skops",
-        "model.onnx",  # the pipeline's export stage: serving's fast path
+        "model.onnx",  # exported by the train stage: serving's fast path
         "signature.json",
         "training.json",
         "metrics.json",

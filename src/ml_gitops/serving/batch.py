@@ -19,6 +19,7 @@ from ..errors import UserError
 from .model import ServedModel
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
 
@@ -39,20 +40,25 @@ class ScoreSummary:
         )
 
 
-def check_rows(chunk: pd.DataFrame, features: Mapping[str, Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.Series]:
-    """Coerced feature columns and, per row, the reasons it is rejected ("" when valid)."""
+def check_rows(
+    chunk: pd.DataFrame, features: Mapping[str, Mapping[str, Any]]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Coerced feature columns, the mask of rejected rows, and each rejected row's reasons.
+
+    Reasons are built for rejected rows only: a clean chunk of 100,000 rows costs no
+    per-row string work (it used to be ~40 % of batch scoring).
+    """
     import numpy as np
     import pandas as pd
 
     n = len(chunk)
-    reasons = np.full(n, "", dtype=object)
+    found: list[tuple[np.ndarray, Any]] = []  # (row positions, one text or a text per position)
     out: dict[str, Any] = {}
 
     def flag(mask: Any, text: Any) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.any():
-            msgs = text[mask] if isinstance(text, np.ndarray) else text
-            reasons[mask] = reasons[mask] + msgs + "; "
+        where = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if where.size:
+            found.append((where, text))
 
     for name, spec in features.items():
         raw = chunk[name]
@@ -67,33 +73,32 @@ def check_rows(chunk: pd.DataFrame, features: Mapping[str, Mapping[str, Any]]) -
             arr = values.to_numpy(dtype="float64", na_value=np.nan)
             if spec["dtype"] == "int":
                 flag(~np.isnan(arr) & (arr != np.round(arr)), f"{name}: expected an integer")
-            finite = ~np.isnan(arr)
             lo, hi = spec.get("min"), spec.get("max")
             if lo is not None or hi is not None:
-                outside = finite & (
+                outside = ~np.isnan(arr) & (
                     (arr < (lo if lo is not None else -np.inf)) | (arr > (hi if hi is not None else np.inf))
                 )
-                if outside.any():
-                    text = np.array([f"{name}: {v!r} outside [{lo}, {hi}]" for v in arr[outside]], dtype=object)
-                    full = np.full(n, "", dtype=object)
-                    full[outside] = text
-                    flag(outside, full)
+                flag(outside, [f"{name}: {v!r} outside [{lo}, {hi}]" for v in arr[outside]])
             out[name] = arr
-            missing = ~present
         else:
             strs = as_strings(raw)
             allowed = ["true", "false"] if spec["dtype"] == "bool" else [str(c) for c in spec["categories"]]
             unseen = present & ~pd.Series(strs).isin(allowed).to_numpy()
-            if unseen.any():
-                full = np.full(n, "", dtype=object)
-                full[unseen] = np.array([f"{name}: unseen category {v!r}" for v in strs[unseen]], dtype=object)
-                flag(unseen, full)
+            flag(unseen, [f"{name}: unseen category {v!r}" for v in strs[unseen]])
             out[name] = strs
-            missing = ~present
         if not spec.get("nullable", True):
-            flag(missing, f"{name}: missing value")
+            flag(~present, f"{name}: missing value")
     frame = pd.DataFrame(out, index=chunk.index)
-    return frame, pd.Series(reasons, index=chunk.index).str.removesuffix("; ")
+    bad = np.zeros(n, dtype=bool)
+    for where, _ in found:
+        bad[where] = True
+    rejected = np.flatnonzero(bad)
+    texts: list[list[str]] = [[] for _ in range(rejected.size)]
+    for where, text in found:  # in feature order, so a row's reasons read left to right
+        slots = np.searchsorted(rejected, where)
+        for i, slot in enumerate(slots):
+            texts[slot].append(text if isinstance(text, str) else text[i])
+    return frame, bad, np.array(["; ".join(t) for t in texts], dtype=object)
 
 
 def as_strings(col: pd.Series) -> Any:
@@ -102,7 +107,7 @@ def as_strings(col: pd.Series) -> Any:
 
     if pd.api.types.is_bool_dtype(col.dtype):
         col = col.map({True: "true", False: "false"})
-    elif col.dtype == object:
+    elif col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) not in {"string", "empty"}:
         col = col.map(lambda v: str(v).lower() if isinstance(v, bool) else v)
     return col.astype("string").to_numpy(dtype=object, na_value=None)
 
@@ -189,12 +194,11 @@ def score(
                 if missing:
                     raise UserError(f"{input_path}: feature column(s) {missing} are missing")
                 rows = np.arange(summary.rows, summary.rows + len(chunk), dtype="int64")
-                frame, reasons = check_rows(chunk, features)
-                bad = (reasons != "").to_numpy()
+                frame, bad, reasons = check_rows(chunk, features)
                 extra = [c for c in chunk.columns if c not in features]
                 if bad.any() and reject_sink is not None:
                     rej = chunk[bad].astype("string").astype(object)
-                    rej.insert(0, "reason", reasons[bad].to_numpy())
+                    rej.insert(0, "reason", reasons)
                     rej.insert(0, "row", rows[bad])
                     reject_sink.write(rej.reset_index(drop=True))
                 good = ~bad

@@ -1,9 +1,15 @@
 """export: convert the trained Pipeline to ONNX and prove it answers like scikit-learn.
 
+The pipeline runs this from the `train` stage, in the process that fitted the
+model: as a stage of its own it paid a second start-up (importing scikit-learn,
+skops and ONNX, ~3 s) on every model change. `ml-gitops export` re-exports a
+saved model by hand.
+
 Serving uses ONNX Runtime when it can (per-row inference ~100x faster than a
 Pipeline on a one-row DataFrame) but only if the ONNX graph's probabilities
-match the Pipeline's within `serve.onnx.tolerance` on the test split and on
-synthetic rows drawn from the signature (ranges, categories, missing values).
+match the Pipeline's within `serve.onnx.tolerance` on real rows (a seeded sample
+of `serve.onnx.parity_rows`) and on as many synthetic rows drawn from the
+signature (ranges, categories, missing values).
 When they do not, or the model cannot be converted, the stage still succeeds
 (an experiment with another model family must not fail here) but writes
 `usable: false` and the reason to the report; serving then falls back to the
@@ -79,9 +85,11 @@ def convert(pipeline: Any, signature: Mapping[str, Any]) -> bytes:
     from sklearn.impute import SimpleImputer
 
     kinds = feature_kinds(signature)
+    # Inputs by name, not signature order: the signature read back from JSON has sorted keys,
+    # the one train builds has schema order, and both must give the same bytes (inputs are fed by name).
     inputs = [
         (name, DoubleTensorType([None, 1]) if kind == "num" else StringTensorType([None, 1]))
-        for name, kind in kinds.items()
+        for name, kind in sorted(kinds.items())
     ]
     model = _for_conversion(pipeline)
     onx = convert_sklearn(
@@ -121,9 +129,13 @@ def parity(pipeline: Any, onnx_bytes: bytes, frame: pd.DataFrame, signature: Map
 
 
 def export(
-    pipeline: Any, signature: Mapping[str, Any], test: pd.DataFrame, tolerance: float, rows: int, seed: int
+    pipeline: Any, signature: Mapping[str, Any], real: pd.DataFrame, tolerance: float, rows: int, seed: int
 ) -> tuple[bytes, dict[str, Any]]:
-    """Pure core of the stage: ONNX bytes (b"" when conversion fails) and the parity report."""
+    """Pure core: ONNX bytes (b"" when conversion fails) and the parity report.
+
+    Parity is checked on at most ``rows`` of ``real`` (a seeded sample) plus ``rows``
+    synthetic rows from the signature.
+    """
     import pandas as pd
 
     report: dict[str, Any] = {"tolerance": tolerance, "format": "onnx", "opsets": OPSETS}
@@ -133,8 +145,9 @@ def export(
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return b"", {**report, "usable": False, "reason": f"conversion failed: {type(err).__name__}: {first}"}
     features = list(signature["features"])
+    sample = real[features] if len(real) <= rows else real[features].sample(n=rows, random_state=seed)
     frame = pd.concat(
-        [test[features].reset_index(drop=True), synthetic_rows(signature, rows, seed)[features]], ignore_index=True
+        [sample.reset_index(drop=True), synthetic_rows(signature, rows, seed)[features]], ignore_index=True
     )
     try:
         check = parity(pipeline, data, frame, signature)
@@ -150,24 +163,31 @@ def export(
     return data, {**report, "usable": True, "reason": None}
 
 
+def write_export(
+    pipeline: Any, signature: Mapping[str, Any], real: pd.DataFrame, cfg: Any, out: Path, report: Path
+) -> str:
+    """Export and write the ONNX model and its report (each atomically); return the summary line."""
+    from ..io import write_bytes, write_json
+
+    data, summary = export(pipeline, signature, real, cfg.tolerance, cfg.parity_rows, cfg.seed)
+    write_bytes(out, data)
+    write_json(report, summary)
+    verdict = "usable" if summary["usable"] else f"NOT usable ({summary['reason']}); serving falls back to skops"
+    return f"export: {out} ({len(data)} bytes): {verdict}"
+
+
 def main(
     params: Path,
     model: Path = paths.MODEL,
     signature: Path = paths.SIGNATURE,
-    test: Path = paths.TEST,
+    rows: Path = paths.TEST,
     out: Path = paths.ONNX,
     report: Path = paths.ONNX_REPORT,
 ) -> None:
-    from ..io import read_json, read_table, write_bytes, write_json
+    from ..io import read_json, read_table
     from ..persistence import load_model
     from ..serve_config import serve_settings
     from ..settings import load_settings
 
     cfg = serve_settings(load_settings(params), str(params)).onnx
-    pipeline = load_model(model)
-    sig = read_json(signature)
-    data, summary = export(pipeline, sig, read_table(test), cfg.tolerance, cfg.parity_rows, cfg.seed)
-    write_bytes(out, data)
-    write_json(report, summary)
-    verdict = "usable" if summary["usable"] else f"NOT usable ({summary['reason']}); serving falls back to skops"
-    print(f"export: {out} ({len(data)} bytes): {verdict}")
+    print(write_export(load_model(model), read_json(signature), read_table(rows), cfg, out, report))

@@ -1,4 +1,8 @@
-"""train: fit the scikit-learn Pipeline and save it in skops format with its signature."""
+"""train: fit the scikit-learn Pipeline, save it in skops format with its signature, export ONNX.
+
+The ONNX export (stages/export.py) runs here, in the process that already holds
+the fitted Pipeline, with its parity check on a sample of the training rows.
+"""
 
 from __future__ import annotations
 
@@ -99,12 +103,17 @@ def main(
     model_out: Path = paths.MODEL,
     signature_out: Path = paths.SIGNATURE,
     summary_out: Path = paths.TRAIN_SUMMARY,
+    onnx_out: Path = paths.ONNX,
+    onnx_report: Path = paths.ONNX_REPORT,
 ) -> None:
     from ..io import write_json
     from ..persistence import save_model
     from ..schema import signature
+    from ..serve_config import serve_settings
+    from .export import write_export
 
     settings = load_settings(params)
+    onnx_cfg = serve_settings(settings, str(params)).onnx  # a bad value stops us before the fit
     df = read_sample(train_path, settings)
     pipe, summary = train(df, settings)
     save_model(pipe, model_out)
@@ -114,3 +123,4 @@ def main(
     write_json(signature_out, sig)
     write_json(summary_out, summary)
     print(f"train: {settings.model.name} on {summary['rows']} rows -> {model_out}")
+    print(write_export(pipe, sig, df, onnx_cfg, onnx_out, onnx_report))
