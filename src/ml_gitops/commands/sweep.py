@@ -9,6 +9,7 @@ save a wasted sweep, and the choice of the best experiment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import subprocess
@@ -178,10 +179,8 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
         done_before = -1
         try:
             while True:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):  # still running: check the states
                     proc.wait(timeout=poll)
-                except subprocess.TimeoutExpired:
-                    pass
                 states = _states(names)
                 pending = [n for n in names if states.get(n, "Queued") in {"Queued", "Running"}]
                 done = len(names) - len(pending)

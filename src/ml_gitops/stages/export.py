@@ -104,7 +104,7 @@ def convert(pipeline: Any, signature: Mapping[str, Any]) -> bytes:
     onx.producer_version = ""
     onx.doc_string = ""
     # skl2onnx collects opset imports in a set: order varies with the process's hash seed.
-    opsets = sorted(((o.domain, o.version) for o in onx.opset_import))
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
     del onx.opset_import[:]
     for domain, version in opsets:
         entry = onx.opset_import.add()
