@@ -35,6 +35,15 @@ def frame_feed(frame: Any, kinds: Mapping[str, str]) -> dict[str, Any]:
         if kind == "num":
             feed[name] = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan).reshape(-1, 1)
         else:
+            if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) in {"string", "empty"}:
+                # Already text (batch scoring's validated frame): fill missing without a round trip via Arrow.
+                arr = col.to_numpy(dtype=object)
+                missing = pd.isna(arr)
+                if missing.any():
+                    arr = arr.copy()
+                    arr[missing] = MISSING_CATEGORY
+                feed[name] = arr.reshape(-1, 1)
+                continue
             if pd.api.types.is_bool_dtype(col.dtype):
                 col = col.map({True: "true", False: "false"})
             elif col.dtype == object and any(isinstance(v, bool) for v in col.head(1000)):

@@ -194,7 +194,9 @@ def test_cli_window_too_small_exit_2_states_minimum(in_repo: Path, model) -> Non
 
 
 def test_cli_empty_time_range_cannot_judge(in_repo: Path, model) -> None:
-    proc = _cli(in_repo, "--log-url", "sqlite:///logs/small.db", "--since", "2030-01-01")
+    url = "sqlite:///logs/empty-range.db"  # its own log: tests may run in any order, on any worker
+    log_window(in_repo, draw(reference(in_repo), 40, 3), url, start=DAY0, model=model)
+    proc = _cli(in_repo, "--log-url", url, "--since", "2030-01-01")
     assert proc.returncode == 2 and "0 row(s)" in proc.stderr
 
 

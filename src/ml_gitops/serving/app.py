@@ -121,6 +121,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sys.setswitchinterval(cfg.gil_switch_interval_ms / 1000)  # the event loop's tail vs the log writer
         log = PredictionLog(cfg.log_url).create()
         state.writer = LogWriter(log, cfg.log_batch_size, cfg.log_flush_seconds).start()
         threading.Thread(target=_loader, args=(state, bundle, cfg), name="model-loader", daemon=True).start()

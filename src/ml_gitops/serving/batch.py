@@ -83,9 +83,10 @@ def check_rows(
         else:
             strs = as_strings(raw)
             allowed = ["true", "false"] if spec["dtype"] == "bool" else [str(c) for c in spec["categories"]]
-            unseen = present & ~pd.Series(strs).isin(allowed).to_numpy()
+            text = raw if isinstance(raw.dtype, pd.StringDtype) else pd.Series(strs, dtype=object, copy=False)
+            unseen = present & ~text.isin(allowed).to_numpy()  # Arrow's isin when the column is Arrow text
             flag(unseen, [f"{name}: unseen category {v!r}" for v in strs[unseen]])
-            out[name] = strs
+            out[name] = pd.Series(strs, index=chunk.index, dtype=object, copy=False)  # no str inference
         if not spec.get("nullable", True):
             flag(~present, f"{name}: missing value")
     frame = pd.DataFrame(out, index=chunk.index)
@@ -105,6 +106,8 @@ def as_strings(col: pd.Series) -> Any:
     """Vectorised str() of a column as an object array, None for missing (booleans as "true"/"false")."""
     import pandas as pd
 
+    if isinstance(col.dtype, pd.StringDtype):
+        return col.to_numpy(dtype=object, na_value=None)
     if pd.api.types.is_bool_dtype(col.dtype):
         col = col.map({True: "true", False: "false"})
     elif col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) not in {"string", "empty"}:
@@ -124,11 +127,14 @@ class _ParquetSink:
         self._writer: Any = None
         self.schema: pa.Schema | None = None
 
-    def write(self, df: pd.DataFrame) -> None:
+    def write(self, df: pd.DataFrame | pa.Table) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(df, schema=self.schema, preserve_index=False)
+        if isinstance(df, pa.Table):
+            table = df.cast(self.schema) if self.schema is not None else df
+        else:
+            table = pa.Table.from_pandas(df, schema=self.schema, preserve_index=False)
         if self._writer is None:
             # An all-missing text column in the first chunk would infer the null type: pin it to string.
             fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
@@ -159,6 +165,7 @@ def score(
 
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
     from tqdm import tqdm
 
     from ..io import iter_table_batches, table_format
@@ -170,7 +177,8 @@ def score(
 
         total = pq.ParquetFile(input_path).metadata.num_rows
     proba_cols = [f"proba_{c}" for c in served.classes]
-    classes = np.asarray(served.classes, dtype=object)
+    classes = pa.array([str(c) for c in served.classes], type=pa.string())
+    numeric = {n for n, s in features.items() if s["dtype"] in {"float", "int"}}
     summary = ScoreSummary()
     start = time.perf_counter()
     sink = _ParquetSink(output)
@@ -205,17 +213,16 @@ def score(
                 if good.any():
                     fgood = frame[good].reset_index(drop=True)
                     proba = np.asarray(served.proba_frame(fgood), dtype="float64")
-                    result = pd.DataFrame({"row": rows[good]})
+                    # Built in Arrow, not pandas: pandas would infer (and convert) every text column again.
+                    result: dict[str, Any] = {"row": pa.array(rows[good])}
                     for c in extra:
-                        result[c] = chunk[c][good].astype("string").astype(object).to_numpy()
+                        result[c] = pa.array(chunk[c][good].astype("string").to_numpy(dtype=object, na_value=None))
                     for c in features:
-                        result[c] = fgood[c].to_numpy()
-                    result["prediction"] = classes[proba.argmax(axis=1)]
+                        result[c] = pa.array(fgood[c].to_numpy(), type=None if c in numeric else pa.string())
+                    result["prediction"] = classes.take(pa.array(proba.argmax(axis=1)))
                     for i, c in enumerate(proba_cols):
-                        result[c] = proba[:, i]
-                    if summary.scored == 0 and sink.schema is None:
-                        empty_out = result.iloc[:0]
-                    sink.write(result)
+                        result[c] = pa.array(np.ascontiguousarray(proba[:, i]))
+                    sink.write(pa.table(result))
                 summary.rows += len(chunk)
                 summary.scored += int(good.sum())
                 summary.rejected += int(bad.sum())
