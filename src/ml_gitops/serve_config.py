@@ -31,7 +31,7 @@ class ServeSettings(Strict):
     log_url: str = Field("sqlite:///logs/predictions.db", min_length=1)
     log_batch_size: int = Field(500, ge=1)
     log_flush_seconds: float = Field(0.5, gt=0, le=60)
-    gil_switch_interval_ms: float = Field(0.5, gt=0, le=100)
+    gil_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     score_batch_rows: int = Field(100_000, ge=1)
     onnx: OnnxSettings = OnnxSettings()
 
