@@ -7,6 +7,7 @@ run phase it times (`dvc exp run --run-all -j N` until every experiment is done)
 `train.seed`, so DVC's run-cache cannot replay one round's results in the other. runtime.threads stays 1.
 
     python benchmarks/sweep.py            # 8 experiments, 1 vs 2 workers
+    python benchmarks/sweep.py --repeats 3   # alternate 1 and 2 workers three times, report medians
     python benchmarks/sweep.py --grid model.C=0.1,1   # smaller, while developing
 """
 
@@ -17,7 +18,9 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
+from statistics import median
 
 import yaml
 
@@ -53,6 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grid", nargs="*", help="Hydra overrides (default: sweep.grid of conf/sweep/)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of every worker count (medians reported)")
     ap.add_argument("--keep", action="store_true", help="keep the temp project")
     ns = ap.parse_args()
 
@@ -67,24 +71,37 @@ def main() -> None:
         commit_all(work, "pipeline")
         print(f"sweep benchmark in {work}; {_load()}")
         base_grid = ns.grid or yaml.safe_load((work / "params.yaml").read_text())["sweep"]["grid"]
-        results: dict[int, float] = {}
-        for i, jobs in enumerate(ns.workers):
-            grid = [*base_grid, f"train.seed={1000 + i}", "runtime.threads=1"]
-            before = _cpu()
-            out = run(["ml-gitops", "sweep", "--jobs", str(jobs), *grid], cwd=work, env=e).stdout
-            busy = _cores_busy(before, _cpu())
-            n = int(out.split("queueing ")[1].split()[0])
-            # The run phase as `sweep` measures it: `dvc exp run --run-all -j N` until every experiment is done.
-            results[jobs] = elapsed = float(out.split(" ran in ")[1].split()[0])
-            failed = sum(1 for ln in out.splitlines() if ln.startswith("|") and "| Failed " in ln)
-            print(
-                f"  {jobs} worker(s): {n} experiments in {elapsed:.1f} s "
-                f"({elapsed / n:.1f} s each, {failed} failed); {busy} (whole sweep); {_load()}"
-            )
+        results: dict[int, list[float]] = {j: [] for j in ns.workers}
+        whole: dict[int, list[float]] = {j: [] for j in ns.workers}
+        for r in range(ns.repeats):
+            for i, jobs in enumerate(ns.workers):
+                # A new seed per round: DVC's run-cache must not replay an earlier round's results.
+                grid = [*base_grid, f"train.seed={1000 + r * len(ns.workers) + i}", "runtime.threads=1"]
+                before, t0 = _cpu(), time.perf_counter()
+                out = run(["ml-gitops", "sweep", "--jobs", str(jobs), *grid], cwd=work, env=e).stdout
+                wall = time.perf_counter() - t0
+                busy = _cores_busy(before, _cpu())
+                n = int(out.split("queueing ")[1].split()[0])
+                # The run phase as `sweep` measures it: `dvc exp run --run-all -j N` until every experiment is done.
+                elapsed = float(out.split(" ran in ")[1].split()[0])
+                results[jobs].append(elapsed)
+                whole[jobs].append(wall)
+                failed = sum(1 for ln in out.splitlines() if ln.startswith("|") and "| Failed " in ln)
+                print(
+                    f"  round {r + 1}, {jobs} worker(s): {n} experiments ran in {elapsed:.1f} s "
+                    f"({elapsed / n:.1f} s each, {failed} failed), whole sweep incl. queueing {wall:.1f} s; "
+                    f"{busy} (whole sweep); {_load()}"
+                )
         if 1 in results and len(results) > 1:
-            for jobs, t in results.items():
+            one, one_whole = median(results[1]), median(whole[1])
+            for jobs in ns.workers:
                 if jobs != 1:
-                    print(f"speed-up with {jobs} workers: {results[1] / t:.2f}x")
+                    ratios = ", ".join(f"{a / b:.2f}x" for a, b in zip(results[1], results[jobs], strict=True))
+                    print(
+                        f"speed-up with {jobs} workers (medians of {ns.repeats}): run phase "
+                        f"{one / median(results[jobs]):.2f}x (per round: {ratios}); whole sweep incl. "
+                        f"serial queueing {one_whole / median(whole[jobs]):.2f}x"
+                    )
     finally:
         if ns.keep:
             print(f"kept {tmp}")

@@ -32,7 +32,7 @@ class SweepSettings(BaseModel):
     stage: str | None = "evaluate"
     branch_prefix: str = Field("sweep/", min_length=1)
     drop: str | None = None
-    poll_seconds: float = Field(15.0, gt=0, le=600)
+    poll_seconds: float = Field(10.0, gt=0, le=600)
     timeout_minutes: float = Field(240.0, gt=0)
 
     @field_validator("metric")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,26 @@ def test_best_without_experiments_says_so(repo: Path) -> None:
     out = run(["ml-gitops", "best"], cwd=repo, check=False)
     assert out.returncode == 2
     assert "no successful experiment" in out.stderr and "make sweep" in out.stderr
+
+
+def _workers(repo: Path) -> int:
+    out = run(["dvc", "queue", "status"], cwd=repo).stdout
+    active, idle = re.search(r"Worker status: (\d+) active, (\d+) idle", out).groups()
+    return int(active) + int(idle)
+
+
+def test_a_second_sweep_survives_a_stale_queue_stop(repo: Path) -> None:
+    """`dvc queue stop` with no worker listening stays in DVC's broker; the next workers
+    (same node names) obey it after one experiment. The sweep must start workers again
+    instead of following a queue nobody runs (it used to wait for sweep.timeout_minutes)."""
+    run(["ml-gitops", "sweep", "model.C=0.05,0.5", "--jobs", "2"], cwd=repo, timeout=600)
+    deadline = time.monotonic() + 60
+    while _workers(repo) and time.monotonic() < deadline:  # idle workers stop by themselves
+        time.sleep(1)
+    assert _workers(repo) == 0, "queue workers did not stop once the queue was empty"
+    run(["dvc", "queue", "stop"], cwd=repo)  # nobody listens: the message waits in the broker
+
+    out = run(["ml-gitops", "sweep", "model.C=0.02,0.2,2", "--jobs", "2"], cwd=repo, timeout=600)
+    assert "3/3 done" in out.stdout
+    exps = [r for r in _rows(out.stdout) if r and r[0].startswith(("├──", "└──"))]
+    assert len(exps) == 5 and all("Success" in r for r in exps), out.stdout

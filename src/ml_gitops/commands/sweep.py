@@ -151,11 +151,16 @@ def _sweep(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _states(names: list[str]) -> dict[str, str]:
-    """Status of our experiments in `dvc queue status` (Queued, Running, Success, Failed)."""
+WORKERS = re.compile(r"Worker status: (\d+) active, (\d+) idle")
+
+
+def _states(names: list[str]) -> tuple[dict[str, str], int]:
+    """Status of our experiments in `dvc queue status` (Queued, Running, Success, Failed) and live workers."""
     out = _dvc(["queue", "status"]).stdout
     wanted = set(names)
-    return {p[1]: p[-1] for p in (ln.split() for ln in out.splitlines()) if len(p) >= 3 and p[1] in wanted}
+    states = {p[1]: p[-1] for p in (ln.split() for ln in out.splitlines()) if len(p) >= 3 and p[1] in wanted}
+    workers = WORKERS.search(out)
+    return states, (int(workers[1]) + int(workers[2])) if workers else -1
 
 
 def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float) -> float:
@@ -163,10 +168,14 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
 
     `dvc exp run --run-all -j N` starts the workers and follows them from one process,
     so no DVC process is started per progress check (on a 2-core machine polling
-    `dvc queue status` every 2 s took a core-share from the workers). With several
-    workers it can wait forever on a worker that missed the shutdown broadcast after
-    the queue emptied (DVC 3.67; DVC issues #10562, #10673), so every `poll` seconds
-    the queue status is read, and once every experiment is done the follower is ended.
+    `dvc queue status` every 2 s took a core-share from the workers). Every `poll`
+    seconds the queue status is read anyway, for two failure modes seen with DVC 3.67:
+    - queued experiments and no live worker: a `dvc queue stop` sent when no worker was
+      listening stays in the broker, and the next workers (same node names) obey it after
+      their first experiment; the follower would then wait forever. We start workers again.
+    - every experiment done but the follower still waiting (DVC issues #10562, #10673):
+      we end it.
+    The workers stop by themselves once the queue is empty, so we never send `dvc queue stop`.
     """
     import tempfile
     import time
@@ -181,7 +190,7 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
             while True:
                 with contextlib.suppress(subprocess.TimeoutExpired):  # still running: check the states
                     proc.wait(timeout=poll)
-                states = _states(names)
+                states, workers = _states(names)
                 pending = [n for n in names if states.get(n, "Queued") in {"Queued", "Running"}]
                 done = len(names) - len(pending)
                 if done != done_before:
@@ -197,6 +206,9 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
                         f"not done ({', '.join(pending[:3])}): {tail[0].strip()}; see `dvc queue status`",
                         exit_code=1,
                     )
+                if workers == 0 and all(states.get(n, "Queued") == "Queued" for n in pending):
+                    print(f"sweep: {len(pending)} queued and no worker alive: starting {jobs} again", flush=True)
+                    _dvc(["queue", "start", "-j", str(jobs)])
                 if time.monotonic() - start > timeout_minutes * 60:
                     raise UserError(
                         f"sweep.timeout_minutes={timeout_minutes}: {len(pending)} experiment(s) still queued or "
@@ -208,8 +220,6 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
             if proc.poll() is None:  # the hang above, a timeout, or Ctrl+C: the workers carry on
                 proc.terminate()
                 proc.wait()
-            if done_before == len(names):
-                _dvc(["queue", "stop"])  # idle workers would otherwise linger
 
 
 def _failed(names: list[str], metric: str) -> list[str]:
