@@ -2,7 +2,7 @@
 
 The pipeline runs this from the `train` stage, in the process that fitted the
 model: as a stage of its own it paid a second start-up (importing scikit-learn,
-skops and ONNX, ~3 s) on every model change. `ml-gitops export` re-exports a
+skops and ONNX, ~3 s) on every model change. The CLI's `export` command re-exports a
 saved model by hand.
 
 Serving uses ONNX Runtime when it can (per-row inference ~100x faster than a
