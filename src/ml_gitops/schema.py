@@ -155,7 +155,7 @@ def check_frame(
                         col,
                         "range",
                         int(outside.sum()),
-                        f"values outside [{spec.min}, {spec.max}], e.g. {series[outside].iloc[0]!r}",
+                        f"values outside [{spec.min}, {spec.max}], e.g. {_plain(series[outside].iloc[0])!r}",
                         _examples(outside),
                     )
                 )
@@ -191,3 +191,8 @@ def signature(schema: SchemaSpec) -> dict[str, Any]:
             for name in schema.feature_columns
         },
     }
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value (its repr is 11.0, not np.float64(11.0))."""
+    return value.item() if hasattr(value, "item") else value

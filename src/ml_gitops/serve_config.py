@@ -6,7 +6,7 @@ parity check) and the serving layer both read it; stages never import serving.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -38,12 +38,21 @@ class ServeSettings(Strict):
 
 def serve_settings(settings: Settings, source: str = "params.yaml") -> ServeSettings:
     """Validate `settings.extra_groups['serve']`, naming the dotted key on a bad value."""
-    raw = settings.extra_groups.get("serve") or {}
+    return _validate(ServeSettings, settings.extra_groups.get("serve") or {}, ("serve",), source)
+
+
+def onnx_settings(settings: Settings, source: str = "params.yaml") -> OnnxSettings:
+    """Validate only `serve.onnx`: the train stage declares that key, not the rest of `serve`."""
+    raw = (settings.extra_groups.get("serve") or {}).get("onnx") or {}
+    return _validate(OnnxSettings, raw, ("serve", "onnx"), source)
+
+
+def _validate(model: Any, raw: Any, prefix: tuple[str, ...], source: str) -> Any:
     try:
-        return ServeSettings.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in ("serve", *first["loc"]))
+        loc = ".".join(str(p) for p in (*prefix, *first["loc"]))
         msg = "unknown config key" if first["type"] == "extra_forbidden" else first["msg"]
         shown = "" if first["type"] in {"missing", "extra_forbidden"} else f" (got {first.get('input')!r})"
         raise UserError(f"{source}: {loc}: {msg}{shown}") from None

@@ -55,6 +55,7 @@ def test_every_violation_is_reported_at_once(schema) -> None:
     }
     assert found[("island", "category")].examples == [2]
     assert found[("body_mass_g", "range")].rows == 1
+    assert "e.g. 99999.0" in found[("body_mass_g", "range")].detail  # the value, not np.float64(...)
     assert "Atlantis" in found[("island", "category")].line()
 
 

@@ -78,7 +78,7 @@ def check_rows(
                 outside = ~np.isnan(arr) & (
                     (arr < (lo if lo is not None else -np.inf)) | (arr > (hi if hi is not None else np.inf))
                 )
-                flag(outside, [f"{name}: {v!r} outside [{lo}, {hi}]" for v in arr[outside]])
+                flag(outside, [f"{name}: {float(v)!r} outside [{lo}, {hi}]" for v in arr[outside]])
             out[name] = arr
         else:
             strs = as_strings(raw)

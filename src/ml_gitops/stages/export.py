@@ -186,8 +186,8 @@ def main(
 ) -> None:
     from ..io import read_json, read_table
     from ..persistence import load_model
-    from ..serve_config import serve_settings
+    from ..serve_config import onnx_settings
     from ..settings import load_settings
 
-    cfg = serve_settings(load_settings(params), str(params)).onnx
+    cfg = onnx_settings(load_settings(params), str(params))
     print(write_export(load_model(model), read_json(signature), read_table(rows), cfg, out, report))

@@ -109,11 +109,11 @@ def main(
     from ..io import write_json
     from ..persistence import save_model
     from ..schema import signature
-    from ..serve_config import serve_settings
+    from ..serve_config import onnx_settings
     from .export import write_export
 
     settings = load_settings(params)
-    onnx_cfg = serve_settings(settings, str(params)).onnx  # a bad value stops us before the fit
+    onnx_cfg = onnx_settings(settings, str(params))  # a bad value stops us before the fit
     df = read_sample(train_path, settings)
     pipe, summary = train(df, settings)
     save_model(pipe, model_out)
