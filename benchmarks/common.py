@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import copy_project, env  # noqa: E402
 from tests.scale.rss import Measured, measure  # noqa: E402
 
-__all__ = ["ROOT", "Measured", "env", "measure", "median", "project", "table"]
+__all__ = ["ROOT", "Measured", "emit", "env", "measure", "median", "project", "table"]
 
 
 def git(args: list[str], cwd: Path) -> None:
@@ -45,6 +45,14 @@ def project(dest: Path, overrides: Sequence[str] = ()) -> Path:
     git(["add", "-A"], dest)
     git(["commit", "-q", "-m", "benchmark project"], dest)
     return dest
+
+
+def emit(snippet: str, markdown: Path | None) -> None:
+    """Print the result block and, with ``--markdown``, write it for docs/performance.md."""
+    print("\n" + snippet)
+    if markdown:
+        markdown.write_text(snippet)
+        print(f"wrote {markdown}")
 
 
 def median(values: Sequence[float]) -> float:

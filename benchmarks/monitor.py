@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.helpers import reproduced_project  # noqa: E402
+
 BIN = Path(sys.executable).parent
 WRAPPER = (
     "import resource, subprocess, sys, time\n"
@@ -39,28 +41,6 @@ def env() -> dict[str, str]:
     e.update(DVC_NO_ANALYTICS="1", OMP_NUM_THREADS="1", GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@example.com")
     e.update(GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@example.com")
     return e
-
-
-def sh(cmd: list[str], cwd: Path) -> None:
-    subprocess.run(cmd, cwd=cwd, env=env(), check=True, capture_output=True, text=True)
-
-
-def build_project(dest: Path) -> None:
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    sh(["git", "init", "-q", "-b", "main"], dest)
-    sh(["git", "add", "-A"], dest)
-    sh(["git", "commit", "-q", "-m", "project"], dest)
-    sh(["dvc", "repro"], dest)
 
 
 def fill_log(project: Path, rows: int, seed: int = 0) -> float:
@@ -104,9 +84,8 @@ def main() -> None:
     ns = ap.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-monitor-") as tmp:
-        project = Path(tmp) / "work"
         t = time.perf_counter()
-        build_project(project)
+        project = reproduced_project(Path(tmp), env())
         print(f"setup: dvc repro {time.perf_counter() - t:.1f} s", flush=True)
         wrote = fill_log(project, ns.rows)
         size = (project / "logs/predictions.db").stat().st_size / 2**20

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, env, machine, measure, median, project, secs, table
+from common import ROOT, emit, env, machine, measure, median, project, secs, table
 
 FLOORS = {"cold": 20.0, "noop_ratio": 1.5, "param_ratio": 1.2, "fresh": 60.0}
 TRIVIAL_DVC_YAML = "stages:\n  touch:\n    cmd: echo done > out.txt\n    outs:\n      - out.txt\n"
@@ -194,10 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `python benchmarks/pipeline.py --runs {args.runs}"
         f"{' --skip-fresh' if args.skip_fresh else ''}` (or `make bench`).\n"
     )
-    print("\n" + snippet)
-    if args.markdown:
-        args.markdown.write_text(snippet)
-        print(f"wrote {args.markdown}")
+    emit(snippet, args.markdown)
     return 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers import BIN, ROOT, commit_all, copy_project, init_repo, run
+from tests.helpers import BIN, ROOT, reproduced_project, run
 
 
 def timed(cmd: list[str], cwd: Path, runs: int) -> float:
@@ -34,11 +34,7 @@ def main() -> None:
     ns = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-release-") as tmp:
         base = Path(tmp)
-        work = copy_project(base / "work")
-        init_repo(work, base / "origin.git", base / "dvc-remote")
-        commit_all(work, "project")
-        run(["dvc", "repro"], cwd=work)
-        commit_all(work, "pipeline")
+        work = reproduced_project(base)
         run(["dvc", "push"], cwd=work)
         run(["ml-gitops", "promote"], cwd=work)
         (work / ".venv").symlink_to(ROOT / ".venv")  # the project's own venv; -o: never reinstall it

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import commit_all, copy_project, init_repo, run  # noqa: E402
+from tests.helpers import commit_all, reproduced_project, run  # noqa: E402
 
 PROG = "ml-gitops"
 
@@ -72,11 +72,7 @@ def main() -> None:
     pr = [["dvc", "repro"], [PROG, "report"], [PROG, "pr-gate"]]
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         base = Path(tmp)
-        work = copy_project(base / "work")
-        init_repo(work, base / "origin.git", base / "dvc-remote")
-        commit_all(work, "project")
-        run(["dvc", "repro"], cwd=work)
-        commit_all(work, "pipeline")
+        work = reproduced_project(base)
         run(["git", "checkout", "-q", "-b", "pr"], cwd=work)
         set_c(work, 0.5)
         run(["dvc", "repro"], cwd=work)

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from common import ROOT, env, machine, measure, median, mib, project, secs, table
+from common import ROOT, emit, env, machine, measure, median, mib, project, secs, table
 
 STAGES = ["ingest", "validate", "split", "train", "evaluate", "gate"]
 FLOOR_ROWS, FLOOR_RATIO, FLOOR_RSS_MIB = 1_000_000, 2.0, 3 * 1024
@@ -120,10 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{report(results)}\n\nMachine: {host}; load average after: {after}.\n"
         f"Command: `python benchmarks/scaling.py --sizes {given} --runs {args.runs} --model {args.model}`.\n"
     )
-    print("\n" + snippet)
-    if args.markdown:
-        args.markdown.write_text(snippet)
-        print(f"wrote {args.markdown}")
+    emit(snippet, args.markdown)
     return 0
 
 

@@ -27,7 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import commit_all, copy_project, env, init_repo, run  # noqa: E402
+from tests.helpers import env, reproduced_project, run  # noqa: E402
 
 
 def _load() -> str:
@@ -64,11 +64,7 @@ def main() -> None:
     e = env()
     e["OMP_NUM_THREADS"] = "1"
     try:
-        work = copy_project(tmp / "work")
-        init_repo(work, tmp / "origin.git", tmp / "dvc-remote")
-        commit_all(work, "project")
-        run(["dvc", "repro"], cwd=work, env=e)
-        commit_all(work, "pipeline")
+        work = reproduced_project(tmp, e)
         print(f"sweep benchmark in {work}; {_load()}")
         base_grid = ns.grid or yaml.safe_load((work / "params.yaml").read_text())["sweep"]["grid"]
         results: dict[int, list[float]] = {j: [] for j in ns.workers}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import GIT_ENV, commit_all, copy_project, env, init_repo, run
+from .helpers import GIT_ENV, env, reproduced_project, run
 
 os.environ.update(GIT_ENV)
 os.environ["PATH"] = env()["PATH"]
@@ -21,13 +21,7 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 @pytest.fixture(scope="session")
 def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project in a temp git repo: pipeline reproduced, committed, pushed (git + DVC)."""
-    base = tmp_path_factory.mktemp("pipeline")
-    work = copy_project(base / "work")
-    init_repo(work, base / "origin.git", base / "dvc-remote")
-    commit_all(work, "project files")
-    run(["dvc", "repro"], cwd=work)
-    # The committed dvc.lock is reproduced byte for byte, so usually nothing changes here.
-    commit_all(work, "run pipeline")
+    work = reproduced_project(tmp_path_factory.mktemp("pipeline"))
     run(["dvc", "push"], cwd=work)
     run(["git", "push", "-q", "origin", "main"], cwd=work)
     return work

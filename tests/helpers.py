@@ -94,6 +94,18 @@ def commit_all(work: Path, message: str) -> bool:
     return True
 
 
+def reproduced_project(base: Path, env_: dict[str, str] | None = None) -> Path:
+    """The project in ``base/work``: git repo with a bare ``base/origin.git``, a DVC remote in
+    ``base/dvc-remote``, the pipeline reproduced and committed. Tests and benchmarks start here."""
+    work = copy_project(base / "work")
+    init_repo(work, base / "origin.git", base / "dvc-remote")
+    commit_all(work, "project files")
+    run(["dvc", "repro"], cwd=work, **({"env": env_} if env_ else {}))
+    # The committed dvc.lock is reproduced byte for byte, so usually nothing changes here.
+    commit_all(work, "run pipeline")
+    return work
+
+
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
