@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,24 @@ def write_bytes(dest: str | os.PathLike[str], data: bytes) -> None:
 
 def write_text(dest: str | os.PathLike[str], text: str) -> None:
     write_bytes(dest, text.encode("utf-8"))
+
+
+def append_github_output(path: str | os.PathLike[str] | None, values: Mapping[str, object]) -> None:
+    """Append ``key=value`` lines to a GitHub Actions output file ($GITHUB_OUTPUT); no-op without one.
+
+    Appending is the file's contract (every step adds to it), so this is the one write that is
+    not atomic. None becomes an empty value; a newline would split a value, so it is refused.
+    """
+    if not path:
+        return
+    lines = []
+    for key, value in values.items():
+        text = "" if value is None else str(value)
+        if "\n" in text or "\r" in text:
+            raise UserError(f"{path}: GitHub output {key!r} must be one line, got {text!r}")
+        lines.append(f"{key}={text}\n")
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.writelines(lines)
 
 
 def dump_json(obj: Any) -> str:

@@ -70,3 +70,16 @@ def test_read_table_parquet_roundtrip(tmp_path: Path) -> None:
     df = pd.DataFrame({"a": [1.0, None], "b": ["x", "y"]})
     write_parquet(tmp_path / "t.parquet", df)
     pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet"), df)
+
+
+def test_github_output_appends_one_line_per_key_and_refuses_newlines(tmp_path: Path) -> None:
+    from ml_gitops.io import append_github_output
+
+    out = tmp_path / "github_output"
+    out.write_text("earlier=step\n")
+    append_github_output(out, {"version": "v1.2.0", "previous": None})
+    append_github_output(None, {"ignored": "x"})  # outside GitHub Actions: nothing to do
+    assert out.read_text() == "earlier=step\nversion=v1.2.0\nprevious=\n"
+    with pytest.raises(UserError, match=r"GitHub output 'body' must be one line"):
+        append_github_output(out, {"body": "two\nlines"})
+    assert out.read_text().endswith("previous=\n")  # nothing half-written

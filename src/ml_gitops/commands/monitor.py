@@ -27,10 +27,9 @@ def _positive(value: str) -> int:
 
 def _github_output(**values: str) -> None:
     """Hand results to later workflow steps (no-op outside GitHub Actions)."""
-    out = os.environ.get("GITHUB_OUTPUT")
-    if out:
-        with open(out, "a", encoding="utf-8") as fh:
-            fh.writelines(f"{k}={v}\n" for k, v in values.items())
+    from ..io import append_github_output
+
+    append_github_output(os.environ.get("GITHUB_OUTPUT"), values)
 
 
 def _monitor(ns: argparse.Namespace) -> int:

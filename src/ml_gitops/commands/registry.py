@@ -16,11 +16,10 @@ BUMP_CHOICES = ("major", "minor", "patch")
 
 def _outputs(values: dict[str, Any], github_output: str | None) -> None:
     """Print key=value lines; append them to $GITHUB_OUTPUT too when it is set."""
-    lines = [f"{k}={'' if v is None else v}" for k, v in values.items()]
-    print("\n".join(lines))
-    if github_output:
-        with open(github_output, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
+    from ..io import append_github_output
+
+    print("\n".join(f"{k}={'' if v is None else v}" for k, v in values.items()))
+    append_github_output(github_output, values)
 
 
 def _promote(ns: argparse.Namespace) -> int:

@@ -82,10 +82,9 @@ def pr_body(template: str, old: str, new: str, changed: list[str], conflicted: l
 
 def write_outputs(path: Path | None, values: dict[str, str]) -> None:
     """key=value lines (the format of $GITHUB_OUTPUT), appended."""
-    if path is None:
-        return
-    with path.open("a", encoding="utf-8") as fh:
-        fh.writelines(f"{k}={v}\n" for k, v in values.items())
+    from ..io import append_github_output
+
+    append_github_output(path, values)
 
 
 def check(project: Path, output: Path | None = None) -> bool:
@@ -143,8 +142,9 @@ def update(
         ]  # fmt: skip
         _git(*ident, "commit", "--quiet", "-m", f"Update from the template at {new[:12]}", cwd=project)
     if body_file is not None:
-        body_file.parent.mkdir(parents=True, exist_ok=True)
-        body_file.write_text(body, encoding="utf-8")
+        from ..io import write_text
+
+        write_text(body_file, body)  # atomic: the PR step never reads half a body
     write_outputs(output, {"updated": "true", "branch": branch, "commit": new, "conflicts": str(len(conflicted))})
     print(body)
     if conflicted and not allow_conflicts:
