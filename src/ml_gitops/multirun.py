@@ -21,7 +21,7 @@ from typing import Any
 from . import paths
 from .errors import UserError
 
-CONF_DIR = Path("conf")
+CONF_DIR = paths.CONF
 CONFIG_NAME = "config"
 JOB_METRICS = "metrics.json"
 JOB_SUMMARY = "training.json"

@@ -12,11 +12,12 @@ import difflib
 import tempfile
 from pathlib import Path
 
+from . import paths
 from .errors import UserError
 
-CONF_DIR = Path("conf")
+CONF_DIR = paths.CONF
 CONFIG_NAME = "config"
-PARAMS_FILE = Path("params.yaml")
+PARAMS_FILE = paths.PARAMS
 
 
 def compose_text(conf_dir: Path = CONF_DIR, overrides: list[str] | None = None) -> str:

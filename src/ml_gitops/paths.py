@@ -6,6 +6,12 @@ and monitoring read the same names from here.
 
 from pathlib import Path
 
+# The project's own files (relative to its root, where every command runs).
+CONF = Path("conf")
+PARAMS = Path("params.yaml")
+DVC_LOCK = Path("dvc.lock")
+
+# Stage inputs and outputs.
 DATASET = Path("data/processed/dataset.parquet")
 VALIDATED = Path("data/processed/validated.parquet")
 TRAIN = Path("data/processed/train.parquet")

@@ -27,11 +27,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import paths
 from .errors import UserError
 
 GTO_CONFIG = Path(".gto")
 ARTIFACTS_FILE = Path("artifacts.yaml")
-DVC_LOCK = Path("dvc.lock")
+DVC_LOCK = paths.DVC_LOCK
 
 # ----------------------------------------------------------------- the grammar
 _NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
@@ -502,7 +503,7 @@ def promote(
         part = bump_override or requested_bump(root, cfg.bump_trailer, since, cfg.default_bump)
         version = bump(state.latest, part)
 
-    metrics_text = show_file(root, "HEAD", "reports/metrics.json")
+    metrics_text = show_file(root, "HEAD", paths.METRICS.as_posix())
     metrics = json.loads(metrics_text) if metrics_text else {}
     subject = git(root, "log", "-1", "--format=%s", "HEAD").strip()
     try:

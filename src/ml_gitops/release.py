@@ -34,11 +34,10 @@ from .registry import (
     version_tag,
 )
 
-ONNX = Path("models/model.onnx")
 # bundle name -> pipeline output; optional ones are included when the tag's dvc.lock has them.
 FILES: dict[str, tuple[Path, bool]] = {
     "model.skops": (paths.MODEL, False),
-    "model.onnx": (ONNX, True),
+    "model.onnx": (paths.ONNX, True),
     "signature.json": (paths.SIGNATURE, False),
     "training.json": (paths.TRAIN_SUMMARY, False),
     "metrics.json": (paths.METRICS, False),

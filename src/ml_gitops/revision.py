@@ -15,11 +15,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from . import paths
 from .errors import UserError
 
 # Branches the default base is the merge base with, in order of preference.
 DEFAULT_BASE_REFS: tuple[str, ...] = ("main", "origin/main")
-LOCK_FILE = "dvc.lock"
+LOCK_FILE = paths.DVC_LOCK.as_posix()
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from .logsource import Window
 
-LOCK_FILE = Path("dvc.lock")
+LOCK_FILE = paths.DVC_LOCK
 
 
 def lock_md5s(lock: Path = LOCK_FILE) -> dict[str, str]:
