@@ -70,21 +70,40 @@ def _numeric(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None, Vio
     return values.astype("float64"), None
 
 
-def coerce_column(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None, Violation | None]:
-    """Convert a column to its canonical dtype (float64 or object str), or say why not."""
+def _map_unique(series: pd.Series, fn: Any) -> pd.Series:
+    """``fn`` applied to each distinct non-missing value once (missing values become None).
+
+    Columns have few distinct values and many rows: mapping the uniques and
+    taking by code is ~20x faster than ``Series.map`` at 1e6 rows.
+    """
+    import numpy as np
     import pandas as pd
 
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.array([*(fn(u) for u in uniques), None], dtype=object)  # code -1 (missing) takes the last
+    return pd.Series(mapped[codes], index=series.index, name=series.name)  # dtype inferred, as Series.map did
+
+
+BOOL_WORDS = {"true": "true", "false": "false", "1": "true", "0": "false"}
+
+
+def _bool_text(v: Any) -> str:
+    """"true"/"false" for a bool or a bool word ("1", "FALSE", ...); "?" otherwise."""
+    return BOOL_WORDS.get(str(v).strip().lower(), "?")
+
+
+def _category_text(v: Any) -> str:
+    """Numbers become their string form ("1" not "1.0" for whole floats)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def coerce_column(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None, Violation | None]:
+    """Convert a column to its canonical dtype (float64 or object str), or say why not."""
     if spec.dtype in {"float", "int"}:
         return _numeric(series, spec)
     if spec.dtype == "bool":
-        mapped = series.map(
-            lambda v: (
-                v
-                if isinstance(v, bool) or pd.isna(v)
-                else {"true": True, "false": False, "1": True, "0": False}.get(str(v).strip().lower(), "?")
-            )
-        )
-        bad = mapped.astype(object) == "?"
+        mapped = _map_unique(series, _bool_text)
+        bad = mapped == "?"
         if bad.any():
             return None, Violation(
                 str(series.name),
@@ -93,12 +112,8 @@ def coerce_column(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None
                 f"expected bool, found {series[bad].iloc[0]!r}",
                 _examples(bad),
             )
-        return mapped.astype(object).map(lambda v: None if pd.isna(v) else str(v).lower()), None
-    # category: keep strings; numbers become their string form ("1" not "1.0" for ints)
-    out = series.astype(object).map(
-        lambda v: None if pd.isna(v) else str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-    )
-    return out, None
+        return mapped, None
+    return _map_unique(series, _category_text), None
 
 
 def check_frame(

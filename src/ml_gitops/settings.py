@@ -147,8 +147,6 @@ class SplitSettings(Strict):
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 42
     stratify: bool = True
-    # Above this many rows the split streams batch by batch (seeded, stratified per batch).
-    in_memory_max_rows: int = Field(1_000_000, ge=1_000)
 
 
 class EvaluateSettings(Strict):

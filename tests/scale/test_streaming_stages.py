@@ -29,7 +29,7 @@ def test_streamed_validate_matches_whole_frame_and_split_is_stratified(make_sett
     s = make_settings(
         {"n_rows": ROWS, "batch_rows": 1_000, "missing_rate": 0.05},
         runtime={"batch_rows": 1_000},
-        split={"in_memory_max_rows": 1_000, "test_size": 0.25},
+        split={"test_size": 0.25},
         train={"max_rows": 3_000},
     )
     params = params_file(s, tmp_path)

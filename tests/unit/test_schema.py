@@ -77,3 +77,23 @@ def test_signature_lists_features_not_target(schema) -> None:
     sig = signature(schema)
     assert sig["target"] == "species" and "species" not in sig["features"]
     assert sig["features"]["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]
+
+
+def test_category_and_bool_coercion_map_each_distinct_value() -> None:
+    """Whole floats read as "1" not "1.0", bool words normalise, missing stays missing,
+    and a value that is no bool word is named with its count and rows."""
+    from ml_gitops.schema import coerce_column
+    from ml_gitops.settings import ColumnSpec
+
+    def values(s: pd.Series) -> list:
+        return [None if pd.isna(v) else v for v in s]
+
+    spec = ColumnSpec(dtype="category", categories=["1", "2.5"])
+    cat, err = coerce_column(pd.Series([1.0, 2.5, None, 1.0, float("nan")], name="c"), spec)
+    assert err is None and values(cat) == ["1", "2.5", None, "1", None]
+    words = pd.Series(["TRUE", " false", "1", None, "0", True], dtype=object, name="b")
+    flags, err = coerce_column(words, ColumnSpec(dtype="bool"))
+    assert err is None and values(flags) == ["true", "false", "true", None, "false", "true"]
+    bad, err = coerce_column(pd.Series(["yes", "true", "yes"], name="b"), ColumnSpec(dtype="bool"))
+    assert bad is None and err is not None
+    assert (err.column, err.rule, err.rows, err.examples) == ("b", "dtype", 2, [1, 3]) and "'yes'" in err.detail

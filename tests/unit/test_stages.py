@@ -126,3 +126,27 @@ def test_gate_floors() -> None:
     with pytest.raises(UserError, match="gate.floors.accuracy"):
         check_floors({}, gate)
     assert issubclass(GateFailure, UserError) and GateFailure.exit_code == 1
+
+
+def test_permutation_importance_ranks_the_signal_above_noise(settings_dict: dict) -> None:
+    """Shuffling the column the label depends on costs accuracy; shuffling pure noise does not."""
+    import numpy as np
+
+    from ml_gitops.stages.evaluate import importance, predict
+
+    s = synthetic_settings(settings_dict, 3000)
+    frame, _ = validate(load(s.data), s.data)
+    rng = np.random.default_rng(0)
+    frame["num_0"] = rng.normal(size=len(frame))  # label below depends on num_0 only
+    frame["label"] = np.where(frame["num_0"].to_numpy() > 0, "yes", "no")
+    tr, te = split(frame, "label", s.split)
+    model, _ = train(tr, s)
+    p = predict(model, te, s.data.schema_)
+    cfg = s.evaluate.model_copy(update={"importance_max_rows": 400})
+    imp = importance(model, te, p, s.data.schema_, cfg).set_index("feature")
+    assert list(imp.index) == s.data.schema_.feature_columns
+    assert imp.loc["num_0", "importance"] > 0.3
+    assert (imp.drop(index="num_0")["importance"].abs() < 0.05).all()
+    assert (imp["std"] >= 0).all()
+    # Seeded: the same numbers again.
+    pd.testing.assert_frame_equal(imp, importance(model, te, p, s.data.schema_, cfg).set_index("feature"))
