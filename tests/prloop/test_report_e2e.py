@@ -2,7 +2,7 @@
 
 `main` carries the reproduced pipeline. Two pull requests branch off it: one
 changes a param harmlessly, one regularises the model into a clearly worse one
-(logistic C=0.01: accuracy 1.0 -> 0.91 on penguins). The report must show the
+(logistic C=0.01: accuracy 0.97 -> 0.91 on penguins). The report must show the
 right rows, deltas, intervals and verdicts; the gate must pass the first and
 fail the second. A CI-like fresh clone (cold DVC cache) must reach the same answer.
 """
@@ -105,6 +105,11 @@ def metric(pr: PR, name: str) -> dict:
     return pr.report["metrics"][name]
 
 
+def committed_metrics(pr: PR, rev: str) -> dict:
+    """reports/metrics.json as committed on ``rev``: what the report must compare."""
+    return json.loads(run(["git", "show", f"{rev}:reports/metrics.json"], cwd=pr.work).stdout)
+
+
 def table_row(md: str, name: str) -> list[str]:
     line = next(ln for ln in md.splitlines() if ln.startswith(f"| {name} "))
     return [c.strip() for c in line.strip("|").split("|")]
@@ -115,10 +120,20 @@ def test_param_change_report_and_gate_pass(loop: Loop):
     assert pr.report["paired"] is True
     assert pr.report["params"] == {"model.C": {"old": 1.0, "new": 0.5}}
     assert "| `model.C` | `1.0` | `0.5` |" in pr.md
+    base, head = committed_metrics(pr, "main"), committed_metrics(pr, "param-change")
+    # C 1.0 -> 0.5 moves no test prediction: the same labels, so no change and a zero-width interval.
     for name in ("accuracy", "balanced_accuracy", "roc_auc"):
         m = metric(pr, name)
-        assert (m["base"], m["head"], m["delta"], m["ci"], m["status"]) == (1.0, 1.0, 0.0, [0.0, 0.0], "unchanged")
-        assert table_row(pr.md, name)[1:] == ["1.0000", "1.0000", "+0.0000", "[+0.0000, +0.0000]", "unchanged"]
+        assert base[name] == head[name]
+        assert (m["base"], m["head"], m["delta"], m["ci"], m["status"]) == (
+            base[name],
+            head[name],
+            0.0,
+            [0.0, 0.0],
+            "unchanged",
+        )
+        value = f"{base[name]:.4f}"
+        assert table_row(pr.md, name)[1:] == [value, value, "+0.0000", "[+0.0000, +0.0000]", "unchanged"]
     # Weaker regularisation -> less confident probabilities: log loss rises, really (paired CI > 0),
     # and the report says so, but log_loss has no allowed-regression rule, so the gate passes.
     ll = metric(pr, "log_loss")
@@ -134,21 +149,27 @@ def test_worse_model_is_caught_with_a_paired_interval_and_fails_the_gate(loop: L
     pr = loop.prs["worse-model"]
     # The base predictions were not in the local cache: they came from the DVC remote.
     assert pr.report["paired"] is True and "Paired bootstrap" in pr.report["pairing_note"]
+    base, head = committed_metrics(pr, "main"), committed_metrics(pr, "worse-model")
     acc = metric(pr, "accuracy")
-    assert acc["base"] == 1.0 and acc["head"] == pytest.approx(0.913, abs=1e-3)
-    assert acc["delta"] == pytest.approx(-0.087, abs=1e-3)
+    assert acc["base"] == base["accuracy"] and acc["head"] == head["accuracy"]
+    assert acc["head"] == pytest.approx(0.913, abs=1e-3)  # 6 of 69 test rows more are wrong
+    assert acc["delta"] == pytest.approx(head["accuracy"] - base["accuracy"], abs=1e-6)
+    assert acc["delta"] < -0.02  # beyond the regression the gate allows
     lo, hi = acc["ci"]
     assert lo <= acc["delta"] <= hi < 0 and acc["status"] == "worse"
     assert metric(pr, "balanced_accuracy")["status"] == "worse"
     row = table_row(pr.md, "accuracy")
-    assert row[1:4] == ["1.0000", "0.9130", "-0.0870"] and row[5] == "❌ worse"
+    expected = [f"{base['accuracy']:.4f}", f"{head['accuracy']:.4f}", f"{acc['delta']:+.4f}"]
+    assert row[1:4] == expected and row[5] == "❌ worse"
     assert pr.report["gate"]["passed"] is False
     # Floors still hold (0.91 > 0.80): it is the regression rule that fails.
     assert all("worse by" in f for f in pr.report["gate"]["failures"])
     assert pr.gate.returncode == 1
     err = pr.gate.stderr.strip()
     assert len(err.splitlines()) == 1, err
-    assert err.startswith(f"{PROG} pr-gate: error: FAIL: accuracy worse by 0.0870 (> 0.02 allowed; CI of delta [")
+    assert err.startswith(
+        f"{PROG} pr-gate: error: FAIL: accuracy worse by {-acc['delta']:.4f} (> 0.02 allowed; CI of delta ["
+    )
     assert "**Quality gate: ❌ FAIL**" in pr.md
     assert "| `model.C` | `1.0` | `0.01` |" in pr.md
     assert sorted(p.name for p in (pr.work / "reports/pr").glob("*.png")) == [
