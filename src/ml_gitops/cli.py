@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
             "predictions": paths.PREDICTIONS,
             "plots": paths.PLOTS,
             "figures": paths.FIGURES,
+            "onnx": paths.ONNX,
+            "onnx_report": paths.ONNX_REPORT,
+            "signature": paths.SIGNATURE,
         },
     )
     _stage(

@@ -36,17 +36,30 @@ class Predictions:
 
 
 def _auc(w: np.ndarray, score: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Weighted one-vs-rest ROC AUC for each row of ``w`` (ties count one half)."""
+    """Weighted one-vs-rest ROC AUC for each row of ``w`` (ties count one half).
+
+    In score order, a positive row outranks the negative weight before its group
+    of equal scores and half of the negative weight inside that group. With
+    ``cn`` the running sum of the negative rows' weights, that is
+    ``(cn[lo] + cn[hi]) / 2`` for the row's group bounds ``lo, hi`` counted in
+    negative rows, which depend on the scores only: per batch of replicates,
+    one cumulative sum and a few gathers (the bootstrap's largest cost).
+    """
     import numpy as np
 
     order = np.argsort(score, kind="mergesort")
-    s = score[order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    wp = np.add.reduceat(w[:, order] * pos[order], starts, axis=1)
-    wn = np.add.reduceat(w[:, order] * ~pos[order], starts, axis=1)
-    below = np.cumsum(wn, axis=1) - wn
-    num = (wp * (below + 0.5 * wn)).sum(axis=1)
-    den = wp.sum(axis=1) * wn.sum(axis=1)
+    s, p = score[order], pos[order]
+    first = np.r_[True, s[1:] != s[:-1]]  # first row of each group of equal scores
+    group = np.cumsum(first) - 1
+    neg_before = np.r_[0, np.cumsum(~p)]  # negative rows among the first k sorted rows
+    starts = np.flatnonzero(first)
+    lo = neg_before[starts][group][p]
+    hi = neg_before[np.r_[starts[1:], len(s)]][group][p]
+    cn = np.zeros((w.shape[0], int(neg_before[-1]) + 1))
+    np.cumsum(np.take(w, order[~p], axis=1), axis=1, out=cn[:, 1:])
+    wp = np.take(w, order[p], axis=1)
+    num = 0.5 * (wp * (np.take(cn, lo, axis=1) + np.take(cn, hi, axis=1))).sum(axis=1)
+    den = wp.sum(axis=1) * cn[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / den, np.nan)
 

@@ -133,3 +133,20 @@ class OnnxPredictor:
     def proba(self, feed: Mapping[str, Any]) -> Any:
         """Class probabilities, shape (n, n_classes), columns in `self.classes` order."""
         return self.session.run([self._proba_name], dict(feed))[0]
+
+
+class OnnxClassifier:
+    """The exported graph behind the part of scikit-learn's classifier API evaluate uses.
+
+    ``classes_`` and ``predict_proba(frame)`` on a frame of feature columns, so the
+    stage scores the model the way serving runs it, without importing scikit-learn.
+    """
+
+    def __init__(self, data: bytes, signature: Mapping[str, Any], threads: int = 1) -> None:
+        import numpy as np
+
+        self._predictor = OnnxPredictor(data, signature, threads)
+        self.classes_ = np.asarray(self._predictor.classes, dtype=object)
+
+    def predict_proba(self, frame: pd.DataFrame) -> Any:
+        return self._predictor.proba(frame_feed(frame, self._predictor.kinds))

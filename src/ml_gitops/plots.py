@@ -10,28 +10,55 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from .metrics import Predictions
 
 
+def binary_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positives at each distinct threshold, highest score first.
+
+    The counts scikit-learn's ``roc_curve`` and ``precision_recall_curve`` start
+    from, in NumPy alone: evaluate then needs no scikit-learn import (~1.4 s)
+    when it scores the model through ONNX Runtime.
+    """
+    import numpy as np
+
+    order = np.argsort(-score, kind="stable")
+    s, t = score[order], truth[order].astype(float)
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the last row of each distinct score
+    tps = np.cumsum(t)[last]
+    return 1 + last - tps, tps
+
+
 def _curves(p: Predictions, kind: str) -> dict[str, pd.DataFrame]:
+    """One-vs-rest ROC (corners only, from (0, 0)) or precision-recall curve per class,
+    the same points scikit-learn's ``roc_curve`` / ``precision_recall_curve`` give."""
+    import numpy as np
     import pandas as pd
-    from sklearn.metrics import precision_recall_curve, roc_curve
 
     out = {}
     labels = p.classes[1:] if len(p.classes) == 2 else p.classes
     for name in labels:
         c = p.classes.index(name)
-        truth = (p.y == c).astype(int)
+        truth = p.y == c
         if truth.min() == truth.max():
             continue
+        fps, tps = binary_curve(truth, p.proba[:, c])
         if kind == "roc":
-            fpr, tpr, _ = roc_curve(truth, p.proba[:, c])
+            if len(fps) > 2:  # drop points collinear with their neighbours (scikit-learn's drop_intermediate)
+                keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+                fps, tps = fps[keep], tps[keep]
+            fpr, tpr = np.r_[0.0, fps] / fps[-1], np.r_[0.0, tps] / tps[-1]
             out[name] = pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)})
         else:
-            prec, rec, _ = precision_recall_curve(truth, p.proba[:, c])
-            out[name] = pd.DataFrame({"recall": rec.round(6), "precision": prec.round(6)})
+            ps = tps + fps
+            precision = np.divide(tps, ps, out=np.zeros_like(tps), where=ps != 0)
+            recall = tps / tps[-1]
+            out[name] = pd.DataFrame(
+                {"recall": np.r_[recall[::-1], 0.0].round(6), "precision": np.r_[precision[::-1], 1.0].round(6)}
+            )
     return out
 
 
@@ -77,24 +104,19 @@ def confusion(p: Predictions) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ PNG figures
 def _figure() -> tuple[Any, Any]:
-    import matplotlib
+    """A figure without pyplot: no global state, and ~0.3 s less to import."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
-    return fig, ax
+    fig = Figure(figsize=(4.5, 4), dpi=100)
+    return fig, fig.subplots()
 
 
 def _save(fig: Any, dest: Path) -> None:
-    import matplotlib.pyplot as plt
-
     from .io import atomic_path
 
     fig.tight_layout()
     with atomic_path(dest) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
 
 
 def draw_curves(

@@ -88,7 +88,7 @@ BOOL_WORDS = {"true": "true", "false": "false", "1": "true", "0": "false"}
 
 
 def _bool_text(v: Any) -> str:
-    """"true"/"false" for a bool or a bool word ("1", "FALSE", ...); "?" otherwise."""
+    """ "true"/"false" for a bool or a bool word ("1", "FALSE", ...); "?" otherwise."""
     return BOOL_WORDS.get(str(v).strip().lower(), "?")
 
 

@@ -150,6 +150,8 @@ class SplitSettings(Strict):
 
 
 class EvaluateSettings(Strict):
+    # auto: score with ONNX Runtime when train's parity check passed (as serving does), else skops.
+    runtime: Literal["auto", "onnx", "sklearn"] = "auto"
     n_bootstrap: int = Field(1000, ge=10, le=100_000)
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     seed: int = 0

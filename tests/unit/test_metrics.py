@@ -54,3 +54,41 @@ def test_paired_delta_sees_a_real_difference_and_not_a_fake_one() -> None:
     assert delta < 0 and hi < 0
     same = paired_delta(good, good, 200, 0.95, 0)["accuracy"]
     assert same == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(("n", "decimals"), [(5, 1), (69, None), (400, 2), (3000, None)])
+def test_weighted_auc_of_each_replicate_matches_scikit_learn(n: int, decimals: int | None) -> None:
+    """The bootstrap's AUC (one cumulative sum per batch) is roc_auc_score with the replicate's weights,
+    ties included."""
+    from ml_gitops.metrics import _auc, bootstrap_weights
+
+    rng = np.random.default_rng(n)
+    score = rng.random(n) if decimals is None else rng.random(n).round(decimals)
+    pos = rng.random(n) < score
+    w = bootstrap_weights(n, 16, seed=3)
+    got = _auc(w, score, pos)
+    for b in range(len(w)):
+        kept = w[b] > 0
+        if pos[kept].all() or not pos[kept].any():
+            assert np.isnan(got[b])
+        else:
+            assert got[b] == pytest.approx(roc_auc_score(pos, score, sample_weight=w[b]), abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_plot_curves_are_scikit_learns_points(k: int) -> None:
+    """ROC (corners only) and precision-recall curves computed without importing scikit-learn."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from ml_gitops import plots
+
+    for p in (make(k), make(k, n=2000, seed=4, skill=0.2)):
+        for name, df in plots.roc(p).items():
+            c = p.classes.index(name)
+            fpr, tpr, _ = roc_curve(p.y == c, p.proba[:, c])
+            assert df["fpr"].tolist() == fpr.round(6).tolist() and df["tpr"].tolist() == tpr.round(6).tolist()
+        for name, df in plots.precision_recall(p).items():
+            c = p.classes.index(name)
+            precision, recall, _ = precision_recall_curve(p.y == c, p.proba[:, c])
+            assert df["recall"].tolist() == recall.round(6).tolist()
+            assert df["precision"].tolist() == precision.round(6).tolist()

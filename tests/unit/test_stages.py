@@ -150,3 +150,37 @@ def test_permutation_importance_ranks_the_signal_above_noise(settings_dict: dict
     assert (imp["std"] >= 0).all()
     # Seeded: the same numbers again.
     pd.testing.assert_frame_equal(imp, importance(model, te, p, s.data.schema_, cfg).set_index("feature"))
+
+
+def test_evaluate_scores_through_onnx_when_the_export_is_usable(settings, tmp_path: Path) -> None:
+    """The ONNX runtime (as serving uses it) gives the Pipeline's metrics; a failed export falls back
+    to skops, and `evaluate.runtime: onnx` refuses it naming the report."""
+    import json
+
+    from ml_gitops.schema import signature
+    from ml_gitops.serve_config import onnx_settings
+    from ml_gitops.stages.evaluate import evaluate, load_scorer, predict
+    from ml_gitops.stages.export import write_export
+
+    frame, _ = validate(load(settings.data), settings.data)
+    tr, te = split(frame, settings.data.schema_.target, settings.split)
+    model, summary = train(tr, settings)
+    sig = {**signature(settings.data.schema_), "classes": summary["classes"]}
+    names = {"skops": "m.skops", "onnx": "m.onnx", "report": "o.json", "sig": "s.json"}
+    files = {k: tmp_path / v for k, v in names.items()}
+    save_model(model, files["skops"])
+    files["sig"].write_text(json.dumps(sig))
+    write_export(model, sig, tr, onnx_settings(settings), files["onnx"], files["report"])
+    args = (files["skops"], files["onnx"], files["report"], files["sig"], 1)
+
+    onnx_model, runtime = load_scorer("auto", *args)
+    sk_model, sk_runtime = load_scorer("sklearn", *args)
+    assert (runtime, sk_runtime) == ("onnx", "sklearn")
+    assert not hasattr(onnx_model, "steps")  # not the Pipeline: no scikit-learn needed to score
+    schema, cfg = settings.data.schema_, settings.evaluate
+    assert evaluate(predict(onnx_model, te, schema), cfg) == evaluate(predict(sk_model, te, schema), cfg)
+
+    files["report"].write_text(json.dumps({"usable": False, "reason": "conversion failed: test"}))
+    assert load_scorer("auto", *args)[1] == "sklearn"
+    with pytest.raises(UserError, match=r"evaluate.runtime: onnx, but .*o.json says the export is not usable"):
+        load_scorer("onnx", *args)

@@ -1,4 +1,10 @@
-"""evaluate: metrics with bootstrap intervals, per-row predictions, plot data and PNGs."""
+"""evaluate: metrics with bootstrap intervals, per-row predictions, plot data and PNGs.
+
+The model is scored as serving runs it: through ONNX Runtime when the train
+stage's parity check passed (`models/onnx.json`), else as the skops Pipeline
+(`evaluate.runtime` chooses). The ONNX path never imports scikit-learn or skops,
+which were most of this stage's time.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,27 @@ from ..settings import EvaluateSettings, SchemaSpec, load_settings
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def load_scorer(
+    runtime: str, model_path: Path, onnx_path: Path, onnx_report: Path, signature_path: Path, threads: int
+) -> tuple[Any, str]:
+    """The model to score with, and which runtime it is ("onnx" or "sklearn")."""
+    from ..io import read_json
+    from ..persistence import load_model
+
+    if runtime != "sklearn":
+        export = read_json(onnx_report)
+        if export.get("usable"):
+            from ..onnx_model import OnnxClassifier
+
+            if not onnx_path.is_file():
+                raise UserError(f"{onnx_path}: ONNX model not found ({onnx_report} says it is usable)")
+            return OnnxClassifier(onnx_path.read_bytes(), read_json(signature_path), threads), "onnx"
+        if runtime == "onnx":
+            why = export.get("reason")
+            raise UserError(f"evaluate.runtime: onnx, but {onnx_report} says the export is not usable: {why}")
+    return load_model(model_path), "sklearn"
 
 
 def predict(model: Any, test: pd.DataFrame, schema: SchemaSpec) -> Predictions:
@@ -156,17 +183,19 @@ def main(
     predictions_out: Path = paths.PREDICTIONS,
     plots_dir: Path = paths.PLOTS,
     figures: Path = paths.FIGURES,
+    onnx_path: Path = paths.ONNX,
+    onnx_report: Path = paths.ONNX_REPORT,
+    signature_path: Path = paths.SIGNATURE,
 ) -> None:
     from threadpoolctl import threadpool_limits
 
     from ..io import read_table, write_json, write_parquet
-    from ..persistence import load_model
 
     settings = load_settings(params)
-    cfg, schema = settings.evaluate, settings.data.schema_
-    model = load_model(model_path)
+    cfg, schema, threads = settings.evaluate, settings.data.schema_, settings.runtime.threads
+    model, runtime = load_scorer(cfg.runtime, model_path, onnx_path, onnx_report, signature_path, threads)
     test = read_table(test_path)
-    with threadpool_limits(limits=settings.runtime.threads):
+    with threadpool_limits(limits=threads):
         p = predict(model, test, schema)
         imp = importance(model, test, p, schema, cfg)
     metrics = evaluate(p, cfg)
@@ -174,7 +203,7 @@ def main(
     write_plots(p, imp, cfg, plots_dir, figures)
     write_json(metrics_out, metrics)
     print(
-        "evaluate: "
+        f"evaluate ({runtime}): "
         + ", ".join(
             f"{m}={metrics[m]:.3f} [{metrics[m + '_ci_low']:.3f}, {metrics[m + '_ci_high']:.3f}]"
             for m in ("accuracy", "balanced_accuracy", "roc_auc")
