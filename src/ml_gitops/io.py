@@ -29,6 +29,26 @@ DEFAULT_NA_VALUES = (
 )  # fmt: skip
 # Bytes per block of the streaming CSV reader: memory stays near this times a few.
 CSV_BLOCK_BYTES = 16 << 20
+# Every Parquet file we write. zstd level 1: the files of zstd's default level 3 (within 1 %
+# on our data) in three quarters of the time (1e6 rows: 0.42 s instead of 0.56 s).
+PARQUET_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
+
+
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """Writer options for a table: dictionary encoding for text columns only.
+
+    pyarrow tries a dictionary for every column by default; on float columns with
+    many distinct values it builds one, gives up at the page limit and starts over
+    plain: a third of the write time at 1e6 rows, for a larger file.
+    """
+    import pyarrow as pa
+
+    text = [
+        f.name
+        for f in schema
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type)
+    ]
+    return {**PARQUET_WRITE_OPTIONS, "use_dictionary": text}
 
 
 @contextlib.contextmanager
@@ -101,7 +121,7 @@ def write_parquet(dest: str | os.PathLike[str], df: pd.DataFrame) -> None:
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     with atomic_path(dest) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, **parquet_options(table.schema))
 
 
 def table_format(path: Path, declared: str | None = None) -> str:
@@ -265,7 +285,7 @@ class ParquetSink:
         if self._writer is None:
             import pyarrow.parquet as pq
 
-            self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._tmp, table.schema, **parquet_options(table.schema))
         elif not table.schema.equals(self._writer.schema, check_metadata=False):
             table = table.select(self._writer.schema.names).cast(self._writer.schema)
         self._pending.append(table)
@@ -293,7 +313,7 @@ class ParquetSink:
 
                 if empty_schema is None:
                     raise ValueError("no batch was written and no schema was given")
-                self._writer = pq.ParquetWriter(self._tmp, empty_schema, compression="zstd")
+                self._writer = pq.ParquetWriter(self._tmp, empty_schema, **parquet_options(empty_schema))
             self._writer.close()
         except BaseException as err:
             self.abort(err)

@@ -14,6 +14,7 @@ from .settings import ColumnSpec, SchemaSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 EXAMPLE_ROWS = 5
 
@@ -64,7 +65,7 @@ def _numeric(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None, Vio
                 str(series.name),
                 "dtype",
                 int(frac.sum()),
-                f"expected int, found {values[frac].iloc[0]!r}",
+                f"expected int, found {float(values[frac].iloc[0])!r}",
                 _examples(frac),
             )
     return values.astype("float64"), None
@@ -116,19 +117,73 @@ def coerce_column(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None
     return _map_unique(series, _category_text), None
 
 
-def check_frame(
-    df: pd.DataFrame,
+def _arrow_examples(mask: pa.ChunkedArray | pa.Array) -> list[int]:
+    import pyarrow.compute as pc
+
+    return [int(i) + 1 for i in pc.indices_nonzero(mask).slice(0, EXAMPLE_ROWS).to_pylist()]
+
+
+def _from_pandas(series: pd.Series, type_: pa.DataType) -> pa.ChunkedArray:
+    """A coerced pandas column as Arrow (NaN and None become null)."""
+    import pyarrow as pa
+
+    return pa.chunked_array([pa.array(series, type=type_, from_pandas=True)], type=type_)
+
+
+def coerce_array(column: pa.ChunkedArray | pd.Series, spec: ColumnSpec) -> tuple[Any, Violation | None]:
+    """An Arrow or pandas column as its canonical Arrow type (float64, or text), or why not.
+
+    Columns that already have their type (numbers for numbers, text for categories,
+    Arrow bools for bools) are converted with Arrow compute; any other column
+    (numbers stored as text, categories stored as numbers, mixed pandas objects)
+    goes through ``coerce_column`` so both paths answer the same.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        t = column.type
+        if pa.types.is_dictionary(t):
+            column, t = column.cast(t.value_type), t.value_type
+        numbers = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)
+        if spec.dtype in {"float", "int"} and numbers:
+            values = column.cast(pa.float64())
+            values = pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)  # NaN is missing
+            if spec.dtype == "int":
+                frac = pc.fill_null(pc.not_equal(values, pc.round(values)), False)
+                if pc.any(frac).as_py():
+                    first = pc.filter(values, frac)[0].as_py()
+                    n = pc.sum(frac).as_py()
+                    return None, Violation("", "dtype", n, f"expected int, found {first!r}", _arrow_examples(frac))
+            return values, None
+        text = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)
+        if spec.dtype == "category" and text:
+            return column.cast(pa.large_string()), None
+        if spec.dtype == "bool" and pa.types.is_boolean(t):
+            return pc.if_else(column, "true", "false").cast(pa.large_string()), None
+        column = column.to_pandas()
+    coerced, err = coerce_column(column.reset_index(drop=True), spec)
+    if err is not None:
+        return None, err
+    assert coerced is not None
+    return _from_pandas(coerced, pa.float64() if spec.dtype in {"float", "int"} else pa.large_string()), None
+
+
+def check_columns(
+    columns: dict[str, Any],
     schema: SchemaSpec,
     *,
     warn_only: frozenset[str] = frozenset(),
     require_target: bool = True,
-) -> tuple[pd.DataFrame, list[Violation]]:
-    """Validate and coerce ``df`` against ``schema``.
+) -> tuple[pa.Table, list[Violation]]:
+    """Validate and coerce named columns (Arrow arrays or pandas Series) against ``schema``.
 
-    Returns the coerced frame (schema columns only, in schema order) and every
-    violation found. Rules in ``warn_only`` are reported with severity "warning".
+    Returns the coerced table (schema columns only, in schema order: numbers as
+    float64, categories and bools as text) and every violation found. Rules in
+    ``warn_only`` are reported with severity "warning".
     """
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     violations: list[Violation] = []
 
@@ -138,58 +193,82 @@ def check_frame(
 
     expected = [c for c in schema.columns if require_target or c != schema.target]
     for col in expected:
-        if col not in df.columns:
+        if col not in columns:
             add(Violation(col, "missing_column", 0, "column is absent"))
     if not schema.allow_extra_columns:
-        for col in df.columns:
+        for col in columns:
             if col not in schema.columns:
                 add(Violation(str(col), "extra_column", 0, "column is not in the schema"))
 
-    out: dict[str, pd.Series] = {}
+    out: dict[str, pa.ChunkedArray] = {}
     for col in expected:
-        if col not in df.columns:
+        if col not in columns:
             continue
         spec = schema.columns[col]
-        series, err = coerce_column(df[col].reset_index(drop=True), spec)
+        values, err = coerce_array(columns[col], spec)
         if err is not None:
-            add(err)
+            add(Violation(col, err.rule, err.rows, err.detail, err.examples))
             continue
-        assert series is not None
-        out[col] = series
-        nulls = series.isna()
-        if (not spec.nullable or col == schema.target) and nulls.any():
+        out[col] = values
+        if (not spec.nullable or col == schema.target) and values.null_count:
             what = "target" if col == schema.target else "non-nullable column"
-            add(Violation(col, "null", int(nulls.sum()), f"missing values in {what}", _examples(nulls)))
+            nulls = pc.is_null(values)
+            add(Violation(col, "null", values.null_count, f"missing values in {what}", _arrow_examples(nulls)))
         if spec.dtype in {"float", "int"}:
             lo = -float("inf") if spec.min is None else spec.min
             hi = float("inf") if spec.max is None else spec.max
-            outside = series.notna() & ((series < lo) | (series > hi))
-            if outside.any():
+            outside = pc.fill_null(pc.or_(pc.less(values, lo), pc.greater(values, hi)), False)
+            if pc.any(outside).as_py():
+                first = pc.filter(values, outside)[0].as_py()
                 add(
                     Violation(
                         col,
                         "range",
-                        int(outside.sum()),
-                        f"values outside [{spec.min}, {spec.max}], e.g. {_plain(series[outside].iloc[0])!r}",
-                        _examples(outside),
+                        pc.sum(outside).as_py(),
+                        f"values outside [{spec.min}, {spec.max}], e.g. {first!r}",
+                        _arrow_examples(outside),
                     )
                 )
         elif spec.dtype == "category":
-            allowed = set(spec.categories or [])
-            unseen = series.notna() & ~series.isin(allowed)
-            if unseen.any():
-                found = sorted(set(series[unseen]))[:5]
+            allowed = pa.array(spec.categories or [], pa.large_string())
+            unseen = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed)))
+            if pc.any(unseen).as_py():
+                found = sorted(pc.unique(pc.filter(values, unseen)).to_pylist())[:5]
                 add(
                     Violation(
                         col,
                         "category",
-                        int(unseen.sum()),
-                        f"values not in {sorted(allowed)}: {found}",
-                        _examples(unseen),
+                        pc.sum(unseen).as_py(),
+                        f"values not in {sorted(spec.categories or [])}: {found}",
+                        _arrow_examples(unseen),
                     )
                 )
-    frame = pd.DataFrame(out, columns=[c for c in expected if c in out])
-    return frame, violations
+    return pa.table({c: out[c] for c in expected if c in out}), violations
+
+
+def check_table(table: pa.Table, schema: SchemaSpec, **kw: Any) -> tuple[pa.Table, list[Violation]]:
+    """``check_columns`` on an Arrow table (the validate stage: no pandas round trip)."""
+    return check_columns({name: table.column(name) for name in table.column_names}, schema, **kw)
+
+
+def frame_columns(df: pd.DataFrame) -> dict[str, Any]:
+    """A frame's columns as Arrow where they convert cleanly, else as the pandas Series."""
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {}
+    for name in df.columns:
+        series = df[name].reset_index(drop=True)
+        try:
+            columns[str(name)] = pa.chunked_array([pa.array(series, from_pandas=True)])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            columns[str(name)] = series  # mixed objects: the pandas path names the bad values
+    return columns
+
+
+def check_frame(df: pd.DataFrame, schema: SchemaSpec, **kw: Any) -> tuple[pd.DataFrame, list[Violation]]:
+    """``check_columns`` on a pandas frame; the coerced frame comes back as pandas."""
+    table, violations = check_columns(frame_columns(df), schema, **kw)
+    return table.to_pandas(), violations
 
 
 def errors_of(violations: list[Violation]) -> list[Violation]:
@@ -206,8 +285,3 @@ def signature(schema: SchemaSpec) -> dict[str, Any]:
             for name in schema.feature_columns
         },
     }
-
-
-def _plain(value: Any) -> Any:
-    """A NumPy scalar as the Python value (its repr is 11.0, not np.float64(11.0))."""
-    return value.item() if hasattr(value, "item") else value

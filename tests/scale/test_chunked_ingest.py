@@ -6,12 +6,13 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from ml_gitops.errors import UserError
 from ml_gitops.io import read_table
-from ml_gitops.schema import check_frame
+from ml_gitops.schema import check_frame, check_table
 from ml_gitops.sources import iter_source, synthetic_batches
 from ml_gitops.stages.ingest import write_dataset
 from ml_gitops.stages.validate import Report, validate
@@ -83,9 +84,9 @@ def test_bad_number_in_a_late_chunk_reaches_validate_with_its_global_row(make_se
     assert write_dataset(s.data, out, block_bytes=SMALL_BLOCK) == ROWS
     report = Report(s.data)
     for batch in pq.ParquetFile(out).iter_batches(batch_size=1_000):
-        b = batch.to_pandas()
-        f, v = check_frame(b, s.data.schema_)
-        report.add(b, f, v)
+        table = pa.Table.from_batches([batch])
+        f, v = check_table(table, s.data.schema_)
+        report.add(table.num_rows, table.num_columns, f, v)
     (v,) = report.all_violations
     assert (v.column, v.rule, v.rows, v.examples) == ("num_2", "dtype", 1, [4_322])
     assert "'oops'" in v.detail

@@ -131,6 +131,8 @@ class _ParquetSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from ..io import parquet_options
+
         if isinstance(df, pa.Table):
             table = df.cast(self.schema) if self.schema is not None else df
         else:
@@ -141,7 +143,7 @@ class _ParquetSink:
             self.schema = pa.schema(fields)
             table = table.cast(self.schema)
             table = table.replace_schema_metadata(None)
-            self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, **parquet_options(self.schema))
         self._writer.write_table(table.replace_schema_metadata(None))
 
     def close(self, empty: pd.DataFrame, ok: bool) -> None:

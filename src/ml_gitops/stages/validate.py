@@ -1,9 +1,9 @@
 """validate: check the data against the one schema; all violations at once, hard ones stop the run.
 
-The dataset is checked batch by batch (`runtime.batch_rows`) and the coerced
-batches stream into the output, so memory stays flat at any row count; the
-per-batch findings are merged into one report (row counts summed, example row
-numbers global).
+The dataset is checked batch by batch (`runtime.batch_rows`) as Arrow tables
+(no pandas round trip: `schema.check_table`) and the coerced batches stream into
+the output, so memory stays flat at any row count; the per-batch findings are
+merged into one report (row counts summed, example row numbers global).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import paths
 from ..errors import UserError
-from ..schema import EXAMPLE_ROWS, Violation, check_frame, errors_of
-from ..settings import DataSettings, SchemaSpec, load_settings
+from ..schema import EXAMPLE_ROWS, Violation, check_columns, check_table, errors_of, frame_columns
+from ..settings import DataSettings, load_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,10 +35,13 @@ class Report:
         self.missing: dict[str, int] = {}
         self.class_counts: dict[str, int] = {}
 
-    def add(self, df: pd.DataFrame, frame: pd.DataFrame, violations: list[Violation]) -> None:
+    def add(self, rows: int, columns: int, table: pa.Table, violations: list[Violation]) -> None:
+        """One batch: its input shape, its coerced table and what was found in it."""
+        import pyarrow.compute as pc
+
         offset = self.rows
-        self.rows += int(df.shape[0])
-        self.columns = max(self.columns, int(df.shape[1]))
+        self.rows += rows
+        self.columns = max(self.columns, columns)
         for v in violations:
             key = (v.column, v.rule, v.severity)
             shifted = [offset + e for e in v.examples]
@@ -50,12 +53,14 @@ class Report:
                 self.violations[key] = Violation(
                     old.column, old.rule, old.rows + v.rows, old.detail, examples, old.severity
                 )
-        for c in frame.columns:
-            self.missing[c] = self.missing.get(c, 0) + int(frame[c].isna().sum())
+        for c in table.column_names:
+            self.missing[c] = self.missing.get(c, 0) + table.column(c).null_count
         target = self.data.schema_.target
-        if target in frame.columns:
-            for k, n in frame[target].value_counts().items():
-                self.class_counts[str(k)] = self.class_counts.get(str(k), 0) + int(n)
+        if target in table.column_names:
+            for item in pc.value_counts(table.column(target)).to_pylist():
+                if item["values"] is not None:
+                    key = str(item["values"])
+                    self.class_counts[key] = self.class_counts.get(key, 0) + int(item["counts"])
 
     @property
     def all_violations(self) -> list[Violation]:
@@ -77,14 +82,14 @@ class Report:
         }
 
 
-def validate_batches(batches: Iterable[pd.DataFrame], data: DataSettings) -> Iterator[tuple[pd.DataFrame, Report]]:
+def validate_batches(batches: Iterable[pa.Table], data: DataSettings) -> Iterator[tuple[pa.Table, Report]]:
     """Core, streaming: yield each coerced batch with the report so far (complete after the last)."""
     report = Report(data)
     warn = frozenset(data.warn_only)
-    for df in batches:
-        frame, violations = check_frame(df, data.schema_, warn_only=warn)
-        report.add(df, frame, violations)
-        yield frame, report
+    for table in batches:
+        out, violations = check_table(table, data.schema_, warn_only=warn)
+        report.add(table.num_rows, table.num_columns, out, violations)
+        yield out, report
     if report.rows == 0:
         raise UserError("dataset has no rows")
 
@@ -93,22 +98,10 @@ def validate(df: pd.DataFrame, data: DataSettings) -> tuple[pd.DataFrame, dict[s
     """Pure core: the coerced frame and a JSON-ready report (whole frame in memory)."""
     if df.shape[0] == 0:
         raise UserError("dataset has no rows")
-    ((frame, report),) = list(validate_batches([df], data))
-    return frame, report.to_dict()
-
-
-def typed_table(frame: pd.DataFrame, schema: SchemaSpec) -> pa.Table:
-    """The batch as Arrow; an all-missing column (inferred "null") gets its declared type."""
-    import pyarrow as pa
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    fields = [
-        pa.field(f.name, pa.float64() if schema.columns[f.name].dtype in {"float", "int"} else pa.large_string())
-        if pa.types.is_null(f.type)
-        else f
-        for f in table.schema
-    ]
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    out, violations = check_columns(frame_columns(df), data.schema_, warn_only=frozenset(data.warn_only))
+    report = Report(data)
+    report.add(int(df.shape[0]), int(df.shape[1]), out, violations)
+    return out.to_pandas(), report.to_dict()
 
 
 def summary(violations: list[Violation]) -> str:
@@ -125,15 +118,20 @@ def main(
 ) -> None:
     import sys
 
-    from ..io import ParquetSink, iter_table_batches, write_json
+    import pyarrow as pa
+
+    from ..io import ParquetSink, open_parquet, write_json
 
     settings = load_settings(params)
     data, batch_rows = settings.data, settings.runtime.batch_rows
+    if not dataset.exists():
+        raise UserError(f"{dataset}: file not found")
+    batches = (pa.Table.from_batches([b]) for b in open_parquet(dataset).iter_batches(batch_size=batch_rows))
     sink: ParquetSink | None = ParquetSink(out, batch_rows)
     columns: list[str] | None = None
     report: Report | None = None
     try:
-        for frame, report in validate_batches(iter_table_batches(dataset, batch_rows=batch_rows), data):
+        for table, report in validate_batches(batches, data):
             if sink is None:
                 continue  # a hard error was found: keep checking, stop writing
             if errors_of(report.all_violations):
@@ -141,8 +139,8 @@ def main(
                 sink = None
                 continue
             if columns is None:
-                columns = list(frame.columns)
-            sink.write(typed_table(frame.reindex(columns=columns), data.schema_))
+                columns = table.column_names
+            sink.write(table.select(columns))
     except BaseException:
         if sink is not None:
             sink.abort()
