@@ -230,8 +230,9 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found (run `make params` to compose it from conf/)")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 1.5 ms instead of 13 ms per stage
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     return raw or {}
