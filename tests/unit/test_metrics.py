@@ -92,3 +92,49 @@ def test_plot_curves_are_scikit_learns_points(k: int) -> None:
             precision, recall, _ = precision_recall_curve(p.y == c, p.proba[:, c])
             assert df["recall"].tolist() == recall.round(6).tolist()
             assert df["precision"].tolist() == precision.round(6).tolist()
+
+
+def _figure_inputs():
+    import pandas as pd
+
+    from ml_gitops import plots
+    from ml_gitops.settings import EvaluateSettings
+    from ml_gitops.stages.evaluate import plot_curves
+
+    p = make(3, n=300)
+    imp = pd.DataFrame({"feature": ["a", "b"], "importance": [0.2, -0.01], "std": [0.01, 0.02]})
+    return plots.figure_data(p, plot_curves(p, EvaluateSettings()), imp)
+
+
+def test_figure_worker_draws_in_a_child_what_the_parent_would_draw(tmp_path) -> None:
+    """The forked child writes byte-identical PNGs and is reaped when the block ends."""
+    import os
+
+    from ml_gitops import plots
+
+    data = _figure_inputs()
+    plots.draw_figures(data, tmp_path / "inline")
+    with plots.FigureWorker(tmp_path / "forked") as worker:
+        child = worker.pid
+        assert child and child != os.getpid()
+        worker.submit(data)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # already reaped
+    names = sorted(p.name for p in (tmp_path / "inline").iterdir())
+    assert names == ["calibration.png", "confusion.png", "importance.png", "precision_recall.png", "roc.png"]
+    for name in names:
+        assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "inline" / name).read_bytes()
+
+
+def test_figure_worker_failures_are_reported_and_an_early_error_draws_nothing(tmp_path) -> None:
+    from ml_gitops import plots
+    from ml_gitops.errors import UserError
+
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the figures folder should be")
+    with pytest.raises(UserError, match="drawing the PNG figures failed"), plots.FigureWorker(blocked) as worker:
+        worker.submit(_figure_inputs())
+
+    with pytest.raises(KeyError), plots.FigureWorker(tmp_path / "never") as worker:
+        raise KeyError("bad input before the figures were ready")
+    assert not (tmp_path / "never").exists()

@@ -128,7 +128,26 @@ def read_predictions(df: pd.DataFrame) -> Predictions:
     return Predictions(y, df[[f"proba_{c}" for c in classes]].to_numpy(dtype=float), classes)
 
 
-def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_dir: Path, figures: Path) -> None:
+def plot_curves(p: Predictions, cfg: EvaluateSettings) -> dict[str, dict[str, pd.DataFrame]]:
+    """ROC and PR curves from a seeded sample (they are committed to git); calibration from every row."""
+    from .. import plots
+
+    q = subsample(p, cfg.plot_max_rows, cfg.seed)
+    return {
+        "roc": plots.roc(q),
+        "precision_recall": plots.precision_recall(q),
+        "calibration": plots.calibration(p, cfg.calibration_bins),
+    }
+
+
+def write_plot_files(
+    p: Predictions,
+    imp: pd.DataFrame,
+    curves: dict[str, dict[str, pd.DataFrame]],
+    cfg: EvaluateSettings,
+    plots_dir: Path,
+) -> None:
+    """The plot data `dvc plots` reads, replaced as one directory (atomic rename)."""
     import shutil
 
     from .. import plots
@@ -137,42 +156,24 @@ def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_
     def csv(df: pd.DataFrame) -> str:
         return df.to_csv(index=False, lineterminator="\n")
 
-    # Plot files are committed to git: on a huge test set they come from a seeded sample.
-    q = subsample(p, cfg.plot_max_rows, cfg.seed)
     tmp = plots_dir.with_name(f".{plots_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    write_text(tmp / "confusion.csv", csv(plots.confusion(q)))
+    write_text(tmp / "confusion.csv", csv(plots.confusion(subsample(p, cfg.plot_max_rows, cfg.seed))))
     write_text(tmp / "importance.csv", csv(imp))
-    curves = {
-        "roc": plots.roc(q),
-        "precision_recall": plots.precision_recall(q),
-        "calibration": plots.calibration(p, cfg.calibration_bins),
-    }
     for kind, per_class in curves.items():
         for name, df in per_class.items():
             write_text(tmp / kind / f"{name}.csv", csv(df))
     shutil.rmtree(plots_dir, ignore_errors=True)
     tmp.rename(plots_dir)
 
-    figures.mkdir(parents=True, exist_ok=True)
-    plots.draw_confusion(p, figures / "confusion.png")
-    plots.draw_curves(curves["roc"], "fpr", "tpr", "ROC (one vs rest)", figures / "roc.png", diagonal=True)
-    plots.draw_curves(
-        curves["precision_recall"],
-        "recall",
-        "precision",
-        "Precision-recall",
-        figures / "precision_recall.png",
-    )
-    plots.draw_curves(
-        curves["calibration"],
-        "predicted",
-        "observed",
-        "Calibration",
-        figures / "calibration.png",
-        diagonal=True,
-    )
-    plots.draw_importance(imp, figures / "importance.png")
+
+def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_dir: Path, figures: Path) -> None:
+    """Plot data and PNGs in this process (the stage draws the PNGs in a FigureWorker instead)."""
+    from .. import plots
+
+    curves = plot_curves(p, cfg)
+    write_plot_files(p, imp, curves, cfg, plots_dir)
+    plots.draw_figures(plots.figure_data(p, curves, imp), figures)
 
 
 def main(
@@ -187,20 +188,25 @@ def main(
     onnx_report: Path = paths.ONNX_REPORT,
     signature_path: Path = paths.SIGNATURE,
 ) -> None:
-    from threadpoolctl import threadpool_limits
+    from ..plots import FigureWorker, figure_data
 
-    from ..io import read_table, write_json, write_parquet
+    with FigureWorker(figures) as painter:  # forks first: before pyarrow and ONNX Runtime start threads
+        from threadpoolctl import threadpool_limits
 
-    settings = load_settings(params)
-    cfg, schema, threads = settings.evaluate, settings.data.schema_, settings.runtime.threads
-    model, runtime = load_scorer(cfg.runtime, model_path, onnx_path, onnx_report, signature_path, threads)
-    test = read_table(test_path)
-    with threadpool_limits(limits=threads):
-        p = predict(model, test, schema)
-        imp = importance(model, test, p, schema, cfg)
-    metrics = evaluate(p, cfg)
-    write_parquet(predictions_out, predictions_frame(p))
-    write_plots(p, imp, cfg, plots_dir, figures)
+        from ..io import read_table, write_json, write_parquet
+
+        settings = load_settings(params)
+        cfg, schema, threads = settings.evaluate, settings.data.schema_, settings.runtime.threads
+        model, runtime = load_scorer(cfg.runtime, model_path, onnx_path, onnx_report, signature_path, threads)
+        test = read_table(test_path)
+        with threadpool_limits(limits=threads):
+            p = predict(model, test, schema)
+            imp = importance(model, test, p, schema, cfg)
+        curves = plot_curves(p, cfg)
+        painter.submit(figure_data(p, curves, imp))
+        metrics = evaluate(p, cfg)
+        write_parquet(predictions_out, predictions_frame(p))
+        write_plot_files(p, imp, curves, cfg, plots_dir)
     write_json(metrics_out, metrics)
     print(
         f"evaluate ({runtime}): "
