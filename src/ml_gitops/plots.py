@@ -103,8 +103,8 @@ def confusion(p: Predictions) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ PNG figures
-# The figures are drawn from plain data (NumPy arrays, lists of names): the figure
-# worker below draws them in a forked child that never imports pandas or pyarrow.
+# The figures are drawn from plain data (NumPy arrays, lists of names), so that the
+# evaluate stage can draw them in a forked child (worker.py) that never imports pyarrow.
 Curves = dict[str, tuple[Any, Any]]  # class -> (x values, y values)
 
 
@@ -206,87 +206,3 @@ def draw_importance(features: list[str], importance: Any, std: Any, dest: Path) 
     ax.barh([features[i] for i in order], importance[order], xerr=std[order], color="tab:blue")
     ax.set(xlabel="drop in balanced accuracy when shuffled", title="Permutation importance")
     _save(fig, dest)
-
-
-class FigureWorker:
-    """Draws the PNG figures in a forked child while the parent computes the metrics.
-
-    Importing matplotlib and drawing five figures was a third of evaluate's time; the
-    child does both on the other core. It forks before the parent imports pyarrow or
-    ONNX Runtime (whose thread pools must not be forked) and gets the figure data
-    over a pipe from this same program. Where there is no fork (Windows) the figures
-    are drawn in the parent. Use as a context manager: leaving it waits for the child
-    and raises if the child failed; an exception before ``submit`` ends the child
-    without drawing, so the previous figures stay.
-    """
-
-    def __init__(self, figures: Path) -> None:
-        import os
-        import sys
-
-        self.figures = figures
-        self.pid = 0
-        self._write = -1
-        if not hasattr(os, "fork"):
-            return
-        sys.stdout.flush()  # or the child would print the parent's buffered output again
-        sys.stderr.flush()
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: warm matplotlib, wait for the data, draw, exit
-            os.close(write)
-            self._child(read)
-        os.close(read)
-        self.pid, self._write = pid, write
-
-    def _child(self, read: int) -> None:
-        import os
-        import pickle
-        import sys
-        import traceback
-
-        code = 0
-        try:
-            import matplotlib.figure  # noqa: F401  (the import is the slow part: do it while waiting)
-
-            with os.fdopen(read, "rb") as pipe:
-                raw = pipe.read()
-            if raw:
-                draw_figures(pickle.loads(raw), self.figures)  # noqa: S301 (our own parent's data)
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-
-    def submit(self, data: dict[str, Any]) -> None:
-        """Hand the figure data to the child (or draw here without one)."""
-        import os
-        import pickle
-
-        if not self.pid:
-            draw_figures(data, self.figures)
-            return
-        with os.fdopen(self._write, "wb") as pipe:
-            self._write = -1
-            pipe.write(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def __enter__(self) -> FigureWorker:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        import os
-
-        from .errors import UserError
-
-        if self._write >= 0:  # never submitted: the child sees end of file and draws nothing
-            os.close(self._write)
-            self._write = -1
-        if not self.pid:
-            return
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = 0
-        if exc_type is None and os.waitstatus_to_exitcode(status) != 0:
-            raise UserError(f"{self.figures}: drawing the PNG figures failed (see the traceback above)")

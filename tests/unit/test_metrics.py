@@ -106,35 +106,18 @@ def _figure_inputs():
     return plots.figure_data(p, plot_curves(p, EvaluateSettings()), imp)
 
 
-def test_figure_worker_draws_in_a_child_what_the_parent_would_draw(tmp_path) -> None:
-    """The forked child writes byte-identical PNGs and is reaped when the block ends."""
-    import os
+def test_figures_drawn_in_a_forked_worker_are_the_inline_bytes(tmp_path) -> None:
+    from functools import partial
 
     from ml_gitops import plots
+    from ml_gitops.worker import ForkedWorker
 
     data = _figure_inputs()
     plots.draw_figures(data, tmp_path / "inline")
-    with plots.FigureWorker(tmp_path / "forked") as worker:
-        child = worker.pid
-        assert child and child != os.getpid()
+    with ForkedWorker(partial(plots.draw_figures, figures=tmp_path / "forked"), what="figures") as worker:
+        assert worker.pid
         worker.submit(data)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(child, os.WNOHANG)  # already reaped
     names = sorted(p.name for p in (tmp_path / "inline").iterdir())
     assert names == ["calibration.png", "confusion.png", "importance.png", "precision_recall.png", "roc.png"]
     for name in names:
         assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "inline" / name).read_bytes()
-
-
-def test_figure_worker_failures_are_reported_and_an_early_error_draws_nothing(tmp_path) -> None:
-    from ml_gitops import plots
-    from ml_gitops.errors import UserError
-
-    blocked = tmp_path / "not-a-dir"
-    blocked.write_text("a file where the figures folder should be")
-    with pytest.raises(UserError, match="drawing the PNG figures failed"), plots.FigureWorker(blocked) as worker:
-        worker.submit(_figure_inputs())
-
-    with pytest.raises(KeyError), plots.FigureWorker(tmp_path / "never") as worker:
-        raise KeyError("bad input before the figures were ready")
-    assert not (tmp_path / "never").exists()

@@ -168,7 +168,7 @@ def write_plot_files(
 
 
 def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_dir: Path, figures: Path) -> None:
-    """Plot data and PNGs in this process (the stage draws the PNGs in a FigureWorker instead)."""
+    """Plot data and PNGs in this process (the stage draws the PNGs in a forked worker instead)."""
     from .. import plots
 
     curves = plot_curves(p, cfg)
@@ -188,9 +188,15 @@ def main(
     onnx_report: Path = paths.ONNX_REPORT,
     signature_path: Path = paths.SIGNATURE,
 ) -> None:
-    from ..plots import FigureWorker, figure_data
+    from functools import partial
 
-    with FigureWorker(figures) as painter:  # forks first: before pyarrow and ONNX Runtime start threads
+    from ..plots import draw_figures, figure_data
+    from ..worker import ForkedWorker
+
+    # Forks first, before pyarrow and ONNX Runtime start threads: the child imports matplotlib
+    # and draws the PNGs on the other core while this process computes the metrics.
+    draw = partial(draw_figures, figures=figures)
+    with ForkedWorker(draw, warm=["matplotlib.figure"], what=f"evaluate: drawing {figures}") as painter:
         from threadpoolctl import threadpool_limits
 
         from ..io import read_table, write_json, write_parquet

@@ -128,6 +128,12 @@ def parity(pipeline: Any, onnx_bytes: bytes, frame: pd.DataFrame, signature: Map
     return {"max_abs_diff": diff, "labels_match": labels, "rows": len(frame)}
 
 
+def parity_sample(real: pd.DataFrame, signature: Mapping[str, Any], rows: int, seed: int) -> pd.DataFrame:
+    """The real rows the parity check uses: the feature columns of at most ``rows`` (seeded)."""
+    features = list(signature["features"])
+    return real[features] if len(real) <= rows else real[features].sample(n=rows, random_state=seed)
+
+
 def export(
     pipeline: Any, signature: Mapping[str, Any], real: pd.DataFrame, tolerance: float, rows: int, seed: int
 ) -> tuple[bytes, dict[str, Any]]:
@@ -144,10 +150,10 @@ def export(
     except Exception as err:  # skl2onnx raises many types for unsupported models
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return b"", {**report, "usable": False, "reason": f"conversion failed: {type(err).__name__}: {first}"}
-    features = list(signature["features"])
-    sample = real[features] if len(real) <= rows else real[features].sample(n=rows, random_state=seed)
+    sample = parity_sample(real, signature, rows, seed)
     frame = pd.concat(
-        [sample.reset_index(drop=True), synthetic_rows(signature, rows, seed)[features]], ignore_index=True
+        [sample.reset_index(drop=True), synthetic_rows(signature, rows, seed)[list(sample.columns)]],
+        ignore_index=True,
     )
     try:
         check = parity(pipeline, data, frame, signature)

@@ -1,7 +1,10 @@
 """train: fit the scikit-learn Pipeline, save it in skops format with its signature, export ONNX.
 
-The ONNX export (stages/export.py) runs here, in the process that already holds
-the fitted Pipeline, with its parity check on a sample of the training rows.
+The ONNX export (stages/export.py) runs in this stage, with its parity check on
+a sample of the training rows. Saving and exporting happen in a forked worker
+(worker.py) that imports skops, skl2onnx and ONNX Runtime on the other core
+while this process reads the data and fits: those imports cost more than the
+save and the export themselves.
 """
 
 from __future__ import annotations
@@ -97,6 +100,21 @@ def train(df: pd.DataFrame, settings: Settings) -> tuple[Any, dict[str, Any]]:
     return pipe, summary
 
 
+# What the save-and-export worker imports while the parent fits.
+EXPORT_IMPORTS = ("pandas", "sklearn.pipeline", "skops.io", "skl2onnx", "onnxruntime")
+
+
+def save_and_export(job: dict[str, Any]) -> str:
+    """Worker step: the skops model, then the ONNX model and its parity report; the export's summary line."""
+    from ..persistence import save_model
+    from .export import write_export
+
+    save_model(job["pipeline"], job["model"])
+    return write_export(
+        job["pipeline"], job["signature"], job["parity_rows"], job["onnx_cfg"], job["onnx"], job["onnx_report"]
+    )
+
+
 def main(
     params: Path,
     train_path: Path = paths.TRAIN,
@@ -106,21 +124,33 @@ def main(
     onnx_out: Path = paths.ONNX,
     onnx_report: Path = paths.ONNX_REPORT,
 ) -> None:
-    from ..io import write_json
-    from ..persistence import save_model
-    from ..schema import signature
-    from ..serve_config import onnx_settings
-    from .export import write_export
+    from ..worker import ForkedWorker
 
-    settings = load_settings(params)
-    onnx_cfg = onnx_settings(settings, str(params))  # a bad value stops us before the fit
-    df = read_sample(train_path, settings)
-    pipe, summary = train(df, settings)
-    save_model(pipe, model_out)
-    sig = signature(settings.data.schema_)
-    sig["classes"] = summary["classes"]
-    sig["model"] = settings.model.name
-    write_json(signature_out, sig)
-    write_json(summary_out, summary)
-    print(f"train: {settings.model.name} on {summary['rows']} rows -> {model_out}")
-    print(write_export(pipe, sig, df, onnx_cfg, onnx_out, onnx_report))
+    # Forks before pyarrow starts its threads; the child waits for the fitted model.
+    with ForkedWorker(save_and_export, warm=EXPORT_IMPORTS, what=f"train: saving {model_out}") as worker:
+        from ..io import write_json
+        from ..schema import signature
+        from ..serve_config import onnx_settings
+        from .export import parity_sample
+
+        settings = load_settings(params)
+        onnx_cfg = onnx_settings(settings, str(params))  # a bad value stops us before the fit
+        df = read_sample(train_path, settings)
+        pipe, summary = train(df, settings)
+        sig = signature(settings.data.schema_)
+        sig["classes"] = summary["classes"]
+        sig["model"] = settings.model.name
+        worker.submit(
+            {
+                "pipeline": pipe,
+                "signature": sig,
+                "parity_rows": parity_sample(df, sig, onnx_cfg.parity_rows, onnx_cfg.seed),
+                "onnx_cfg": onnx_cfg,
+                "model": model_out,
+                "onnx": onnx_out,
+                "onnx_report": onnx_report,
+            }
+        )
+        write_json(signature_out, sig)
+        write_json(summary_out, summary)
+        print(f"train: {settings.model.name} on {summary['rows']} rows -> {model_out}")
