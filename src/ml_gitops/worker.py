@@ -13,6 +13,11 @@ over a pipe. Where there is no fork (Windows) the step runs in the parent.
         worker.submit(payload)    # the child runs draw(payload)
     # leaving the block waits for the child and raises if it failed; an exception
     # before submit ends the child without running the step
+
+The imports only pay off when the parent has as much work of its own to do
+meanwhile (both processes importing at once slow each other down): with
+``start=False`` the child waits, and the parent either calls ``start()`` once it
+knows the work is big, or ``stay()`` to run the step itself.
 """
 
 from __future__ import annotations
@@ -24,15 +29,20 @@ from typing import Any
 
 from .errors import UserError
 
+GO = b"g"  # parent -> child: start importing; the pickled payload follows
+
 
 class ForkedWorker:
     """One step of a stage, run in a child process with its imports done ahead of time."""
 
-    def __init__(self, step: Callable[[Any], str | None], *, warm: Sequence[str] = (), what: str) -> None:
+    def __init__(
+        self, step: Callable[[Any], str | None], *, warm: Sequence[str] = (), what: str, start: bool = True
+    ) -> None:
         self.step = step
         self.what = what
         self.pid = 0
         self._write = -1
+        self._started = False
         if not hasattr(os, "fork"):
             return
         sys.stdout.flush()  # or the child would print the parent's buffered output again
@@ -44,23 +54,40 @@ class ForkedWorker:
             self._child(read, warm)
         os.close(read)
         self.pid, self._write = pid, write
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Let the child import its modules now (the parent has enough work of its own)."""
+        if self.pid and not self._started:
+            os.write(self._write, GO)
+            self._started = True
+
+    def stay(self) -> None:
+        """Run the step in this process after all: the child exits without importing anything."""
+        if self.pid:
+            os.close(self._write)
+            self._write = -1
+            os.waitpid(self.pid, 0)
+            self.pid = 0
 
     def _child(self, read: int, warm: Sequence[str]) -> None:
-        """Import ``warm``, wait for the payload, run the step, exit (never returns)."""
+        """Wait for GO, import ``warm``, wait for the payload, run the step, exit (never returns)."""
         import importlib
         import pickle
         import traceback
 
         code = 0
         try:
-            for name in warm:
-                importlib.import_module(name)
             with os.fdopen(read, "rb") as pipe:
-                raw = pipe.read()
-            if raw:  # an empty pipe: the parent stopped before submit
-                line = self.step(pickle.loads(raw))  # noqa: S301 (written by our own parent process)
-                if line:
-                    print(line)
+                if pipe.read(len(GO)) == GO:  # end of file instead: the parent stays or stopped
+                    for name in warm:
+                        importlib.import_module(name)
+                    raw = pipe.read()
+                    if raw:  # an empty pipe: the parent stopped before submit
+                        line = self.step(pickle.loads(raw))  # noqa: S301 (written by our own parent process)
+                        if line:
+                            print(line)
         except UserError as err:
             print(f"{self.what}: error: {err}", file=sys.stderr)
             code = err.exit_code
@@ -81,6 +108,7 @@ class ForkedWorker:
             if line:
                 print(line)
             return
+        self.start()
         with os.fdopen(self._write, "wb") as pipe:
             self._write = -1
             pipe.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))

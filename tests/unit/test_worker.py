@@ -61,3 +61,21 @@ def test_without_fork_the_step_runs_in_the_parent(tmp_path: Path, monkeypatch: p
         assert worker.pid == 0
         worker.submit({"path": str(out), "value": 7})
     assert out.read_text() == f"7 from {os.getpid()}"
+
+
+def test_a_waiting_worker_runs_the_step_here_after_stay(tmp_path: Path) -> None:
+    """start=False: the child imports nothing until start(); stay() sends it away and runs the step here."""
+    out = tmp_path / "marker"
+    with ForkedWorker(write_marker, warm=["json"], what="marker", start=False) as worker:
+        child = worker.pid
+        worker.stay()
+        assert worker.pid == 0
+        worker.submit({"path": str(out), "value": 1})
+    assert out.read_text() == f"1 from {os.getpid()}"
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)
+    # Without start() or stay(), submit starts the child itself.
+    with ForkedWorker(write_marker, what="marker", start=False) as worker:
+        child = worker.pid
+        worker.submit({"path": str(out), "value": 2})
+    assert out.read_text() == f"2 from {child}"

@@ -126,8 +126,10 @@ def main(
 ) -> None:
     from ..worker import ForkedWorker
 
-    # Forks before pyarrow starts its threads; the child waits for the fitted model.
-    with ForkedWorker(save_and_export, warm=EXPORT_IMPORTS, what=f"train: saving {model_out}") as worker:
+    # Forks before pyarrow starts its threads. The child imports skops, skl2onnx and ONNX
+    # Runtime only when the fit is long enough to hide that (runtime.worker_min_rows).
+    what = f"train: saving {model_out}"
+    with ForkedWorker(save_and_export, warm=EXPORT_IMPORTS, what=what, start=False) as worker:
         from ..io import write_json
         from ..schema import signature
         from ..serve_config import onnx_settings
@@ -136,6 +138,10 @@ def main(
         settings = load_settings(params)
         onnx_cfg = onnx_settings(settings, str(params))  # a bad value stops us before the fit
         df = read_sample(train_path, settings)
+        if len(df) >= settings.runtime.worker_min_rows:
+            worker.start()
+        else:
+            worker.stay()
         pipe, summary = train(df, settings)
         sig = signature(settings.data.schema_)
         sig["classes"] = summary["classes"]
