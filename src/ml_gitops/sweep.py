@@ -34,6 +34,7 @@ class SweepSettings(BaseModel):
     drop: str | None = None
     poll_seconds: float = Field(10.0, gt=0, le=600)
     timeout_minutes: float = Field(240.0, gt=0)
+    worker_linger_seconds: float = Field(60.0, ge=0, le=600)
 
     @field_validator("metric")
     @classmethod

@@ -73,6 +73,14 @@ def test_a_second_sweep_survives_a_stale_queue_stop(repo: Path) -> None:
     (same node names) obey it after one experiment. The sweep must start workers again
     instead of following a queue nobody runs (it used to wait for sweep.timeout_minutes)."""
     run(["ml-gitops", "sweep", "model.C=0.05,0.5", "--jobs", "2"], cwd=repo, timeout=600)
+    # Its two workers stay up until DVC sees the queue empty: a sweep queued now would hand them
+    # its experiments too (more workers than --jobs). The next sweep waits for them first.
+    lingering = _workers(repo)
+    out = run(["ml-gitops", "sweep", "model.C=0.7", "--jobs", "1"], cwd=repo, timeout=600)
+    if lingering:
+        waited = f"waiting for {lingering} idle worker(s) of an earlier sweep to stop"
+        assert out.stdout.index(waited) < out.stdout.index("queueing 1 experiment(s)"), out.stdout
+    assert "1/1 done" in out.stdout
     deadline = time.monotonic() + 60
     while _workers(repo) and time.monotonic() < deadline:  # idle workers stop by themselves
         time.sleep(1)
@@ -82,4 +90,4 @@ def test_a_second_sweep_survives_a_stale_queue_stop(repo: Path) -> None:
     out = run(["ml-gitops", "sweep", "model.C=0.02,0.2,2", "--jobs", "2"], cwd=repo, timeout=600)
     assert "3/3 done" in out.stdout
     exps = [r for r in _rows(out.stdout) if r and r[0].startswith(("├──", "└──"))]
-    assert len(exps) == 5 and all("Success" in r for r in exps), out.stdout
+    assert len(exps) == 6 and all("Success" in r for r in exps), out.stdout

@@ -93,14 +93,44 @@ def _table(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _check_queue_empty() -> None:
-    out = _dvc(["queue", "status"]).stdout
-    waiting = [ln.split()[1] for ln in out.splitlines() if ln.split()[-1:] in (["Queued"], ["Running"])]
-    if waiting:
-        raise UserError(
-            f"the DVC queue already holds {len(waiting)} experiment(s) ({', '.join(waiting[:3])}); "
-            "run them (`dvc queue start`) or drop them (`dvc queue remove --queued`) first"
-        )
+def _check_queue_empty(linger_seconds: float) -> None:
+    """Refuse a queue that holds experiments; wait for an earlier sweep's workers to stop.
+
+    DVC's queue workers look every 10 s whether the queue is empty and only then stop:
+    a sweep queued meanwhile would hand its experiments to them as well, and run with
+    more workers than `--jobs` asks for.
+    """
+    import time
+
+    deadline = time.monotonic() + linger_seconds
+    said = False
+    while True:
+        out = _dvc(["queue", "status"]).stdout
+        waiting = [ln.split()[1] for ln in out.splitlines() if ln.split()[-1:] in (["Queued"], ["Running"])]
+        if waiting:
+            raise UserError(
+                f"the DVC queue already holds {len(waiting)} experiment(s) ({', '.join(waiting[:3])}); "
+                "run them (`dvc queue start`) or drop them (`dvc queue remove --queued`) first"
+            )
+        found = WORKERS.search(out)
+        workers = int(found[1]) + int(found[2]) if found else 0
+        if workers == 0:
+            return
+        if time.monotonic() > deadline:
+            print(
+                f"sweep: {workers} worker(s) of an earlier sweep still alive after {linger_seconds:g} s; "
+                "they will run some of these experiments too",
+                file=sys.stderr,
+            )
+            return
+        if not said:
+            print(f"sweep: waiting for {workers} idle worker(s) of an earlier sweep to stop", flush=True)
+            said = True
+        time.sleep(LINGER_POLL_SECONDS)
+
+
+# How often to look whether an earlier sweep's workers have stopped (DVC's own check is every 10 s).
+LINGER_POLL_SECONDS = 2.0
 
 
 def _sweep(ns: argparse.Namespace) -> int:
@@ -121,7 +151,7 @@ def _sweep(ns: argparse.Namespace) -> int:
             f"sweep key {missing[0]!r} is not a params dependency of any stage in dvc.yaml, so every experiment "
             "would rerun nothing; add it under a stage's `params:`"
         )
-    _check_queue_empty()
+    _check_queue_empty(cfg.worker_linger_seconds)
 
     n = grid_size(axes)
     print(f"sweep: queueing {n} experiment(s): {' '.join(overrides)}", flush=True)
