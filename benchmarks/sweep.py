@@ -52,6 +52,16 @@ def _cores_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -
     return f"{(after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1):.2f} cores busy on average"
 
 
+def _wait_for_workers(work: Path, e: dict[str, str], limit: float = 120.0) -> None:
+    """Until the DVC queue workers of the previous round have stopped (they check every 10 s)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        out = run(["dvc", "queue", "status"], cwd=work, env=e).stdout
+        if "Worker status: 0 active, 0 idle" in out:
+            return
+        time.sleep(2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--grid", nargs="*", help="Hydra overrides (default: sweep.grid of conf/sweep/)")
@@ -73,6 +83,7 @@ def main() -> None:
             for i, jobs in enumerate(ns.workers):
                 # A new seed per round: DVC's run-cache must not replay an earlier round's results.
                 grid = [*base_grid, f"train.seed={1000 + r * len(ns.workers) + i}", "runtime.threads=1"]
+                _wait_for_workers(work, e)  # the last round's workers linger ~10 s: not this round's time
                 before, t0 = _cpu(), time.perf_counter()
                 out = run(["ml-gitops", "sweep", "--jobs", str(jobs), *grid], cwd=work, env=e).stdout
                 wall = time.perf_counter() - t0
