@@ -73,6 +73,14 @@ def write_bytes(dest: str | os.PathLike[str], data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def copy_file(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """``dest`` becomes a byte copy of ``src`` (written beside it, then renamed)."""
+    import shutil
+
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 def write_text(dest: str | os.PathLike[str], text: str) -> None:
     write_bytes(dest, text.encode("utf-8"))
 

@@ -101,11 +101,13 @@ def _check_delimiter(path: Path, columns: list[str], data: DataSettings) -> None
 
 
 def _csv_types(schema: SchemaSpec) -> dict[str, pa.DataType]:
-    """Declared columns get a fixed type so every chunk agrees (validate does the real checks)."""
+    """Declared columns get a fixed type so every chunk agrees (validate does the real checks):
+    the schema's own types, so that validate usually has nothing to convert."""
     import pyarrow as pa
 
     return {
-        name: pa.float64() if spec.dtype in {"float", "int"} else pa.string() for name, spec in schema.columns.items()
+        name: pa.float64() if spec.dtype in {"float", "int"} else pa.large_string()
+        for name, spec in schema.columns.items()
     }
 
 

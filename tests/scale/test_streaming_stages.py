@@ -68,6 +68,37 @@ def test_streamed_validate_matches_whole_frame_and_split_is_stratified(make_sett
     pd.testing.assert_frame_equal(sample, train_stage.read_sample(tr, s))
 
 
+def test_validate_copies_data_already_in_the_schema_types_and_coerces_from_the_first_changed_batch(
+    make_settings, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    s = make_settings({"n_rows": 5_000, "batch_rows": 1_000, "missing_rate": 0.05}, runtime={"batch_rows": 1_000})
+    params = params_file(s, tmp_path)
+    ds, val, rep = tmp_path / "ds.parquet", tmp_path / "val.parquet", tmp_path / "val.json"
+    write_dataset(s.data, ds)
+    validate_stage.main(params, ds, val, rep)
+    assert val.read_bytes() == ds.read_bytes()  # nothing to coerce: a byte copy, not a second encoding
+
+    # NaN (not null) in num_0 from row 3,000 on: the first three batches stay as they are, the
+    # fourth changes (NaN becomes missing), so the file is written after all, every row in it.
+    table = pq.read_table(ds)
+    values = table.column("num_0").to_numpy(zero_copy_only=False)  # missing -> NaN
+    missing = np.isnan(values)
+    assert missing[3_000:4_000].any()
+    late_nan = pa.array(values, mask=missing & (np.arange(len(values)) < 3_000))  # NaN, not null, from 3,000
+    nan_ds = tmp_path / "nan.parquet"
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("num_0"), "num_0", late_nan), nan_ds, row_group_size=1_000
+    )
+    validate_stage.main(params, nan_ds, val, rep)
+    whole_frame, _ = validate_stage.validate(pd.read_parquet(nan_ds), s.data)
+    pd.testing.assert_frame_equal(pd.read_parquet(val), whole_frame, check_dtype=False)
+    written = pq.read_table(val).column("num_0")
+    assert written.null_count == int(missing.sum())  # every NaN became missing, in every batch
+    assert pq.ParquetFile(val).metadata.num_row_groups == 5
+
+
 def test_plot_files_are_capped_on_big_test_sets(make_settings, tmp_path: Path) -> None:
     s = make_settings(evaluate={"plot_max_rows": 500})
     rng = np.random.default_rng(0)
