@@ -172,8 +172,8 @@ class RuntimeSettings(Strict):
     threads: int = Field(1, ge=1, le=256)
     # Rows per batch when validate, split and train stream a large table.
     batch_rows: int = Field(500_000, ge=1_000)
-    # From this many training rows, train saves and exports the model in a worker process.
-    worker_min_rows: int = Field(200_000, ge=0)
+    # From this many input rows, train and evaluate finish their last step in a worker process.
+    worker_min_rows: int = Field(100_000, ge=0)
 
 
 class Settings(Strict):

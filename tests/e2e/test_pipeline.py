@@ -59,6 +59,17 @@ def test_from_scratch_twice_gives_byte_identical_outputs(repo: Path) -> None:
     assert (repo / "dvc.lock").read_text() == before
 
 
+def test_worker_processes_write_the_same_outputs(repo: Path) -> None:
+    """runtime.worker_min_rows=0: train saves and exports, and evaluate draws its figures, in forked
+    worker processes (as on big data); every output is byte for byte what one process writes."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    before = {s: lock[s]["outs"] for s in ("train", "evaluate")}
+    out = run(["dvc", "exp", "run", "-S", "runtime.worker_min_rows=0"], cwd=repo).stdout
+    assert sorted(stages_run(out)) == ["evaluate", "gate", "train"]
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert {s: lock[s]["outs"] for s in ("train", "evaluate")} == before
+
+
 @pytest.mark.parametrize("model", ["random_forest", "hist_gradient_boosting"])
 def test_other_model_families_are_deterministic(repo: Path, model: str) -> None:
     run(["dvc", "exp", "run", "-S", f"model={model}", "-S", "train.seed=3"], cwd=repo)

@@ -193,10 +193,12 @@ def main(
     from ..plots import draw_figures, figure_data
     from ..worker import ForkedWorker
 
-    # Forks first, before pyarrow and ONNX Runtime start threads: the child imports matplotlib
-    # and draws the PNGs on the other core while this process computes the metrics.
+    # Forks first, before pyarrow and ONNX Runtime start threads. From runtime.worker_min_rows
+    # test rows the child imports matplotlib and draws the PNGs on the other core while this
+    # process computes the metrics; on fewer rows it would outlast this process's own work.
     draw = partial(draw_figures, figures=figures)
-    with ForkedWorker(draw, warm=["matplotlib.figure"], what=f"evaluate: drawing {figures}") as painter:
+    what = f"evaluate: drawing {figures}"
+    with ForkedWorker(draw, warm=["matplotlib.figure"], what=what, start=False) as painter:
         from threadpoolctl import threadpool_limits
 
         from ..io import read_table, write_json, write_parquet
@@ -205,6 +207,10 @@ def main(
         cfg, schema, threads = settings.evaluate, settings.data.schema_, settings.runtime.threads
         model, runtime = load_scorer(cfg.runtime, model_path, onnx_path, onnx_report, signature_path, threads)
         test = read_table(test_path)
+        if len(test) >= settings.runtime.worker_min_rows:
+            painter.start()
+        else:
+            painter.stay()
         with threadpool_limits(limits=threads):
             p = predict(model, test, schema)
             imp = importance(model, test, p, schema, cfg)
