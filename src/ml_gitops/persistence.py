@@ -29,16 +29,37 @@ def _normalise_zip(data: bytes) -> bytes:
     skops names nodes and array files by ``id(obj)`` (a memory address) and
     stamps zip entries with the current time. We renumber the ids in order of
     first appearance in ``schema.json`` and fix the timestamps.
+
+    skops also gives one id to every reference to the same object, so the bytes
+    depended on which equal scalars happened to be one object: the two imputers'
+    ``missing_values=nan`` share ``np.nan`` in a freshly fitted Pipeline but not in
+    one that went through pickle (train's worker process). Equal immutable scalars
+    (skops' JSON nodes) therefore get one id, whatever their identity was.
     """
     import io
+    import json
     import re
     import zipfile
 
     with zipfile.ZipFile(io.BytesIO(data)) as src:
         schema = src.read("schema.json").decode("utf-8")
+        same: dict[str, str] = {}  # id of a JSON scalar node -> id of the first equal one
+        first: dict[tuple[Any, ...], str] = {}
+        stack: list[Any] = [json.loads(schema)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(reversed(node))
+            elif isinstance(node, dict):
+                if node.get("is_json") is True and "__id__" in node:
+                    key = (node.get("__class__"), node.get("__module__"), node.get("content"))
+                    same[str(node["__id__"])] = first.setdefault(key, str(node["__id__"]))
+                stack.extend(reversed(list(node.values())))
         order: dict[str, str] = {}
         for num in re.findall(r'"__id__": (\d+)', schema):
-            order.setdefault(num, str(len(order) + 1))
+            order.setdefault(same.get(num, num), str(len(order) + 1))
+        for alias, canonical in same.items():
+            order[alias] = order[canonical]
         schema = re.sub(r'"__id__": (\d+)', lambda m: f'"__id__": {order[m.group(1)]}', schema)
         schema = re.sub(r'"(\d+)\.npy"', lambda m: f'"{order.get(m.group(1), m.group(1))}.npy"', schema)
         entries = {"schema.json": schema.encode("utf-8")}

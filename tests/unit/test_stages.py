@@ -92,6 +92,13 @@ def test_every_model_family_trains_saves_and_loads(settings_dict: dict, tmp_path
     x = frame[s.data.schema_.feature_columns].head(50)
     assert (loaded.predict_proba(x) == pipe.predict_proba(x)).all()
     assert summary["rows"] == len(frame)
+    # Through pickle (train's worker process, Hydra launchers) equal scalars stop being one
+    # object; the saved bytes must not notice.
+    import pickle
+
+    from ml_gitops.persistence import model_bytes
+
+    assert model_bytes(pickle.loads(pickle.dumps(pipe))) == model_bytes(pipe)
 
 
 def test_train_samples_above_max_rows(settings_dict: dict) -> None:
