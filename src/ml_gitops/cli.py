@@ -85,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "validate",
         "check the data against the schema",
-        {"dataset": paths.DATASET, "out": paths.VALIDATED, "report": paths.VALIDATION_REPORT},
+        {
+            "dataset": paths.DATASET,
+            "out": paths.VALIDATED,
+            "report": paths.VALIDATION_REPORT,
+            "schema_out": paths.SCHEMA,
+        },
     )
     _stage(
         sub,
@@ -104,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
             "summary": paths.TRAIN_SUMMARY,
             "onnx": paths.ONNX,
             "onnx_report": paths.ONNX_REPORT,
+            "schema": paths.SCHEMA,
         },
     )
     _stage(

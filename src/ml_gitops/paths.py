@@ -14,6 +14,7 @@ DVC_LOCK = Path("dvc.lock")
 # Stage inputs and outputs.
 DATASET = Path("data/processed/dataset.parquet")
 VALIDATED = Path("data/processed/validated.parquet")
+SCHEMA = Path("data/processed/schema.json")
 TRAIN = Path("data/processed/train.parquet")
 TEST = Path("data/processed/test.parquet")
 MODEL = Path("models/model.skops")

@@ -8,6 +8,7 @@ their file in one pass.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .settings import ColumnSpec, SchemaSpec
@@ -284,4 +285,31 @@ def signature(schema: SchemaSpec) -> dict[str, Any]:
             name: schema.columns[name].model_dump(exclude={"feature"}, exclude_none=True)
             for name in schema.feature_columns
         },
+        "feature_order": schema.feature_columns,  # JSON files sort "features" by name
     }
+
+
+def signature_schema(sig: dict[str, Any]) -> SchemaSpec:
+    """The schema a model was trained on, back from its signature: what evaluate scores by."""
+    order = sig.get("feature_order") or list(sig["features"])
+    columns = {name: sig["features"][name] for name in order}
+    columns[sig["target"]] = {"dtype": "category", "categories": list(sig["classes"]), "nullable": False}
+    return SchemaSpec.model_validate({"target": sig["target"], "columns": columns})
+
+
+def schema_document(schema: SchemaSpec) -> dict[str, Any]:
+    """The schema as JSON that keeps its column order (JSON files here sort keys)."""
+    return {**schema.model_dump(exclude_none=True), "column_order": list(schema.columns)}
+
+
+def read_schema(path: Path) -> SchemaSpec:
+    """The schema validate enforced (``schema_document``), for the stages after it."""
+    from .errors import UserError
+    from .io import read_json
+
+    doc = read_json(path)
+    try:
+        columns = {name: doc["columns"][name] for name in doc["column_order"]}
+        return SchemaSpec.model_validate({**{k: v for k, v in doc.items() if k != "column_order"}, "columns": columns})
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{path}: not a schema written by validate ({type(err).__name__}: {err})") from None

@@ -123,6 +123,7 @@ def main(
     summary_out: Path = paths.TRAIN_SUMMARY,
     onnx_out: Path = paths.ONNX,
     onnx_report: Path = paths.ONNX_REPORT,
+    schema_path: Path = paths.SCHEMA,
 ) -> None:
     from ..worker import ForkedWorker
 
@@ -131,11 +132,14 @@ def main(
     what = f"train: saving {model_out}"
     with ForkedWorker(save_and_export, warm=EXPORT_IMPORTS, what=what, start=False) as worker:
         from ..io import write_json
-        from ..schema import signature
+        from ..schema import read_schema, signature
         from ..serve_config import onnx_settings
         from .export import parity_sample
 
         settings = load_settings(params)
+        # The schema validate enforced (a declared dependency), not the one in params.yaml.
+        data = settings.data.model_copy(update={"schema_": read_schema(schema_path)})
+        settings = settings.model_copy(update={"data": data})
         onnx_cfg = onnx_settings(settings, str(params))  # a bad value stops us before the fit
         df = read_sample(train_path, settings)
         if len(df) >= settings.runtime.worker_min_rows:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import paths
 from ..errors import UserError
-from ..schema import EXAMPLE_ROWS, Violation, check_columns, check_table, errors_of, frame_columns
+from ..schema import EXAMPLE_ROWS, Violation, check_columns, check_table, errors_of, frame_columns, schema_document
 from ..settings import DataSettings, load_settings
 
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ def main(
     dataset: Path = paths.DATASET,
     out: Path = paths.VALIDATED,
     report_path: Path = paths.VALIDATION_REPORT,
+    schema_out: Path = paths.SCHEMA,
 ) -> None:
     import sys
 
@@ -172,4 +173,5 @@ def main(
     else:
         sink.close()
     write_json(report_path, report.to_dict())
+    write_json(schema_out, schema_document(data.schema_))  # the schema the stages after this one use
     print(f"validate: {report.rows} rows passed ({len(violations) - len(errors)} warning(s)) -> {out}")
