@@ -42,6 +42,17 @@ def test_one_model_param_reruns_only_train_evaluate_gate(repo: Path) -> None:
     assert sorted(stages_run(out)) == sorted(["train", "evaluate", "gate"])
 
 
+def test_a_schema_change_reaches_train_through_validates_schema_file(repo: Path) -> None:
+    """train reads the schema validate enforced (data/processed/schema.json), not params.yaml."""
+    conf = repo / "conf/data/penguins.yaml"
+    conf.write_text(conf.read_text().replace("max: 7000.0", "max: 7500.0", 1))
+    run(["ml-gitops", "params", "sync"], cwd=repo)
+    out = run(["dvc", "repro"], cwd=repo).stdout
+    assert {"validate", "train", "evaluate"} <= set(stages_run(out)) and "split" not in stages_run(out)
+    assert json.loads((repo / "data/processed/schema.json").read_text())["columns"]["body_mass_g"]["max"] == 7500.0
+    assert json.loads((repo / "models/signature.json").read_text())["features"]["body_mass_g"]["max"] == 7500.0
+
+
 def test_from_scratch_twice_gives_byte_identical_outputs(repo: Path) -> None:
     before = (repo / "dvc.lock").read_text()
     for rel in [

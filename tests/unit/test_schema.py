@@ -97,3 +97,27 @@ def test_category_and_bool_coercion_map_each_distinct_value() -> None:
     bad, err = coerce_column(pd.Series(["yes", "true", "yes"], name="b"), ColumnSpec(dtype="bool"))
     assert bad is None and err is not None
     assert (err.column, err.rule, err.rows, err.examples) == ("b", "dtype", 2, [1, 3]) and "'yes'" in err.detail
+
+
+def test_schema_files_keep_the_column_order_and_refuse_other_json(schema, tmp_path) -> None:
+    """validate hands its schema to train as JSON (keys sorted on disk); evaluate rebuilds it from
+    the model's signature. Both keep the column order the model's features follow."""
+    import json
+
+    from ml_gitops.errors import UserError
+    from ml_gitops.io import write_json
+    from ml_gitops.schema import read_schema, schema_document, signature_schema
+
+    path = tmp_path / "schema.json"
+    write_json(path, schema_document(schema))
+    again = read_schema(path)
+    assert again == schema and list(again.columns) == list(schema.columns)
+    assert list(json.loads(path.read_text())["columns"]) == sorted(schema.columns)  # sorted on disk
+
+    sig = json.loads(json.dumps(signature(schema), sort_keys=True))
+    rebuilt = signature_schema(sig)
+    assert rebuilt.feature_columns == schema.feature_columns and rebuilt.target == schema.target
+
+    path.write_text('{"rows": 3}')
+    with pytest.raises(UserError, match=r"schema.json: not a schema written by validate"):
+        read_schema(path)
