@@ -51,6 +51,75 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     return {**PARQUET_WRITE_OPTIONS, "use_dictionary": text}
 
 
+def numpy_array(values: Any, mask: Any = None) -> pa.Array:
+    """``pa.array(values, mask=mask)`` for a 1-d bool or fixed-width NumPy array, built from its buffers.
+
+    Why: pyarrow's ``pa.array`` (and every compute call handed NumPy or Python values) imports
+    pandas first when it is installed, ~0.3 s a process; validate, split and the synthetic
+    ingest never use pandas otherwise.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"expected a 1-d array, got shape {values.shape}")
+    validity, nulls = None, 0
+    if mask is not None:
+        valid = ~np.asarray(mask, dtype=bool)
+        nulls = len(values) - int(np.count_nonzero(valid))
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    if values.dtype == np.bool_:
+        return pa.Array.from_buffers(
+            pa.bool_(), len(values), [validity, pa.py_buffer(np.packbits(values, bitorder="little"))], nulls
+        )
+    type_ = pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(type_, len(values), [validity, pa.py_buffer(values)], nulls)
+
+
+def string_array(values: Iterable[str]) -> pa.Array:
+    """``pa.array(values, pa.large_string())`` without importing pandas (see ``numpy_array``)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [str(v).encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    data = pa.py_buffer(b"".join(encoded))
+    return pa.Array.from_buffers(pa.large_string(), len(encoded), [None, pa.py_buffer(offsets), data])
+
+
+def scalar(value: bool | int | float | str | None, type_: pa.DataType) -> pa.Scalar:
+    """``pa.scalar(value, type_)`` without importing pandas (see ``numpy_array``)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if value is None:
+        return pa.nulls(1, type_)[0]
+    if isinstance(value, str):
+        return string_array([value]).cast(type_)[0]
+    return numpy_array(np.asarray([value])).cast(type_)[0]
+
+
+def to_numpy(values: pa.Array | pa.ChunkedArray) -> Any:
+    """An Arrow array as NumPy; a null-free integer or float one straight from its data buffer.
+
+    Why: Arrow's own ``to_numpy`` imports pandas (see ``numpy_array``).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    t = values.type
+    if values.null_count or not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        return values.to_numpy(zero_copy_only=False)
+    kind = "f" if pa.types.is_floating(t) else "i" if pa.types.is_signed_integer(t) else "u"
+    width = t.bit_width // 8
+    data = values.buffers()[1]
+    return np.frombuffer(data, dtype=f"{kind}{width}", count=len(values), offset=values.offset * width)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp path beside ``dest``; rename it onto ``dest`` on success."""

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .io import scalar, string_array
 from .settings import ColumnSpec, SchemaSpec
 
 if TYPE_CHECKING:
@@ -149,9 +150,9 @@ def coerce_array(column: pa.ChunkedArray | pd.Series, spec: ColumnSpec) -> tuple
         numbers = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)
         if spec.dtype in {"float", "int"} and numbers:
             values = column.cast(pa.float64())
-            values = pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)  # NaN is missing
+            values = pc.if_else(pc.is_nan(values), scalar(None, pa.float64()), values)  # NaN is missing
             if spec.dtype == "int":
-                frac = pc.fill_null(pc.not_equal(values, pc.round(values)), False)
+                frac = pc.fill_null(pc.not_equal(values, pc.round(values)), scalar(False, pa.bool_()))
                 if pc.any(frac).as_py():
                     first = pc.filter(values, frac)[0].as_py()
                     n = pc.sum(frac).as_py()
@@ -161,7 +162,8 @@ def coerce_array(column: pa.ChunkedArray | pd.Series, spec: ColumnSpec) -> tuple
         if spec.dtype == "category" and text:
             return column.cast(pa.large_string()), None
         if spec.dtype == "bool" and pa.types.is_boolean(t):
-            return pc.if_else(column, "true", "false").cast(pa.large_string()), None
+            yes, no = scalar("true", pa.large_string()), scalar("false", pa.large_string())
+            return pc.if_else(column, yes, no), None
         column = column.to_pandas()
     coerced, err = coerce_column(column.reset_index(drop=True), spec)
     if err is not None:
@@ -218,7 +220,8 @@ def check_columns(
         if spec.dtype in {"float", "int"}:
             lo = -float("inf") if spec.min is None else spec.min
             hi = float("inf") if spec.max is None else spec.max
-            outside = pc.fill_null(pc.or_(pc.less(values, lo), pc.greater(values, hi)), False)
+            below, above = pc.less(values, scalar(lo, pa.float64())), pc.greater(values, scalar(hi, pa.float64()))
+            outside = pc.fill_null(pc.or_(below, above), scalar(False, pa.bool_()))
             if pc.any(outside).as_py():
                 first = pc.filter(values, outside)[0].as_py()
                 add(
@@ -231,7 +234,7 @@ def check_columns(
                     )
                 )
         elif spec.dtype == "category":
-            allowed = pa.array(spec.categories or [], pa.large_string())
+            allowed = string_array(spec.categories or [])
             unseen = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed)))
             if pc.any(unseen).as_py():
                 found = sorted(pc.unique(pc.filter(values, unseen)).to_pylist())[:5]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UserError
+from .io import numpy_array, string_array
 from .settings import DataSettings, SchemaSpec, SourceSpec
 
 if TYPE_CHECKING:
@@ -74,9 +75,9 @@ def synthetic_tables(source: SourceSpec, schema: SchemaSpec) -> Iterator[pa.Tabl
             for c in feats:
                 if schema.columns[c].nullable:
                     masks[c] = rng.random(n) < source.missing_rate
-        arrays = {c: pa.array(x, mask=masks.get(c)) for c, x in numbers.items()}
+        arrays = {c: numpy_array(x, mask=masks.get(c)) for c, x in numbers.items()}
         for c, (idx, cats) in codes.items():
-            text = pa.DictionaryArray.from_arrays(pa.array(idx, mask=masks.get(c)), pa.array(cats, pa.large_string()))
+            text = pa.DictionaryArray.from_arrays(numpy_array(idx, mask=masks.get(c)), string_array(cats))
             arrays[c] = text.cast(pa.large_string())
         yield pa.table({c: arrays[c] for c in schema.columns if c in arrays})
 

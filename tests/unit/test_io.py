@@ -7,11 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ml_gitops.errors import UserError
-from ml_gitops.io import read_table, write_json, write_text
+from ml_gitops.io import numpy_array, read_table, scalar, string_array, to_numpy, write_json, write_text
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -83,3 +85,56 @@ def test_github_output_appends_one_line_per_key_and_refuses_newlines(tmp_path: P
     with pytest.raises(UserError, match=r"GitHub output 'body' must be one line"):
         append_github_output(out, {"body": "two\nlines"})
     assert out.read_text().endswith("previous=\n")  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([True, False, True] * 5),
+        np.arange(-3, 17, dtype=np.int32),
+        np.arange(20, dtype=np.uint8),
+        np.linspace(-1.0, 1.0, 13),
+        np.arange(40, dtype=np.int64)[::3],  # not contiguous
+    ],
+)
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_numpy_array_equals_pa_array(values: np.ndarray, with_mask: bool) -> None:
+    mask = (np.arange(len(values)) % 4 == 1) if with_mask else None
+    got = numpy_array(values, mask=mask)
+    want = pa.array(values, mask=mask)
+    assert got.equals(want) and got.type == want.type and got.null_count == want.null_count
+    got.validate(full=True)
+    if mask is None:
+        assert to_numpy(got).tolist() == values.tolist()
+
+
+def test_numpy_array_refuses_2d() -> None:
+    with pytest.raises(ValueError, match="1-d"):
+        numpy_array(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("values", [[], ["a"], ["Adelie", "", "Gentoo", "Chinstrap", "é ü 企鹅"]])
+def test_string_array_equals_pa_array(values: list[str]) -> None:
+    got = string_array(values)
+    got.validate(full=True)
+    assert got.equals(pa.array(values, pa.large_string()))
+
+
+@pytest.mark.parametrize(
+    ("value", "type_"),
+    [(None, pa.float64()), (False, pa.bool_()), (True, pa.bool_()), (2.5, pa.float64()), (3, pa.float64()),
+     (-float("inf"), pa.float64()), ("true", pa.large_string()), (7, pa.int64())],
+)  # fmt: skip
+def test_scalar_equals_pa_scalar(value: object, type_: pa.DataType) -> None:
+    got = scalar(value, type_)  # type: ignore[arg-type]
+    assert got.type == type_ and got.equals(pa.scalar(value, type_))
+
+
+def test_to_numpy_reads_sliced_and_chunked_arrays() -> None:
+    base = pa.array(np.arange(100, dtype=np.int32))
+    sliced = base.slice(7, 20)
+    assert to_numpy(sliced).tolist() == list(range(7, 27))
+    chunked = pa.chunked_array([pa.array([1.5, 2.5]), pa.array([3.5])])
+    assert to_numpy(chunked).tolist() == [1.5, 2.5, 3.5]
+    with_nulls = pa.array([1.0, None])  # falls back to Arrow's conversion: NaN for null
+    assert np.isnan(to_numpy(with_nulls)[1])

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import paths
 from ..errors import UserError
+from ..io import numpy_array, to_numpy
 from ..settings import SplitSettings, load_settings
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class StreamSplitter:
             labels = labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels
             encoded = pc.dictionary_encode(labels.cast(pa.large_string()))
             names = [str(v) for v in encoded.dictionary.to_pylist()]
-            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            codes = to_numpy(encoded.indices)
         else:
             names, codes = ["*"], np.zeros(n, dtype=np.int64)
         order = np.argsort(codes, kind="stable")  # rows grouped by class, in row order
@@ -72,12 +73,11 @@ class StreamSplitter:
 
 def split_stream(batches: Iterable[pa.Table], target: str, cfg: SplitSettings) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Core, streaming: yield (train part, test part) for each batch."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     splitter = StreamSplitter(cfg)
     for table in batches:
-        mask = pa.array(splitter.test_mask(table.column(target)))
+        mask = numpy_array(splitter.test_mask(table.column(target)))
         yield table.filter(pc.invert(mask)), table.filter(mask)
 
 
