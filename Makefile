@@ -85,9 +85,11 @@ lock: | $(UV) ## refresh uv.lock and requirements.lock after editing pyproject.t
 	@$(UV) lock
 	@$(UV) export --frozen --no-emit-project --no-default-groups --format requirements-txt --quiet -o requirements.lock
 
-bench: $(VENV)/.dev-deps ## pipeline figures + scaling table 1e4..1e6 (PIPELINE_ARGS, SCALE_ARGS; docs/performance.md)
+BENCH_SIZES ?= 1e4,1e5,1e6,1e7
+bench: $(VENV)/.dev-deps ## pipeline figures, scaling 1e4..1e7, sweep 1 vs 2 workers (~20 min; docs/performance.md)
 	@python benchmarks/pipeline.py $(PIPELINE_ARGS)
-	@python benchmarks/scaling.py --sizes $(SIZES) $(SCALE_ARGS)
+	@python benchmarks/scaling.py --sizes $(BENCH_SIZES) $(SCALE_ARGS)
+	@python benchmarks/sweep.py $(SWEEP_ARGS)
 
 clean: ## remove caches (keeps .venv and DVC outputs)
 	rm -rf .pytest_cache .ruff_cache .hypothesis dist build
@@ -218,7 +220,7 @@ bench-sweep: $(VENV)/.dev-deps ## time an 8-experiment sweep with 1 vs 2 workers
 
 .PHONY: bench-scale
 SIZES ?= 1e4,1e5,1e6
-bench-scale: $(VENV)/.dev-deps ## scaling table for SIZES rows, e.g. make bench-scale SIZES=1e4,1e5,1e6,1e7 (1e7: ~15 min)
+bench-scale: $(VENV)/.dev-deps ## scaling table for SIZES rows (default 1e4,1e5,1e6; SIZES=1e7 adds ~3 min)
 	@python benchmarks/scaling.py --sizes $(SIZES) $(SCALE_ARGS)
 
 ##@ Template
