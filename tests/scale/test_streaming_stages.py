@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from ml_gitops.metrics import Predictions
+from ml_gitops.schema import read_schema
 from ml_gitops.stages import split as split_stage
 from ml_gitops.stages import train as train_stage
 from ml_gitops.stages import validate as validate_stage
@@ -35,7 +36,8 @@ def test_streamed_validate_matches_whole_frame_and_split_is_stratified(make_sett
     params = params_file(s, tmp_path)
     ds, val, rep = tmp_path / "ds.parquet", tmp_path / "val.parquet", tmp_path / "val.json"
     write_dataset(s.data, ds)
-    validate_stage.main(params, ds, val, rep)
+    validate_stage.main(params, ds, val, rep, tmp_path / "schema.json")
+    assert read_schema(tmp_path / "schema.json") == s.data.schema_  # what train will build from
 
     # Batch by batch gives the whole-frame answer: same rows, same report.
     whole_frame, whole_report = validate_stage.validate(pd.read_parquet(ds), s.data)
@@ -77,7 +79,7 @@ def test_validate_copies_data_already_in_the_schema_types_and_coerces_from_the_f
     params = params_file(s, tmp_path)
     ds, val, rep = tmp_path / "ds.parquet", tmp_path / "val.parquet", tmp_path / "val.json"
     write_dataset(s.data, ds)
-    validate_stage.main(params, ds, val, rep)
+    validate_stage.main(params, ds, val, rep, tmp_path / "schema.json")
     assert val.read_bytes() == ds.read_bytes()  # nothing to coerce: a byte copy, not a second encoding
 
     # NaN (not null) in num_0 from row 3,000 on: the first three batches stay as they are, the
@@ -91,7 +93,7 @@ def test_validate_copies_data_already_in_the_schema_types_and_coerces_from_the_f
     pq.write_table(
         table.set_column(table.schema.get_field_index("num_0"), "num_0", late_nan), nan_ds, row_group_size=1_000
     )
-    validate_stage.main(params, nan_ds, val, rep)
+    validate_stage.main(params, nan_ds, val, rep, tmp_path / "schema.json")
     whole_frame, _ = validate_stage.validate(pd.read_parquet(nan_ds), s.data)
     pd.testing.assert_frame_equal(pd.read_parquet(val), whole_frame, check_dtype=False)
     written = pq.read_table(val).column("num_0")
