@@ -307,12 +307,26 @@ def schema_document(schema: SchemaSpec) -> dict[str, Any]:
 
 def read_schema(path: Path) -> SchemaSpec:
     """The schema validate enforced (``schema_document``), for the stages after it."""
+
+    def build(doc: dict[str, Any]) -> SchemaSpec:
+        columns = {name: doc["columns"][name] for name in doc["column_order"]}
+        return SchemaSpec.model_validate({**{k: v for k, v in doc.items() if k != "column_order"}, "columns": columns})
+
+    return _read_schema_file(path, build, "a schema written by validate")
+
+
+def read_signature_schema(path: Path) -> SchemaSpec:
+    """``signature_schema`` of a model's signature file (evaluate scores by it)."""
+    return _read_schema_file(path, signature_schema, "a model signature written by train")
+
+
+def _read_schema_file(path: Path, build: Any, what: str) -> SchemaSpec:
+    """Read JSON and build a schema from it; anything malformed is one error naming the file."""
     from .errors import UserError
     from .io import read_json
 
     doc = read_json(path)
     try:
-        columns = {name: doc["columns"][name] for name in doc["column_order"]}
-        return SchemaSpec.model_validate({**{k: v for k, v in doc.items() if k != "column_order"}, "columns": columns})
-    except (KeyError, TypeError, ValueError) as err:
-        raise UserError(f"{path}: not a schema written by validate ({type(err).__name__}: {err})") from None
+        return build(doc)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise UserError(f"{path}: not {what} ({type(err).__name__}: {err})") from None

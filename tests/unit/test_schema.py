@@ -106,7 +106,7 @@ def test_schema_files_keep_the_column_order_and_refuse_other_json(schema, tmp_pa
 
     from ml_gitops.errors import UserError
     from ml_gitops.io import write_json
-    from ml_gitops.schema import read_schema, schema_document, signature_schema
+    from ml_gitops.schema import read_schema, read_signature_schema, schema_document, signature_schema
 
     path = tmp_path / "schema.json"
     write_json(path, schema_document(schema))
@@ -121,3 +121,11 @@ def test_schema_files_keep_the_column_order_and_refuse_other_json(schema, tmp_pa
     path.write_text('{"rows": 3}')
     with pytest.raises(UserError, match=r"schema.json: not a schema written by validate"):
         read_schema(path)
+
+    sig_path = tmp_path / "signature.json"
+    write_json(sig_path, sig)
+    assert read_signature_schema(sig_path) == rebuilt
+    for broken in ({k: v for k, v in sig.items() if k != "classes"}, [1, 2], {**sig, "features": 3}):
+        write_json(sig_path, broken)
+        with pytest.raises(UserError, match=r"signature.json: not a model signature written by train"):
+            read_signature_schema(sig_path)

@@ -201,12 +201,12 @@ def main(
     with ForkedWorker(draw, warm=["matplotlib.figure"], what=what, start=False) as painter:
         from threadpoolctl import threadpool_limits
 
-        from ..io import read_json, read_table, write_json, write_parquet
-        from ..schema import signature_schema
+        from ..io import read_table, write_json, write_parquet
+        from ..schema import read_signature_schema
 
         settings = load_settings(params)
         cfg, threads = settings.evaluate, settings.runtime.threads
-        schema = signature_schema(read_json(signature_path))  # the model's own contract, as serving uses
+        schema = read_signature_schema(signature_path)  # the model's own contract, as serving uses
         model, runtime = load_scorer(cfg.runtime, model_path, onnx_path, onnx_report, signature_path, threads)
         test = read_table(test_path)
         if len(test) >= settings.runtime.worker_min_rows:
