@@ -35,6 +35,7 @@ class SweepSettings(BaseModel):
     poll_seconds: float = Field(10.0, gt=0, le=600)
     timeout_minutes: float = Field(240.0, gt=0)
     worker_linger_seconds: float = Field(60.0, ge=0, le=600)
+    worker_linger_poll_seconds: float = Field(2.0, gt=0, le=60)
 
     @field_validator("metric")
     @classmethod

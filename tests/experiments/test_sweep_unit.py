@@ -121,3 +121,35 @@ def test_multirun_table_sorts_best_first_and_keeps_failed_jobs() -> None:
     assert lines[0].startswith("| Job | State | balanced_accuracy |")
     assert [ln.split("|")[1].strip() for ln in lines[2:]] == ["2", "0", "1"]
     assert "Failed" in lines[-1]
+
+
+EMPTY = "No experiment tasks in the queue.\n\nWorker status: {active} active, {idle} idle\n"
+QUEUED = (
+    "Task     Name       Created    Status\n"
+    "3f2a1bc  exp-aa1    11:02 PM   Queued\n"
+    "9d8e7f6  exp-bb2    11:02 PM   Success\n\n"
+    "Worker status: 0 active, 1 idle\n"
+)
+
+
+def test_sweep_waits_for_an_earlier_sweeps_idle_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    """`dvc queue status` as DVC prints it: the check waits while workers linger, says so once,
+    returns when they are gone, and refuses a queue that still holds experiments."""
+    from ml_gitops.commands.sweep import _check_queue_empty
+
+    seen = iter([EMPTY.format(active=0, idle=2), EMPTY.format(active=0, idle=1), EMPTY.format(active=0, idle=0)])
+    calls: list[int] = []
+
+    def status() -> str:
+        calls.append(1)
+        return next(seen)
+
+    _check_queue_empty(5, 0.01, status)
+    assert len(calls) == 3
+    assert capsys.readouterr().out.count("waiting for 2 idle worker(s) of an earlier sweep to stop") == 1
+
+    _check_queue_empty(0, 0.01, lambda: EMPTY.format(active=1, idle=0))  # gives up at once, and warns
+    assert "1 worker(s) of an earlier sweep still alive after 0 s" in capsys.readouterr().err
+
+    with pytest.raises(UserError, match=r"already holds 1 experiment\(s\) \(exp-aa1\)"):
+        _check_queue_empty(5, 0.01, lambda: QUEUED)

@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,19 +94,22 @@ def _table(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _check_queue_empty(linger_seconds: float) -> None:
+def _check_queue_empty(linger_seconds: float, poll_seconds: float, status: Callable[[], str] | None = None) -> None:
     """Refuse a queue that holds experiments; wait for an earlier sweep's workers to stop.
 
     DVC's queue workers look every 10 s whether the queue is empty and only then stop:
     a sweep queued meanwhile would hand its experiments to them as well, and run with
-    more workers than `--jobs` asks for.
+    more workers than `--jobs` asks for. ``status`` returns `dvc queue status`'s output
+    (the real command unless given).
     """
     import time
+
+    status = status or (lambda: _dvc(["queue", "status"]).stdout)
 
     deadline = time.monotonic() + linger_seconds
     said = False
     while True:
-        out = _dvc(["queue", "status"]).stdout
+        out = status()
         waiting = [ln.split()[1] for ln in out.splitlines() if ln.split()[-1:] in (["Queued"], ["Running"])]
         if waiting:
             raise UserError(
@@ -126,11 +130,7 @@ def _check_queue_empty(linger_seconds: float) -> None:
         if not said:
             print(f"sweep: waiting for {workers} idle worker(s) of an earlier sweep to stop", flush=True)
             said = True
-        time.sleep(LINGER_POLL_SECONDS)
-
-
-# How often to look whether an earlier sweep's workers have stopped (DVC's own check is every 10 s).
-LINGER_POLL_SECONDS = 2.0
+        time.sleep(poll_seconds)
 
 
 def _sweep(ns: argparse.Namespace) -> int:
@@ -151,7 +151,7 @@ def _sweep(ns: argparse.Namespace) -> int:
             f"sweep key {missing[0]!r} is not a params dependency of any stage in dvc.yaml, so every experiment "
             "would rerun nothing; add it under a stage's `params:`"
         )
-    _check_queue_empty(cfg.worker_linger_seconds)
+    _check_queue_empty(cfg.worker_linger_seconds, cfg.worker_linger_poll_seconds)
 
     n = grid_size(axes)
     print(f"sweep: queueing {n} experiment(s): {' '.join(overrides)}", flush=True)
