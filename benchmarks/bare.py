@@ -15,8 +15,8 @@ def main(params: str, dataset: str) -> None:
     from sklearn.model_selection import train_test_split
     from threadpoolctl import threadpool_limits
 
-    from ml_gitops.features import build_pipeline, feature_frame
-    from ml_gitops.settings import load_settings
+    from ml_gitops.config.settings import load_settings
+    from ml_gitops.core.features import build_pipeline, feature_frame
 
     s = load_settings(Path(params))
     schema = s.data.schema_

@@ -48,8 +48,8 @@ def fill_log(project: Path, rows: int, seed: int = 0) -> float:
     import numpy as np
     import pandas as pd
 
-    from ml_gitops.persistence import load_model
-    from ml_gitops.predlog import PredictionLog
+    from ml_gitops.adapters.persistence import load_model
+    from ml_gitops.adapters.predlog import PredictionLog
 
     sig = json.loads((project / "models/signature.json").read_text())
     feats = list(sig["features"])

@@ -160,7 +160,7 @@ def http_section(bundle: Path, records: list[dict], seconds: float, tmp: Path) -
 
 def exact_run(bundle: Path, record: dict, total: int, tmp: Path) -> dict:
     sys.path.insert(0, str(HERE.parent / "src"))
-    from ml_gitops.predlog import PredictionLog
+    from ml_gitops.adapters.predlog import PredictionLog
 
     port = free_port()
     log = f"sqlite:///{tmp / 'exact-log.db'}"
@@ -178,9 +178,9 @@ def batch_section(bundle: Path, rows: int, tmp: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ml_gitops.bundle import open_bundle
-    from ml_gitops.onnx_model import synthetic_rows
-    from ml_gitops.serve_config import ServeSettings
+    from ml_gitops.adapters.onnx import synthetic_rows
+    from ml_gitops.config.serve import ServeSettings
+    from ml_gitops.registry.bundle import open_bundle
     from ml_gitops.serving.batch import score
     from ml_gitops.serving.model import load as load_model
 

@@ -20,7 +20,7 @@ def baseline_app(bundle: Path) -> Any:
     import pandas as pd
     from fastapi import Body, FastAPI
 
-    from ml_gitops.persistence import load_model
+    from ml_gitops.adapters.persistence import load_model
 
     pipe = load_model(bundle / "model.skops")
     classes = [str(c) for c in pipe.classes_]
@@ -41,7 +41,7 @@ def baseline_app(bundle: Path) -> Any:
 
 
 def bare_app(bundle: Path) -> Any:
-    from ml_gitops.onnx_model import OnnxPredictor, records_feed
+    from ml_gitops.adapters.onnx import OnnxPredictor, records_feed
 
     sig = json.loads((bundle / "signature.json").read_text())
     model = OnnxPredictor((bundle / "model.onnx").read_bytes(), sig)

@@ -37,7 +37,7 @@ def repo(pipeline_repo: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def settings_dict() -> dict:
-    from ml_gitops.settings import load_params
+    from ml_gitops.config.settings import load_params
 
     from .helpers import ROOT
 

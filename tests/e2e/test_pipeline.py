@@ -84,8 +84,8 @@ def test_worker_processes_write_the_same_outputs(repo: Path) -> None:
 SPY = """
 import os, sys
 from pathlib import Path
-from ml_gitops import plots
-from ml_gitops.stages import train
+from ml_gitops.adapters import figures as plots
+from ml_gitops.pipeline import train
 
 def spy(step, name):
     def wrapped(*args, **kw):
@@ -95,7 +95,7 @@ def spy(step, name):
 
 train.save_and_export = spy(train.save_and_export, "save")
 plots.draw_figures = spy(plots.draw_figures, "draw")
-from ml_gitops.cli import main
+from ml_gitops.cli.main import main
 rc = main(sys.argv[2:])
 Path(sys.argv[1], "parent-" + sys.argv[2]).write_text(str(os.getpid()))
 """

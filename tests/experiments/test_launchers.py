@@ -60,7 +60,7 @@ def _compose_with_hydra(overrides: list[str]):
 
 
 def test_launcher_configs_do_not_leak_into_params_yaml() -> None:
-    from ml_gitops import params
+    from ml_gitops.config import params
 
     text = params.compose_text(ROOT / "conf")
     assert "hydra" not in text and "launcher" not in text
@@ -98,7 +98,7 @@ def test_slurm_submission_script_renders_without_a_cluster(tmp_path: Path, monke
             if k not in {"submitit_folder", "max_num_timeout"}
         }
     )
-    script = executor._executor._make_submission_file_text("python -m ml_gitops.multirun", "uid")
+    script = executor._executor._make_submission_file_text("python -m ml_gitops.experiments.multirun", "uid")
     for line in (
         "#SBATCH --partition=cpu",
         "#SBATCH --cpus-per-task=1",
@@ -108,7 +108,7 @@ def test_slurm_submission_script_renders_without_a_cluster(tmp_path: Path, monke
         "export OMP_NUM_THREADS=1",
     ):
         assert line in script, f"{line!r} missing from:\n{script}"
-    assert "python -m ml_gitops.multirun" in script
+    assert "python -m ml_gitops.experiments.multirun" in script
 
 
 def test_ray_launcher_config_is_documented_when_the_plugin_is_absent() -> None:

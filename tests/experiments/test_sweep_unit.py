@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ml_gitops import multirun
-from ml_gitops.errors import UserError
-from ml_gitops.sweep import (
+from ml_gitops.config.errors import UserError
+from ml_gitops.experiments import multirun
+from ml_gitops.experiments.sweep import (
     changed_params,
     experiments,
     grid_size,
@@ -135,7 +135,7 @@ QUEUED = (
 def test_sweep_waits_for_an_earlier_sweeps_idle_workers(capsys: pytest.CaptureFixture[str]) -> None:
     """`dvc queue status` as DVC prints it: the check waits while workers linger, says so once,
     returns when they are gone, and refuses a queue that still holds experiments."""
-    from ml_gitops.commands.sweep import _check_queue_empty
+    from ml_gitops.cli.sweep import _check_queue_empty
 
     seen = iter([EMPTY.format(active=0, idle=2), EMPTY.format(active=0, idle=1), EMPTY.format(active=0, idle=0)])
     calls: list[int] = []

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_gitops.persistence import load_model
-from ml_gitops.predlog import PredictionLog, new_id
+from ml_gitops.adapters.persistence import load_model
+from ml_gitops.adapters.predlog import PredictionLog, new_id
 
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
 

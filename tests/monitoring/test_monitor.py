@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_gitops.monitoring.config import monitor_settings
+from ml_gitops.adapters.persistence import load_model
+from ml_gitops.config.monitor import monitor_settings
+from ml_gitops.config.settings import load_settings
 from ml_gitops.monitoring.logsource import Window
 from ml_gitops.monitoring.run import monitor
-from ml_gitops.persistence import load_model
-from ml_gitops.settings import load_settings
 
 from ..helpers import run
 from .logdata import draw, log_window, reference

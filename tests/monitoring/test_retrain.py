@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_gitops.monitoring.config import RetrainSettings, RetrainTriggers
+from ml_gitops.config.monitor import RetrainSettings, RetrainTriggers
 from ml_gitops.monitoring.retrain import decide
 
 from ..helpers import run

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from ml_gitops.commands.monitor import issue_plan
-from ml_gitops.errors import UserError
-from ml_gitops.monitoring import stats
+from ml_gitops.cli.monitor import issue_plan
+from ml_gitops.config.errors import UserError
+from ml_gitops.core import drift as stats
 from ml_gitops.monitoring.logsource import parse_time
 
 from ..helpers import ROOT

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml_gitops import paths
-from ml_gitops.metrics import METRICS, Predictions
-from ml_gitops.report import Side, compare, draw_plots, render_markdown, to_json
-from ml_gitops.settings import EvaluateSettings, GateSettings
-from ml_gitops.stages.evaluate import evaluate, predictions_frame
+from ml_gitops.config import paths
+from ml_gitops.config.settings import EvaluateSettings, GateSettings
+from ml_gitops.core.metrics import METRICS, Predictions
+from ml_gitops.pipeline.evaluate import evaluate, predictions_frame
+from ml_gitops.prloop.report import Side, compare, draw_plots, render_markdown, to_json
 
 CLASSES = ["a", "b", "c"]
 N = 150

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from ml_gitops.cli import PROG
-from ml_gitops.metrics import METRICS
-from ml_gitops.revision import cache_object, lock_hashes, parse_lock
+from ml_gitops.adapters.revision import cache_object, lock_hashes, parse_lock
+from ml_gitops.cli.main import PROG
+from ml_gitops.core.metrics import METRICS
 
 from ..helpers import ROOT, commit_all, run
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_gitops.cli import PROG
+from ml_gitops.cli.main import PROG
 
 from ..helpers import BIN, ROOT
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from gto.tag import parse_name
 
-from ml_gitops.errors import UserError
-from ml_gitops.registry import Action, GitTag, build_state, bump, parse_tag, version_key
+from ml_gitops.config.errors import UserError
+from ml_gitops.registry.tags import Action, GitTag, build_state, bump, parse_tag, version_key
 
 TAGS = [
     "model@v1.2.3",
@@ -83,8 +83,8 @@ def test_state_follows_counters_not_clock() -> None:
 
 
 def test_config_groups_validate_and_name_bad_keys() -> None:
-    from ml_gitops.registry import RegistrySettings, group_settings, load_group
-    from ml_gitops.release import ReleaseSettings
+    from ml_gitops.registry.release import ReleaseSettings
+    from ml_gitops.registry.tags import RegistrySettings, group_settings, load_group
 
     from ..helpers import ROOT
 

@@ -55,7 +55,7 @@ def test_renamed_bake_leaves_no_trace_of_the_old_identity(fancy_bake: Path) -> N
     assert offenders == []
     pyproject = (fancy_bake / "pyproject.toml").read_text()
     assert f'name = "{FANCY_SLUG}"' in pyproject
-    assert f'{FANCY_SLUG} = "{FANCY["package_name"]}.cli:main"' in pyproject
+    assert f'{FANCY_SLUG} = "{FANCY["package_name"]}.cli.main:main"' in pyproject
     assert f'description = "{FANCY["description"]}"' in pyproject
     assert f'{{ name = "{FANCY["author_name"]}", email = "{FANCY["author_email"]}" }}' in pyproject
     assert (fancy_bake / "README.md").read_text().startswith(f"# {FANCY['project_name']}\n")
@@ -137,7 +137,7 @@ def test_gh_abbreviation_form(baker: Baker, template_git: Path, tmp_path: Path) 
     cfg = tmp_path / "config.yaml"
     cfg.write_text(baker.config.read_text() + f"abbreviations:\n  gh: 'file://{template_git.parent}/{{0}}'\n")
     Baker(cfg)(f"gh:{template_git.name}", tmp_path / "out", {"project_name": "From Gh"})
-    assert (tmp_path / "out" / "from-gh" / "src" / "from_gh" / "stages" / "train.py").is_file()
+    assert (tmp_path / "out" / "from-gh" / "src" / "from_gh" / "pipeline" / "train.py").is_file()
 
 
 def test_dvc_remote_answer(baker: Baker, template_git: Path, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_update_applies_the_template_change_renamed(linked: tuple[Path, Path], t
     # A change that mentions the package name: it arrives renamed.
     change_template(
         template,
-        "src/ml_gitops/paths.py",
+        "src/ml_gitops/config/paths.py",
         '"""',
         '"""Paths of ml_gitops (template v2).\n\n',
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ml_gitops.settings import Settings, parse_settings
+from ml_gitops.config.settings import Settings, parse_settings
 
 from ..helpers import ROOT
 

@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ml_gitops.errors import UserError
-from ml_gitops.io import read_table
-from ml_gitops.schema import check_frame, check_table
-from ml_gitops.sources import iter_source, synthetic_batches
-from ml_gitops.stages.ingest import write_dataset
-from ml_gitops.stages.validate import Report, validate
+from ml_gitops.adapters.io import read_table
+from ml_gitops.adapters.sources import iter_source, synthetic_batches
+from ml_gitops.config.errors import UserError
+from ml_gitops.core.schema import check_frame, check_table
+from ml_gitops.pipeline.ingest import write_dataset
+from ml_gitops.pipeline.validate import Report, validate
 
 ROWS = 5_000
 SMALL_BLOCK = 16 << 10  # ~300 CSV rows per block: many chunks

@@ -9,13 +9,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from ml_gitops.metrics import Predictions
-from ml_gitops.schema import read_schema
-from ml_gitops.stages import split as split_stage
-from ml_gitops.stages import train as train_stage
-from ml_gitops.stages import validate as validate_stage
-from ml_gitops.stages.evaluate import write_plots
-from ml_gitops.stages.ingest import write_dataset
+from ml_gitops.core.metrics import Predictions
+from ml_gitops.core.schema import read_schema
+from ml_gitops.pipeline import split as split_stage
+from ml_gitops.pipeline import train as train_stage
+from ml_gitops.pipeline import validate as validate_stage
+from ml_gitops.pipeline.evaluate import write_plots
+from ml_gitops.pipeline.ingest import write_dataset
 
 ROWS = 12_000
 
@@ -116,7 +116,7 @@ def test_plot_files_are_capped_on_big_test_sets(make_settings, tmp_path: Path) -
 
 PANDAS_FREE = """
 import sys
-from ml_gitops.cli import main
+from ml_gitops.cli.main import main
 
 rc = main(sys.argv[1:])
 assert rc in (0, None), rc
@@ -127,7 +127,7 @@ assert not leaked, f"{sys.argv[1]} imported {leaked}"
 
 def test_ingest_validate_and_split_stay_in_arrow(make_settings, tmp_path: Path) -> None:
     """The Arrow-only stages never import pandas (~0.3 s a process): pyarrow would on its first
-    pa.array, to_numpy or Python scalar in a compute call, hence ml_gitops.io's buffer helpers."""
+    pa.array, to_numpy or Python scalar in a compute call, hence ml_gitops.adapters.io's buffer helpers."""
     import subprocess
     import sys
 

@@ -37,7 +37,7 @@ def test_ready_only_after_the_model_is_loaded(bundle: Path, pipeline_repo: Path,
 def test_load_then_graceful_stop_loses_no_log_row_and_joins_feedback(
     bundle: Path, pipeline_repo: Path, tmp_path: Path, good: list[dict], sig: dict
 ) -> None:
-    from ml_gitops.predlog import PredictionLog
+    from ml_gitops.adapters.predlog import PredictionLog
 
     # A long flush interval and big batches: rows are certainly still queued when SIGTERM arrives.
     params = params_with(pipeline_repo, tmp_path / "params.yaml", log_flush_seconds=30.0, log_batch_size=100_000)

@@ -14,8 +14,8 @@ TOLERANCE = 1e-5
 def test_onnx_matches_sklearn_on_the_test_split(pipeline_repo: Path, bundle: Path) -> None:
     import json
 
-    from ml_gitops.onnx_model import OnnxPredictor, frame_feed, sklearn_frame
-    from ml_gitops.persistence import load_model
+    from ml_gitops.adapters.onnx import OnnxPredictor, frame_feed, sklearn_frame
+    from ml_gitops.adapters.persistence import load_model
 
     sig = json.loads((bundle / "signature.json").read_text())
     pipe = load_model(bundle / "model.skops")
@@ -35,8 +35,8 @@ def test_onnx_matches_sklearn_on_the_test_split(pipeline_repo: Path, bundle: Pat
 def test_export_is_deterministic_and_refuses_a_mismatch(pipeline_repo: Path, bundle: Path) -> None:
     import json
 
-    from ml_gitops.persistence import load_model
-    from ml_gitops.stages.export import convert, export
+    from ml_gitops.adapters.onnx_export import convert, export
+    from ml_gitops.adapters.persistence import load_model
 
     sig = json.loads((bundle / "signature.json").read_text())
     pipe = load_model(bundle / "model.skops")
@@ -45,7 +45,7 @@ def test_export_is_deterministic_and_refuses_a_mismatch(pipeline_repo: Path, bun
     # Perturb the Pipeline after conversion: the parity check must notice.
     data = convert(pipe, sig)
     pipe.named_steps["model"].coef_ = pipe.named_steps["model"].coef_ * 1.01
-    from ml_gitops.stages.export import parity
+    from ml_gitops.adapters.onnx_export import parity
 
     check = parity(pipe, data, test, sig)
     assert check["max_abs_diff"] > TOLERANCE
@@ -55,8 +55,8 @@ def test_export_is_deterministic_and_refuses_a_mismatch(pipeline_repo: Path, bun
 
 @pytest.mark.parametrize("runtime", ["sklearn"])
 def test_forced_sklearn_runtime_gives_the_same_answers(bundle: Path, pipeline_repo: Path, runtime: str) -> None:
-    from ml_gitops.bundle import open_bundle
-    from ml_gitops.serve_config import ServeSettings
+    from ml_gitops.config.serve import ServeSettings
+    from ml_gitops.registry.bundle import open_bundle
     from ml_gitops.serving.model import load
 
     b = open_bundle(bundle)

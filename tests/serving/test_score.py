@@ -34,8 +34,8 @@ def scoring_input(pipeline_repo: Path, sig: dict, tmp_path: Path) -> tuple[pd.Da
 def test_score_writes_predictions_and_rejects(
     pipeline_repo: Path, bundle: Path, sig: dict, scoring_input: tuple[pd.DataFrame, int], tmp_path: Path, fmt: str
 ) -> None:
-    from ml_gitops.onnx_model import sklearn_frame
-    from ml_gitops.persistence import load_model
+    from ml_gitops.adapters.onnx import sklearn_frame
+    from ml_gitops.adapters.persistence import load_model
 
     frame, n_bad = scoring_input
     src = tmp_path / f"in.{fmt}"

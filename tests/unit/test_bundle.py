@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_gitops.bundle import MANIFEST, make_archive, open_bundle, verify_dir, write_manifest
-from ml_gitops.errors import UserError
+from ml_gitops.config.errors import UserError
+from ml_gitops.registry.bundle import MANIFEST, make_archive, open_bundle, verify_dir, write_manifest
 
 
 @pytest.fixture

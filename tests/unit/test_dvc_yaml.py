@@ -9,7 +9,7 @@ import yaml
 
 from ..helpers import ROOT
 
-PACKAGE = next(p for p in (ROOT / "src").iterdir() if (p / "stages").is_dir())
+PACKAGE = next(p for p in (ROOT / "src").iterdir() if (p / "pipeline").is_dir())
 # Dispatch-only modules: changing them cannot change a stage's output.
 NOT_DEPS = {"cli.py", "errors.py", "paths.py", "__init__.py", "__main__.py"}
 
@@ -22,9 +22,11 @@ def imported_modules(path: Path, seen: set[Path] | None = None) -> set[Path]:
             base = path.parent
             for _ in range(node.level - 1):
                 base = base.parent
-            names = [node.module] if node.module else [a.name for a in node.names]
-            for name in names:
-                target = base.joinpath(*name.split(".")).with_suffix(".py")
+            prefix = node.module.split(".") if node.module else []
+            # `from ..pkg.module import name` and `from ..pkg import module` alike
+            candidates = [base.joinpath(*prefix).with_suffix(".py")] if prefix else []
+            candidates += [base.joinpath(*prefix, a.name).with_suffix(".py") for a in node.names]
+            for target in candidates:
                 if target.is_file() and target not in seen:
                     seen.add(target)
                     imported_modules(target, seen)
@@ -34,7 +36,7 @@ def imported_modules(path: Path, seen: set[Path] | None = None) -> set[Path]:
 def test_every_stage_declares_the_code_it_runs() -> None:
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     for name, stage in pipeline["stages"].items():
-        module = PACKAGE / "stages" / f"{name}.py"
+        module = PACKAGE / "pipeline" / f"{name}.py"
         assert module.is_file(), f"stage {name} has no module {module}"
         deps = {d for d in stage["deps"] if isinstance(d, str)}
         needed = {module, *imported_modules(module)}

@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml_gitops.errors import UserError
-from ml_gitops.io import numpy_array, read_table, scalar, string_array, to_numpy, write_json, write_text
+from ml_gitops.adapters.io import numpy_array, read_table, scalar, string_array, to_numpy, write_json, write_text
+from ml_gitops.config.errors import UserError
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_sigkill_during_write_keeps_the_old_file(tmp_path: Path) -> None:
     dest = tmp_path / "out.bin"
     dest.write_text("old")
     code = (
-        "import sys, time\nfrom ml_gitops.io import atomic_path\n"
+        "import sys, time\nfrom ml_gitops.adapters.io import atomic_path\n"
         f"with atomic_path({str(dest)!r}) as tmp:\n"
         "    with open(tmp, 'wb') as fh:\n"
         "        fh.write(b'x' * 1000); fh.flush(); print('writing', flush=True); time.sleep(30)\n"
@@ -67,7 +67,7 @@ def test_read_table_missing_file(tmp_path: Path) -> None:
 
 
 def test_read_table_parquet_roundtrip(tmp_path: Path) -> None:
-    from ml_gitops.io import write_parquet
+    from ml_gitops.adapters.io import write_parquet
 
     df = pd.DataFrame({"a": [1.0, None], "b": ["x", "y"]})
     write_parquet(tmp_path / "t.parquet", df)
@@ -75,7 +75,7 @@ def test_read_table_parquet_roundtrip(tmp_path: Path) -> None:
 
 
 def test_github_output_appends_one_line_per_key_and_refuses_newlines(tmp_path: Path) -> None:
-    from ml_gitops.io import append_github_output
+    from ml_gitops.adapters.io import append_github_output
 
     out = tmp_path / "github_output"
     out.write_text("earlier=step\n")

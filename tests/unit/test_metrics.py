@@ -10,7 +10,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from ml_gitops.metrics import Predictions, paired_delta, point_metrics, with_intervals
+from ml_gitops.core.metrics import Predictions, paired_delta, point_metrics, with_intervals
 
 
 def make(k: int, n: int = 400, seed: int = 0, skill: float = 0.5) -> Predictions:
@@ -60,7 +60,7 @@ def test_paired_delta_sees_a_real_difference_and_not_a_fake_one() -> None:
 def test_weighted_auc_of_each_replicate_matches_scikit_learn(n: int, decimals: int | None) -> None:
     """The bootstrap's AUC (one cumulative sum per batch) is roc_auc_score with the replicate's weights,
     ties included."""
-    from ml_gitops.metrics import _auc, bootstrap_weights
+    from ml_gitops.core.metrics import _auc, bootstrap_weights
 
     rng = np.random.default_rng(n)
     score = rng.random(n) if decimals is None else rng.random(n).round(decimals)
@@ -80,7 +80,7 @@ def test_plot_curves_are_scikit_learns_points(k: int) -> None:
     """ROC (corners only) and precision-recall curves computed without importing scikit-learn."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    from ml_gitops import plots
+    from ml_gitops.adapters import figures as plots
 
     for p in (make(k), make(k, n=2000, seed=4, skill=0.2)):
         for name, df in plots.roc(p).items():
@@ -97,9 +97,9 @@ def test_plot_curves_are_scikit_learns_points(k: int) -> None:
 def _figure_inputs():
     import pandas as pd
 
-    from ml_gitops import plots
-    from ml_gitops.settings import EvaluateSettings
-    from ml_gitops.stages.evaluate import plot_curves
+    from ml_gitops.adapters import figures as plots
+    from ml_gitops.config.settings import EvaluateSettings
+    from ml_gitops.pipeline.evaluate import plot_curves
 
     p = make(3, n=300)
     imp = pd.DataFrame({"feature": ["a", "b"], "importance": [0.2, -0.01], "std": [0.01, 0.02]})
@@ -109,8 +109,8 @@ def _figure_inputs():
 def test_figures_drawn_in_a_forked_worker_are_the_inline_bytes(tmp_path) -> None:
     from functools import partial
 
-    from ml_gitops import plots
-    from ml_gitops.worker import ForkedWorker
+    from ml_gitops.adapters import figures as plots
+    from ml_gitops.adapters.worker import ForkedWorker
 
     data = _figure_inputs()
     plots.draw_figures(data, tmp_path / "inline")

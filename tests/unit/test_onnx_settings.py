@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_gitops.errors import UserError
-from ml_gitops.serve_config import onnx_settings
-from ml_gitops.settings import load_settings
+from ml_gitops.config.errors import UserError
+from ml_gitops.config.serve import onnx_settings
+from ml_gitops.config.settings import load_settings
 
 from ..helpers import ROOT
 

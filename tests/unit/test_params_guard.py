@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_gitops import params
-from ml_gitops.errors import UserError
+from ml_gitops.config import params
+from ml_gitops.config.errors import UserError
 
 from ..helpers import ROOT
 

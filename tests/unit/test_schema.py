@@ -3,8 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ml_gitops.schema import check_frame, errors_of, signature
-from ml_gitops.settings import parse_settings
+from ml_gitops.config.settings import parse_settings
+from ml_gitops.core.schema import check_frame, errors_of, signature
 
 
 @pytest.fixture
@@ -82,8 +82,8 @@ def test_signature_lists_features_not_target(schema) -> None:
 def test_category_and_bool_coercion_map_each_distinct_value() -> None:
     """Whole floats read as "1" not "1.0", bool words normalise, missing stays missing,
     and a value that is no bool word is named with its count and rows."""
-    from ml_gitops.schema import coerce_column
-    from ml_gitops.settings import ColumnSpec
+    from ml_gitops.config.settings import ColumnSpec
+    from ml_gitops.core.schema import coerce_column
 
     def values(s: pd.Series) -> list:
         return [None if pd.isna(v) else v for v in s]
@@ -104,9 +104,9 @@ def test_schema_files_keep_the_column_order_and_refuse_other_json(schema, tmp_pa
     the model's signature. Both keep the column order the model's features follow."""
     import json
 
-    from ml_gitops.errors import UserError
-    from ml_gitops.io import write_json
-    from ml_gitops.schema import read_schema, read_signature_schema, schema_document, signature_schema
+    from ml_gitops.adapters.io import write_json
+    from ml_gitops.config.errors import UserError
+    from ml_gitops.core.schema import read_schema, read_signature_schema, schema_document, signature_schema
 
     path = tmp_path / "schema.json"
     write_json(path, schema_document(schema))

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from ml_gitops.errors import UserError
-from ml_gitops.settings import parse_settings
+from ml_gitops.config.errors import UserError
+from ml_gitops.config.settings import parse_settings
 
 
 def test_composed_params_validate(settings_dict: dict) -> None:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml_gitops.errors import GateFailure, UserError
-from ml_gitops.persistence import load_model, save_model
-from ml_gitops.settings import GateSettings, SplitSettings, parse_settings
-from ml_gitops.sources import load, synthetic_batches
-from ml_gitops.stages.gate import check_floors
-from ml_gitops.stages.split import split
-from ml_gitops.stages.train import train
-from ml_gitops.stages.validate import validate
+from ml_gitops.adapters.persistence import load_model, save_model
+from ml_gitops.adapters.sources import load, synthetic_batches
+from ml_gitops.config.errors import GateFailure, UserError
+from ml_gitops.config.settings import GateSettings, SplitSettings, parse_settings
+from ml_gitops.pipeline.gate import check_floors
+from ml_gitops.pipeline.split import split
+from ml_gitops.pipeline.train import train
+from ml_gitops.pipeline.validate import validate
 
 from ..helpers import ROOT
 
@@ -96,7 +96,7 @@ def test_every_model_family_trains_saves_and_loads(settings_dict: dict, tmp_path
     # object; the saved bytes must not notice.
     import pickle
 
-    from ml_gitops.persistence import model_bytes
+    from ml_gitops.adapters.persistence import model_bytes
 
     assert model_bytes(pickle.loads(pickle.dumps(pipe))) == model_bytes(pipe)
 
@@ -139,7 +139,7 @@ def test_permutation_importance_ranks_the_signal_above_noise(settings_dict: dict
     """Shuffling the column the label depends on costs accuracy; shuffling pure noise does not."""
     import numpy as np
 
-    from ml_gitops.stages.evaluate import importance, predict
+    from ml_gitops.pipeline.evaluate import importance, predict
 
     s = synthetic_settings(settings_dict, 3000)
     frame, _ = validate(load(s.data), s.data)
@@ -164,10 +164,10 @@ def test_evaluate_scores_through_onnx_when_the_export_is_usable(settings, tmp_pa
     to skops, and `evaluate.runtime: onnx` refuses it naming the report."""
     import json
 
-    from ml_gitops.schema import signature
-    from ml_gitops.serve_config import onnx_settings
-    from ml_gitops.stages.evaluate import evaluate, load_scorer, predict
-    from ml_gitops.stages.export import write_export
+    from ml_gitops.adapters.onnx_export import write_export
+    from ml_gitops.config.serve import onnx_settings
+    from ml_gitops.core.schema import signature
+    from ml_gitops.pipeline.evaluate import evaluate, load_scorer, predict
 
     frame, _ = validate(load(settings.data), settings.data)
     tr, te = split(frame, settings.data.schema_.target, settings.split)

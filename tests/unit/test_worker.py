@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_gitops.errors import UserError
-from ml_gitops.worker import ForkedWorker
+from ml_gitops.adapters.worker import ForkedWorker
+from ml_gitops.config.errors import UserError
 
 
 def write_marker(job: dict) -> str:

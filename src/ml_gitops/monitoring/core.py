@@ -20,9 +20,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..metrics import LOWER_IS_BETTER, Predictions, subsample, with_intervals
-from . import stats
-from .config import FeatureOverride, MonitorSettings
+from ..config.monitor import FeatureOverride, MonitorSettings
+from ..core import drift as stats
+from ..core.metrics import LOWER_IS_BETTER, Predictions, subsample, with_intervals
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserError
-from ..predlog import PredictionLog, feedback, predictions, redact
+from ..adapters.predlog import PredictionLog, feedback, predictions, redact
+from ..config.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +31,7 @@ def parse_time(value: str | None, *, now: dt.datetime | None = None, flag: str =
     """ISO date/datetime (UTC) or a relative age such as ``7d``, ``24h``, ``30m``."""
     if value is None or value == "":
         return None
-    from ..predlog import utcnow
+    from ..adapters.predlog import utcnow
 
     m = _RELATIVE.match(value.strip())
     if m:

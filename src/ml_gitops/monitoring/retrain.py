@@ -13,11 +13,11 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserError
-from .config import RetrainSettings
+from ..config.errors import UserError
+from ..config.monitor import RetrainSettings
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from ..config.settings import Settings
 
 DRIFT_KINDS = frozenset({"drift", "quality", "prediction"})
 HEADLINE_METRICS = ("accuracy", "balanced_accuracy", "roc_auc")
@@ -117,7 +117,7 @@ def commit_message(branch: str, reasons: list[str], source: dict[str, Any], befo
 
 def run_retrain(settings: Settings, cfg: RetrainSettings, reasons: list[str], *, today: dt.date | None = None) -> dict:
     """Refresh, branch, reproduce, commit, push. Returns what happened (``changed`` False: nothing to do)."""
-    from .. import paths
+    from ..config import paths
 
     start = _git("rev-parse", "--abbrev-ref", "HEAD").strip()
     src = Path(settings.data.source.path).as_posix()

@@ -6,14 +6,14 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import paths
-from ..errors import UserError
-from .config import MonitorSettings
+from ..config import paths
+from ..config.errors import UserError
+from ..config.monitor import MonitorSettings
 from .core import Reference, typed
 from .logsource import Current
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from ..config.settings import Settings
     from .logsource import Window
 
 LOCK_FILE = paths.DVC_LOCK
@@ -67,8 +67,8 @@ def pinned(path: Path, require: bool, lock: Path = LOCK_FILE) -> dict[str, Any]:
 
 def model_schema(settings: Settings, signature: Path = paths.SIGNATURE) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The model's own input contract: models/signature.json, else the configured schema."""
-    from ..io import read_json
-    from ..schema import signature as make_signature
+    from ..adapters.io import read_json
+    from ..core.schema import signature as make_signature
 
     sig = read_json(signature) if signature.exists() else make_signature(settings.data.schema_)
     return dict(sig["features"]), [str(c) for c in sig["classes"]]
@@ -77,7 +77,7 @@ def model_schema(settings: Settings, signature: Path = paths.SIGNATURE) -> tuple
 def load_reference(cfg: MonitorSettings, features: dict[str, dict[str, Any]], classes: list[str]) -> Reference:
     import pandas as pd
 
-    from ..io import read_table
+    from ..adapters.io import read_table
 
     path = Path(cfg.reference)
     meta = pinned(path, cfg.require_pinned_reference)
@@ -111,7 +111,7 @@ def load_current_file(
     import numpy as np
     import pandas as pd
 
-    from ..io import read_table
+    from ..adapters.io import read_table
 
     raw = read_table(path)
     frame = typed(raw, features)
@@ -124,7 +124,7 @@ def load_current_file(
     else:
         from threadpoolctl import threadpool_limits
 
-        from ..persistence import load_model
+        from ..adapters.persistence import load_model
 
         model = load_model(paths.MODEL)
         order = [str(c) for c in model.classes_]
@@ -173,7 +173,7 @@ def monitor(
 
 def write_reports(report: dict[str, Any], ref: Reference, cur: Current, cfg: MonitorSettings) -> list[Path]:
     """JSON, Markdown and HTML, each written atomically."""
-    from ..io import write_json, write_text
+    from ..adapters.io import write_json, write_text
     from . import render
 
     md = render.markdown(report)

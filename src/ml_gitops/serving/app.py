@@ -24,10 +24,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from ..bundle import Bundle
-from ..errors import UserError
-from ..predlog import LogWriter, PredictionLog, utcnow
-from ..serve_config import ServeSettings
+from ..adapters.predlog import LogWriter, PredictionLog, utcnow
+from ..config.errors import UserError
+from ..config.serve import ServeSettings
+from ..registry.bundle import Bundle
 from . import model as model_mod
 from .validation import BadJSON, RequestModels, build, error_detail, parse
 
@@ -365,7 +365,7 @@ ENV_SETTINGS = "ML_GITOPS_SERVE_SETTINGS"
 
 def app_from_env() -> FastPredict:
     """uvicorn factory for `workers > 1` (each worker process builds its own app)."""
-    from ..bundle import open_bundle
+    from ..registry.bundle import open_bundle
 
     bundle = open_bundle(os.environ[ENV_BUNDLE])
     cfg = ServeSettings.model_validate_json(os.environ[ENV_SETTINGS])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UserError
+from ..config.errors import UserError
 from .model import ServedModel
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class _ParquetSink:
     """Append-only Parquet writer to a temp file, renamed into place on success (atomic)."""
 
     def __init__(self, dest: Path) -> None:
-        from ..io import atomic_path
+        from ..adapters.io import atomic_path
 
         self.dest = dest
         self._ctx = atomic_path(dest)
@@ -131,7 +131,7 @@ class _ParquetSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from ..io import parquet_options
+        from ..adapters.io import parquet_options
 
         if isinstance(df, pa.Table):
             table = df.cast(self.schema) if self.schema is not None else df
@@ -170,7 +170,7 @@ def score(
     import pyarrow as pa
     from tqdm import tqdm
 
-    from ..io import iter_table_batches, table_format
+    from ..adapters.io import iter_table_batches, table_format
 
     features = served.signature["features"]
     total = None

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import paths
-from ..bundle import Bundle, open_bundle, write_manifest
-from ..errors import UserError
-from ..serve_config import ServeSettings
+from ..config import paths
+from ..config.errors import UserError
+from ..config.serve import ServeSettings
+from ..registry.bundle import Bundle, open_bundle, write_manifest
 
 MODEL_FILE = "model.skops"
 ONNX_FILE = "model.onnx"
@@ -42,7 +42,7 @@ def preflight(path: str | Path) -> Bundle:
     """Everything that must hold before the server starts: checksums, signature, allow-listed types."""
     import skops.io as sio
 
-    from ..persistence import ALLOWED_TYPES
+    from ..adapters.persistence import ALLOWED_TYPES
 
     bundle = open_bundle(path)
     for rel in (MODEL_FILE, SIGNATURE_FILE):
@@ -71,7 +71,7 @@ def _git_sha() -> str | None:
 
 def workspace_bundle(dest: Path | None = None) -> Path:
     """A bundle from the pipeline's own outputs (models/, reports/metrics.json) until releases exist."""
-    from ..io import read_json, write_json
+    from ..adapters.io import read_json, write_json
 
     for rel in (paths.MODEL, paths.SIGNATURE):
         if not rel.is_file():
@@ -81,7 +81,7 @@ def workspace_bundle(dest: Path | None = None) -> Path:
     for name, src in WORKSPACE_FILES.items():
         if src.is_file() and src.stat().st_size > 0:
             shutil.copyfile(src, root / name)
-    from ..bundle import sha256
+    from ..registry.bundle import sha256
 
     sig = read_json(paths.SIGNATURE)
     digest = sha256(paths.MODEL)
@@ -105,12 +105,12 @@ class ServedModel:
     def proba_records(self, records: Sequence[Mapping[str, Any]]) -> Any:
         """Probabilities for validated records (dicts feature -> value)."""
         if self.onnx is not None:
-            from ..onnx_model import records_feed
+            from ..adapters.onnx import records_feed
 
             return self.onnx.proba(records_feed(records, self.onnx.kinds))
         import pandas as pd
 
-        from ..onnx_model import sklearn_frame
+        from ..adapters.onnx import sklearn_frame
 
         frame = pd.DataFrame.from_records(list(records), columns=self.features)
         return self.pipeline.predict_proba(sklearn_frame(frame, self.signature))
@@ -118,10 +118,10 @@ class ServedModel:
     def proba_frame(self, frame: Any) -> Any:
         """Probabilities for a validated DataFrame of feature columns (batch scoring)."""
         if self.onnx is not None:
-            from ..onnx_model import frame_feed
+            from ..adapters.onnx import frame_feed
 
             return self.onnx.proba(frame_feed(frame, self.onnx.kinds))
-        from ..onnx_model import sklearn_frame
+        from ..adapters.onnx import sklearn_frame
 
         return self.pipeline.predict_proba(sklearn_frame(frame[self.features], self.signature))
 
@@ -130,8 +130,8 @@ def load(bundle: Bundle, cfg: ServeSettings) -> ServedModel:
     """Load the Pipeline (allow-list) and, when allowed and verified, the ONNX model."""
     import numpy as np
 
-    from ..onnx_model import OnnxPredictor, frame_feed, sklearn_frame, synthetic_rows
-    from ..persistence import load_model
+    from ..adapters.onnx import OnnxPredictor, frame_feed, sklearn_frame, synthetic_rows
+    from ..adapters.persistence import load_model
 
     sig = bundle.json(SIGNATURE_FILE)
     pipeline = load_model(bundle.path(MODEL_FILE))

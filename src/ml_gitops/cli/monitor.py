@@ -1,0 +1,129 @@
+"""`monitor`: drift, data quality, prediction drift and feedback performance; `monitor-issue`: one GitHub issue.
+
+Exit codes: 0 healthy, 1 breach, 2 cannot judge (too few rows, unpinned
+reference, unreadable log). The reports are written in every case that gets
+as far as reading the window, so a workflow can always upload them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+# The workflow passes the log's URL (a secret for a real database) through this variable.
+LOG_URL_ENV = "MONITOR_LOG_URL"
+ISSUE_TITLE = "Model monitor: breach"
+ISSUE_LABEL = "model-monitor"
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return n
+
+
+def _github_output(**values: str) -> None:
+    """Hand results to later workflow steps (no-op outside GitHub Actions)."""
+    from ..adapters.io import append_github_output
+
+    append_github_output(os.environ.get("GITHUB_OUTPUT"), values)
+
+
+def _monitor(ns: argparse.Namespace) -> int:
+    from ..config.errors import UserError
+    from ..config.monitor import monitor_settings
+    from ..config.settings import load_settings
+    from ..monitoring.logsource import Window, parse_time
+    from ..monitoring.run import monitor, summary, write_reports
+
+    settings = load_settings(ns.params)
+    cfg = monitor_settings(settings)
+    if ns.current is not None and (ns.since or ns.until or ns.last):
+        raise UserError("--current reads a batch file: it cannot be combined with --since/--until/--last")
+    since = parse_time(ns.since, flag="--since")
+    until = parse_time(ns.until, flag="--until")
+    window = Window(since, until, ns.last if ns.last else (None if since or until else cfg.default_last))
+    log_url = ns.log_url or os.environ.get(LOG_URL_ENV) or cfg.log_url
+    try:
+        report, ref, cur = monitor(settings, cfg, window=window, current=ns.current, log_url=log_url)
+    except UserError:
+        _github_output(status="error", exit_code="2")
+        raise
+    written = write_reports(report, ref, cur, cfg)
+    print(summary(report))
+    print("reports: " + ", ".join(p.as_posix() for p in written))
+    _github_output(status=report["status"], exit_code=str(report["exit_code"]))
+    if report["status"] == "cannot_judge":
+        raise UserError(report["reason"])
+    return int(report["exit_code"])
+
+
+def issue_plan(existing: list[dict[str, Any]], title: str) -> tuple[str, int | None]:
+    """Update the open issue with our exact title, else create one: never a second issue."""
+    for issue in sorted(existing, key=lambda i: int(i["number"])):
+        if issue.get("title") == title:
+            return "edit", int(issue["number"])
+    return "create", None
+
+
+def _issue(ns: argparse.Namespace) -> int:
+    import json
+    import shutil
+    import subprocess
+
+    from ..config.errors import UserError
+
+    if not ns.report.exists():
+        raise UserError(f"{ns.report}: report not found (run `make monitor` first)")
+    gh = shutil.which("gh")
+    if gh is None:
+        raise UserError("gh (GitHub CLI) not found on PATH; it is preinstalled on GitHub-hosted runners")
+
+    def call(*args: str) -> str:
+        proc = subprocess.run([gh, *args], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise UserError(f"gh {args[0]} {args[1]}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+        return proc.stdout
+
+    listed = call(
+        "issue", "list", "--state", "open", "--label", ns.label, "--search", f"{ns.title} in:title",
+        "--json", "number,title", "--limit", "50",
+    )  # fmt: skip
+    action, number = issue_plan(json.loads(listed or "[]"), ns.title)
+    if action == "edit":
+        call("issue", "edit", str(number), "--body-file", str(ns.report))
+        print(f"monitor-issue: updated issue #{number}")
+    else:
+        call("label", "create", ns.label, "--force", "--description", "opened by the model monitor")
+        url = call("issue", "create", "--title", ns.title, "--label", ns.label, "--body-file", str(ns.report))
+        print(f"monitor-issue: opened {url.strip()}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    from . import main as cli
+
+    p = sub.add_parser(
+        "monitor",
+        help="drift, data quality, prediction drift and feedback performance vs the training reference",
+        description=__doc__,
+    )
+    cli._params_arg(p)
+    g = p.add_argument_group("window (default: the last monitor.default_last logged rows)")
+    g.add_argument("--since", help="ISO date/time (UTC) or an age such as 7d, 24h")
+    g.add_argument("--until", help="ISO date/time (UTC) or an age; exclusive")
+    g.add_argument("--last", type=_positive, help="the last N logged rows (within --since/--until if given)")
+    g.add_argument("--current", type=Path, help="a batch file (CSV/Parquet) instead of the prediction log")
+    p.add_argument(
+        "--log-url", help=f"SQLAlchemy URL of the prediction log (default: ${LOG_URL_ENV}, then monitor.log_url)"
+    )
+    p.set_defaults(handler=_monitor)
+
+    p = sub.add_parser("monitor-issue", help="open or update the one GitHub issue with the monitor report (gh)")
+    p.add_argument("--report", type=Path, default=Path("reports/monitor.md"))
+    p.add_argument("--title", default=ISSUE_TITLE)
+    p.add_argument("--label", default=ISSUE_LABEL)
+    p.set_defaults(handler=_issue)

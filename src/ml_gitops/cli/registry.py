@@ -1,0 +1,242 @@
+"""Registry commands: promote, assign, registry, deploy-plan, deploy-resolve.
+
+Top-level imports stay light: every CLI start imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+BUMP_CHOICES = ("major", "minor", "patch")
+
+
+def _outputs(values: dict[str, Any], github_output: str | None) -> None:
+    """Print key=value lines; append them to $GITHUB_OUTPUT too when it is set."""
+    from ..adapters.io import append_github_output
+
+    print("\n".join(f"{k}={'' if v is None else v}" for k, v in values.items()))
+    append_github_output(github_output, values)
+
+
+def _promote(ns: argparse.Namespace) -> int:
+    from ..registry.tags import Registry, promote
+
+    reg = Registry.open(ns.repo)
+    res = promote(reg, push=ns.push, bump_override=ns.bump, version=ns.version, pr=ns.pr)
+    if not res.new:
+        print(f"{res.commit[:12]} is already {reg.artifact}@{res.version}: nothing registered")
+    else:
+        where = "pushed to " + reg.settings.git_remote if ns.push else "local only (use --push)"
+        print(f"registered {', '.join(res.tags)} at {res.commit[:12]} ({where})")
+    _outputs(
+        {
+            "version": res.version,
+            "new": str(res.new).lower(),
+            "tags": " ".join(res.tags),
+            "stage_tag": next((t for t in res.tags if "#" in t), ""),
+        },
+        os.environ.get("GITHUB_OUTPUT") if ns.github_output else None,
+    )
+    return 0
+
+
+def _assign(ns: argparse.Namespace) -> int:
+    from ..registry.tags import Registry, assign
+
+    reg = Registry.open(ns.repo)
+    tag = assign(reg, ns.stage, ns.version, unassign=ns.unassign, push=ns.push)
+    if not tag:
+        print(f"{ns.stage} is already at {ns.version}: nothing to do")
+    else:
+        verb = "unassigned" if ns.unassign else "assigned"
+        print(
+            f"{verb} {ns.stage} {'from' if ns.unassign else 'to'} {ns.version}: tag {tag}"
+            f"{' pushed' if ns.push else ' (local only, use --push)'}"
+        )
+    return 0
+
+
+def registry_view(root: Path) -> dict[str, Any]:
+    from ..registry.tags import Registry
+
+    reg = Registry.open(root)
+    st = reg.state()
+    return {
+        "artifact": reg.artifact,
+        "latest": st.latest,
+        "stages": st.stages,
+        "versions": [
+            {"version": v, "commit": st.versions[v], "stages": st.stages_of(v)} for v in reversed(st.sorted_versions())
+        ],
+    }
+
+
+def _registry(ns: argparse.Namespace) -> int:
+    if ns.fetch:
+        from ..registry.tags import git
+
+        git(ns.repo, "fetch", "--quiet", "--force", "--tags", ns.remote)
+    view = registry_view(ns.repo)
+    if ns.json:
+        print(json.dumps(view, indent=2))
+        return 0
+    stages = ", ".join(f"{s}={v or '-'}" for s, v in view["stages"].items())
+    print(f"{view['artifact']}: latest {view['latest'] or '-'}; {stages or 'no stages in .gto'}")
+    print("| version | commit | stages |\n|---|---|---|")
+    for v in view["versions"]:
+        print(f"| {v['version']} | {v['commit'][:12]} | {', '.join(v['stages'])} |")
+    return 0
+
+
+def _deploy_plan(ns: argparse.Namespace) -> int:
+    """What a pushed ref asks deploy to do; a ref that is not ours plans nothing (exit 0)."""
+    from ..registry.tags import Action, Registry, parse_tag, resolve_commit, version_tag
+
+    out = os.environ.get("GITHUB_OUTPUT") if ns.github_output else None
+    nothing = {"deploy": "false", "version": "", "stage": "", "tag": "", "commit": ""}
+    reg = Registry.open(ns.repo)
+    ref = parse_tag(ns.ref)
+    name = ns.ref.removeprefix("refs/tags/")
+    if ref is None and name.startswith((f"{reg.artifact}@", f"{reg.artifact}#")):
+        from ..config.errors import UserError
+
+        raise UserError(
+            f"{name}: malformed registry tag (expected {reg.artifact}@vX.Y.Z or {reg.artifact}#<stage>#<n>)"
+        )
+    if ref is None or ref.artifact != reg.artifact:
+        why = "not a registry tag" if ref is None else f"a tag of artifact {ref.artifact!r}, not {reg.artifact!r}"
+        print(f"{ns.ref}: {why}: nothing to deploy")
+        _outputs(nothing, out)
+        return 0
+    if ref.action in (Action.DEREGISTER, Action.UNASSIGN):
+        print(f"{ns.ref}: {ref.action.value}: nothing to deploy")
+        _outputs(nothing, out)
+        return 0
+    _cross_check(reg.root, ref)
+    state = reg.state()
+    if ref.action is Action.REGISTER:
+        version, stage = ref.version or "", ""
+        state.require(version)
+    else:
+        commit = resolve_commit(reg.root, ref.tag)
+        version = state.version_at(commit) or ""
+        stage = ref.stage or ""
+        if not version:
+            from ..config.errors import UserError
+
+            raise UserError(f"{ns.ref}: points at {commit[:12]}, which no registered version names")
+        if state.stages.get(stage) != version:
+            print(f"{ns.ref}: superseded ({stage} is now at {state.stages.get(stage) or 'nothing'}): nothing to deploy")
+            _outputs(nothing, out)
+            return 0
+    tag = version_tag(reg.artifact, version)
+    _outputs({"deploy": "true", "version": version, "stage": stage, "tag": tag, "commit": state.versions[version]}, out)
+    return 0
+
+
+def _cross_check(root: Path, ref: Any) -> None:
+    """GTO's own parse of the tag must agree with ours (`gto check-ref`), when the tag exists here."""
+    from ..config.errors import UserError
+    from ..registry.tags import Action, git
+
+    if not git(root, "tag", "--list", ref.tag).strip():
+        raise UserError(f"{ref.tag}: tag not found in this clone (fetch tags: git fetch --tags)")
+    from ..registry.tags import gto_api
+
+    events = gto_api().check_ref(str(root), ref.tag)
+    key = "version" if ref.action is Action.REGISTER else "stage"
+    want = ref.version if key == "version" else ref.stage
+    got = [getattr(ev, key, None) for ev in events if getattr(ev, "artifact", None) == ref.artifact]
+    if got != [want]:
+        raise UserError(f"{ref.tag}: gto check-ref reads {key} {got or 'nothing'}, our parser {want!r}")
+
+
+def _deploy_resolve(ns: argparse.Namespace) -> int:
+    """Resolve a stage to its version and fetch exactly that model (md5 checked against dvc.lock)."""
+    from ..config.errors import UserError
+    from ..registry.tags import Registry, artifact_path, fetch_output, git, lock_outputs, show_file, version_tag
+
+    reg = Registry.open(ns.repo)
+    reg.check_stage(ns.stage)
+    if ns.fetch:
+        git(reg.root, "fetch", "--quiet", "--force", "--tags", reg.settings.git_remote)
+    state = reg.state()
+    version = state.stages.get(ns.stage)
+    if not version:
+        raise UserError(f"stage {ns.stage!r} has no version assigned (see `{__package__.split('.')[0]} registry`)")
+    tag = version_tag(reg.artifact, version)
+    lock = show_file(reg.root, tag, "dvc.lock") or ""
+    model = artifact_path(reg.root, reg.artifact)
+    outs = lock_outputs(lock)
+    if model not in outs:
+        raise UserError(f"{tag}: dvc.lock has no output {model}")
+    dest = Path(ns.out) / Path(model).name
+    fetch_output(reg.root, tag, model, dest, outs[model]["md5"])
+    _outputs(
+        {
+            "stage": ns.stage,
+            "version": version,
+            "tag": tag,
+            "commit": state.versions[version],
+            "model": dest,
+            "md5": outs[model]["md5"],
+        },
+        os.environ.get("GITHUB_OUTPUT") if ns.github_output else None,
+    )
+    return 0
+
+
+def register(sub: Any) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--repo", type=Path, default=Path(), help="git repository (default: .)")
+
+    p = sub.add_parser(
+        "promote",
+        help="register HEAD as the next model version (GTO tag) and assign staging",
+        description="Refuses when dvc.lock is stale or the model is not in the DVC remote.",
+    )
+    common(p)
+    p.add_argument("--push", action="store_true", help="push the new tags to the git remote")
+    p.add_argument(
+        "--bump",
+        choices=BUMP_CHOICES,
+        default=None,
+        help="override the bump (default: Release-Bump trailer on the merged commits, else minor)",
+    )
+    p.add_argument("--version", default=None, help="register exactly this version (vX.Y.Z)")
+    p.add_argument("--pr", default=os.environ.get("PR_NUMBER") or None, help="PR number for the tag message")
+    p.add_argument("--github-output", action="store_true", help="also append outputs to $GITHUB_OUTPUT")
+    p.set_defaults(handler=_promote)
+
+    p = sub.add_parser("assign", help="assign (or --unassign) a stage to a registered version: rollback too")
+    common(p)
+    p.add_argument("--stage", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--unassign", action="store_true")
+    p.add_argument("--push", action="store_true")
+    p.set_defaults(handler=_assign)
+
+    p = sub.add_parser("registry", help="show registered versions and which one each stage holds")
+    common(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--fetch", action="store_true", help="fetch tags from the remote first")
+    p.add_argument("--remote", default="origin")
+    p.set_defaults(handler=_registry)
+
+    p = sub.add_parser("deploy-plan", help="parse a pushed ref (GTO grammar): what deploy should do")
+    common(p)
+    p.add_argument("--ref", required=True, help="e.g. refs/tags/model#prod#3")
+    p.add_argument("--github-output", action="store_true", help="also append outputs to $GITHUB_OUTPUT")
+    p.set_defaults(handler=_deploy_plan)
+
+    p = sub.add_parser("deploy-resolve", help="resolve a stage to its version and fetch exactly that model")
+    common(p)
+    p.add_argument("--stage", required=True)
+    p.add_argument("--out", type=Path, default=Path("dist/deploy"))
+    p.add_argument("--fetch", action="store_true", help="fetch tags from the remote first")
+    p.add_argument("--github-output", action="store_true", help="also append outputs to $GITHUB_OUTPUT")
+    p.set_defaults(handler=_deploy_resolve)

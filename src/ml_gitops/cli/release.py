@@ -1,0 +1,40 @@
+"""`release build` and `release verify`: the verified bundle of one registered version."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _build(ns: argparse.Namespace) -> int:
+    from ..registry.release import build
+    from ..registry.tags import Registry
+
+    built = build(Registry.open(ns.repo), ns.version, ns.out_dir)
+    print(f"built {built.directory} ({len(built.manifest['files'])} files) and {built.archive}")
+    return 0
+
+
+def _verify(ns: argparse.Namespace) -> int:
+    import tempfile
+
+    from ..registry.bundle import open_bundle
+
+    with tempfile.TemporaryDirectory(prefix="verify-") as tmp:
+        b = open_bundle(ns.bundle, Path(tmp))
+        print(f"{ns.bundle}: OK ({b.name} {b.version}, {len(b.manifest['files'])} files match MANIFEST.json)")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("release", help="build or verify a release bundle")
+    rsub = p.add_subparsers(dest="release_command", required=True, metavar="ACTION")
+    b = rsub.add_parser("build", help="bundle a registered version from its tag: dist/<model>-<version>/ + .tar.gz")
+    b.add_argument("--version", required=True, help="registered version, e.g. v0.2.0")
+    b.add_argument("--repo", type=Path, default=Path())
+    b.add_argument("--out-dir", type=Path, default=None, help="default: release.dist_dir (dist)")
+    b.set_defaults(handler=_build)
+    v = rsub.add_parser("verify", help="refuse a bundle with a changed, missing or extra file")
+    v.add_argument("bundle", type=Path, help="bundle directory or .tar.gz")
+    v.set_defaults(handler=_verify)

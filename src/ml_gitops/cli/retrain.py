@@ -1,0 +1,82 @@
+"""`retrain`: decide, retrain on a branch (git + DVC only), open the PR (the one GitHub step).
+
+ml-gitops retrain [run]   refresh the source, branch retrain/<date>-<md5>, dvc repro, commit, push (+ dvc push)
+ml-gitops retrain decide  which switched-on triggers fired (schedule, new data, drift, performance)
+ml-gitops retrain open-pr gh pr create for the current retrain branch
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _load(ns: argparse.Namespace) -> tuple[Any, Any]:
+    from ..config.monitor import retrain_settings
+    from ..config.settings import load_settings
+
+    settings = load_settings(ns.params)
+    return settings, retrain_settings(settings)
+
+
+def _report(path: Path) -> dict[str, Any] | None:
+    from ..adapters.io import read_json
+
+    return read_json(path) if path.exists() else None
+
+
+def _decide(ns: argparse.Namespace) -> int:
+    from ..monitoring.retrain import decide, source_state
+    from .monitor import _github_output
+
+    settings, cfg = _load(ns)
+    event = ns.event or os.environ.get("GITHUB_EVENT_NAME") or "manual"
+    d = decide(cfg, _report(ns.report), event, source_state(settings))
+    print(f"retrain={'true' if d['retrain'] else 'false'}: {d['why']}")
+    _github_output(retrain="true" if d["retrain"] else "false", reasons=",".join(d["reasons"]))
+    return 0
+
+
+def _run(ns: argparse.Namespace) -> int:
+    from ..monitoring.retrain import decide, run_retrain, source_state
+
+    settings, cfg = _load(ns)
+    d = decide(cfg, _report(ns.report), "manual", source_state(settings))
+    given = [r.strip() for r in (ns.reasons or "").split(",") if r.strip()]
+    reasons = given or [r for r, hit in d["fired"].items() if hit] or ["manual"]
+    out = run_retrain(settings, cfg, reasons)
+    if not out["changed"]:
+        print(f"retrain: nothing to do ({out['why']}); no branch created")
+        return 0
+    print(f"retrain: pushed {out['branch']} to {cfg.remote} (base {cfg.base}); open the PR with `make retrain-pr`")
+    return 0
+
+
+def _open_pr(ns: argparse.Namespace) -> int:
+    from ..monitoring.retrain import open_pr
+
+    _, cfg = _load(ns)
+    print(f"retrain: pull request {open_pr(cfg, ns.report_md)}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    from . import main as cli
+
+    p = sub.add_parser("retrain", help="retrain on a branch and open the PR", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    cli._params_arg(p)
+    p.add_argument("--report", type=Path, default=Path("reports/monitor.json"), help="monitor report (optional)")
+    p.set_defaults(handler=_run, reasons=None)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    r = actions.add_parser("run", help="refresh, branch, dvc repro, commit, push (default)")
+    r.add_argument("--reasons", help="comma-separated triggers for the commit message (default: those that fired)")
+    r.set_defaults(handler=_run)
+    d = actions.add_parser("decide", help="should the scheduled workflow retrain? (prints retrain=true|false)")
+    d.add_argument("--event", help="schedule | workflow_dispatch | manual (default: $GITHUB_EVENT_NAME)")
+    d.set_defaults(handler=_decide)
+    o = actions.add_parser("open-pr", help="gh pr create for the current retrain branch")
+    o.add_argument("--report-md", type=Path, default=Path("reports/monitor.md"), help="appended to the PR body")
+    o.set_defaults(handler=_open_pr)

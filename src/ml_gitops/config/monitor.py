@@ -1,0 +1,134 @@
+"""Typed `monitor` and `retrain` config groups (conf/monitor/, conf/retrain/).
+
+They arrive untyped in ``Settings.extra_groups``; validating them here, with
+unknown keys refused, means a typo such as ``alpah`` fails loudly instead of
+silently running with the default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..core.metrics import METRICS
+from .errors import UserError
+from .settings import Settings
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NumericThresholds(_Strict):
+    psi: float | None = Field(0.2, gt=0)
+    wasserstein: float | None = Field(0.25, gt=0)
+
+
+class CategoricalThresholds(_Strict):
+    psi: float | None = Field(0.2, gt=0)
+    share: float | None = Field(0.1, gt=0, le=1)
+
+
+class FeatureOverride(_Strict):
+    enabled: bool = True
+    psi: float | None = Field(None, gt=0)
+    wasserstein: float | None = Field(None, gt=0)
+    share: float | None = Field(None, gt=0, le=1)
+
+
+class QualitySettings(_Strict):
+    missing_increase: float = Field(0.05, gt=0, le=1)
+    out_of_range_share: float = Field(0.01, ge=0, le=1)
+    unseen_share: float = Field(0.01, ge=0, le=1)
+
+
+class PredictionSettings(_Strict):
+    psi: float = Field(0.2, gt=0)
+    share: float = Field(0.1, gt=0, le=1)
+    score_psi: float = Field(0.2, gt=0)
+
+
+class PerformanceSettings(_Strict):
+    min_labels: int = Field(30, ge=1)
+    n_bootstrap: int = Field(500, ge=10, le=100_000)
+    bootstrap_max_rows: int = Field(5_000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    floors: dict[str, float] = Field(default_factory=dict)
+
+
+class ReportSettings(_Strict):
+    json_: str = Field("reports/monitor.json", alias="json", min_length=1)
+    markdown: str = Field("reports/monitor.md", min_length=1)
+    html: str = Field("reports/monitor.html", min_length=1)
+    max_plots: int = Field(24, ge=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MonitorSettings(_Strict):
+    log_url: str = Field("sqlite:///logs/predictions.db", min_length=1)
+    default_last: int = Field(100_000, ge=1)
+    min_rows: int = Field(100, ge=2)
+    reference: str = "data/processed/train.parquet"
+    prediction_reference: str = "reports/predictions.parquet"
+    require_pinned_reference: bool = True
+    reference_max_rows: int = Field(200_000, ge=100)
+    seed: int = 0
+    alpha: float = Field(0.01, gt=0, lt=0.5)
+    correction: Literal["holm", "bonferroni"] = "holm"
+    bins: int = Field(10, ge=2, le=100)
+    numeric: NumericThresholds = NumericThresholds()
+    categorical: CategoricalThresholds = CategoricalThresholds()
+    features: dict[str, FeatureOverride] = Field(default_factory=dict)
+    quality: QualitySettings = QualitySettings()
+    prediction: PredictionSettings = PredictionSettings()
+    performance: PerformanceSettings = PerformanceSettings()
+    report: ReportSettings = ReportSettings()
+
+
+class RetrainTriggers(_Strict):
+    schedule: bool = False
+    new_data: bool = True
+    drift: bool = True
+    performance: bool = True
+
+
+class RetrainSettings(_Strict):
+    enabled: bool = False
+    triggers: RetrainTriggers = RetrainTriggers()
+    base: str = Field("main", min_length=1)
+    remote: str = Field("origin", min_length=1)
+    branch_prefix: str = Field("retrain/", min_length=1)
+    dvc_push: bool = True
+    refresh: Literal["auto", "none"] = "auto"
+
+
+def _validate(model: type[_Strict], group: str, raw: Any) -> Any:
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join([group, *(str(p) for p in first["loc"])]).replace("json_", "json")
+        msg = "unknown config key" if first["type"] == "extra_forbidden" else first["msg"]
+        value = first.get("input")
+        shown = (
+            "" if isinstance(value, dict) or first["type"] in {"missing", "extra_forbidden"} else f" (got {value!r})"
+        )
+        raise UserError(f"params.yaml: {where}: {msg}{shown}") from None
+
+
+def monitor_settings(settings: Settings) -> MonitorSettings:
+    cfg: MonitorSettings = _validate(MonitorSettings, "monitor", settings.extra_groups.get("monitor"))
+    unknown = sorted(set(cfg.performance.floors) - set(METRICS))
+    if unknown:
+        raise UserError(f"params.yaml: monitor.performance.floors: unknown metric {unknown[0]!r} (known: {METRICS})")
+    features = set(settings.data.schema_.feature_columns)
+    stray = sorted(set(cfg.features) - features)
+    if stray:
+        raise UserError(f"params.yaml: monitor.features.{stray[0]}: not a feature column of the schema")
+    return cfg
+
+
+def retrain_settings(settings: Settings) -> RetrainSettings:
+    return _validate(RetrainSettings, "retrain", settings.extra_groups.get("retrain"))

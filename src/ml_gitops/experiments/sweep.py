@@ -1,0 +1,195 @@
+"""Sweeps on DVC's experiment queue: the pure parts (config, grid checks, choosing the best).
+
+DVC expands the Hydra grid and runs the queue; Hydra parses the overrides. What
+is ours is small and testable without either running: the typed `sweep` config,
+the check that every swept key is a `params:` dependency of some stage (else
+every experiment is a silent copy of the baseline), reading `dvc exp show --json`,
+and ranking experiments by the primary metric.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..config.errors import UserError
+from ..core.metrics import LOWER_IS_BETTER, METRICS
+
+GROUP = "sweep"
+
+
+class SweepSettings(BaseModel):
+    """The `sweep` config group (conf/sweep/default.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grid: list[str] = Field(min_length=1)
+    jobs: int = Field(2, ge=1, le=64)
+    metric: str = "balanced_accuracy"
+    stage: str | None = "evaluate"
+    branch_prefix: str = Field("sweep/", min_length=1)
+    drop: str | None = None
+    poll_seconds: float = Field(10.0, gt=0, le=600)
+    timeout_minutes: float = Field(240.0, gt=0)
+    worker_linger_seconds: float = Field(60.0, ge=0, le=600)
+    worker_linger_poll_seconds: float = Field(2.0, gt=0, le=60)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r} (known: {', '.join(METRICS)})")
+        return v
+
+    @field_validator("drop")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as err:
+                raise ValueError(f"not a regular expression: {err}") from None
+        return v
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+
+def parse_sweep_settings(raw: Any, source: str = "params.yaml") -> SweepSettings:
+    """Validate the group or raise one UserError naming the dotted key."""
+    if raw is None:
+        raise UserError(f"{source}: no '{GROUP}' group (add `- {GROUP}: default` to conf/config.yaml, `make params`)")
+    try:
+        return SweepSettings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in (GROUP, *err["loc"]))
+        msg = "unknown config key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        raise UserError(f"{source}: {loc}: {msg}") from None
+
+
+# ---------------------------------------------------------------- the grid
+@dataclass(frozen=True)
+class GridAxis:
+    key: str  # dotted key, or a config group (`model`)
+    values: tuple[str, ...]
+    text: str  # the override as written
+
+
+def parse_grid(overrides: list[str]) -> list[GridAxis]:
+    """Parse Hydra overrides with Hydra's own parser; a bad one is a UserError naming it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    axes: list[GridAxis] = []
+    seen: set[str] = set()
+    for text in overrides:
+        try:
+            (ov,) = parser.parse_overrides([text])
+        except HydraException as err:
+            first = str(err).strip().splitlines()[0]
+            raise UserError(f"sweep grid: cannot parse {text!r}: {first}") from None
+        key = ov.key_or_group
+        if key in seen:
+            raise UserError(f"sweep grid: key {key!r} appears twice")
+        seen.add(key)
+        values = tuple(ov.sweep_string_iterator()) if ov.is_sweep_override() else (ov.get_value_element_as_str(),)
+        axes.append(GridAxis(key, values, text))
+    return axes
+
+
+def grid_size(axes: list[GridAxis]) -> int:
+    n = 1
+    for a in axes:
+        n *= len(a.values)
+    return n
+
+
+def param_deps(dvc_yaml: dict[str, Any]) -> set[str]:
+    """Every params key some stage of dvc.yaml depends on (params.yaml entries only)."""
+    keys: set[str] = set()
+    for stage in (dvc_yaml.get("stages") or {}).values():
+        for entry in stage.get("params") or []:
+            if isinstance(entry, str):
+                keys.add(entry)
+            elif isinstance(entry, dict):
+                for file, names in entry.items():
+                    if file == "params.yaml" and isinstance(names, list):
+                        keys.update(str(n) for n in names)
+    return keys
+
+
+def uncovered_keys(axes: list[GridAxis], deps: set[str]) -> list[str]:
+    """Swept keys no stage depends on: changing them would rerun nothing."""
+
+    def covered(key: str) -> bool:
+        return any(key == d or key.startswith(d + ".") or d.startswith(key + ".") for d in deps)
+
+    return [a.key for a in axes if not a.key.startswith("hydra") and not covered(a.key)]
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    rev: str
+    state: str  # success | failed | queued | running | ...
+    value: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _rev_data(rev: dict[str, Any], metrics_file: str, metric: str) -> tuple[float | None, dict[str, Any]]:
+    data = rev.get("data") or {}
+    m = ((data.get("metrics") or {}).get(metrics_file) or {}).get("data") or {}
+    params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+    value = m.get(metric)
+    return (float(value) if isinstance(value, int | float) else None), params
+
+
+def experiments(exp_show: list[dict[str, Any]], metrics_file: str, metric: str) -> tuple[Experiment, list[Experiment]]:
+    """(baseline, its experiments) from `dvc exp show --json` (the first non-workspace row is HEAD)."""
+    heads = [b for b in exp_show if b.get("rev") != "workspace"]
+    if not heads:
+        raise UserError("dvc exp show: no commit to compare against (commit the project first)")
+    head = heads[0]
+    value, params = _rev_data(head, metrics_file, metric)
+    base = Experiment(head.get("name") or head["rev"][:7], head["rev"], "baseline", value, params)
+    out: list[Experiment] = []
+    for group in head.get("experiments") or []:
+        revs = group.get("revs") or []
+        if not revs:
+            continue
+        rev = revs[0]
+        executor = group.get("executor") or {}
+        failed = bool(rev.get("error")) or executor.get("state") == "failed"
+        state = "failed" if failed else (executor.get("state") or "success")
+        value, params = _rev_data(rev, metrics_file, metric)
+        out.append(Experiment(group.get("name") or rev.get("name") or rev["rev"][:7], rev["rev"], state, value, params))
+    return base, out
+
+
+def rank(exps: list[Experiment], lower_is_better: bool) -> list[Experiment]:
+    """Successful experiments with the metric, best first; ties broken by name for a stable choice."""
+    ok = [e for e in exps if e.state == "success" and e.value is not None]
+    sign = 1.0 if lower_is_better else -1.0
+    return sorted(ok, key=lambda e: (sign * float(e.value or 0.0), e.name))
+
+
+def changed_params(base: Experiment, exp: Experiment) -> dict[str, tuple[Any, Any]]:
+    """Flattened params that differ between the baseline and an experiment: (old, new)."""
+    a, b = flatten(base.params), flatten(exp.params)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}

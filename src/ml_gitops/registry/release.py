@@ -1,0 +1,241 @@
+"""Release bundles: one registered version's outputs, its card and lineage, with a manifest.
+
+Everything comes from the *tagged commit*, not from the working tree: git-tracked
+outputs via `git show <tag>:path`, cached ones from the DVC cache or remote, each
+checked against the md5 that the tag's `dvc.lock` records. So a bundle names
+exactly what the tag names, whatever is checked out.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import paths
+from ..config.errors import UserError
+from .bundle import make_archive, verify_dir, write_manifest
+from .tags import (
+    DVC_LOCK,
+    Registry,
+    fetch_output,
+    load_group,
+    lock_deps,
+    lock_outputs,
+    show_file,
+    version_key,
+    version_tag,
+)
+
+# bundle name -> pipeline output; optional ones are included when the tag's dvc.lock has them.
+FILES: dict[str, tuple[Path, bool]] = {
+    "model.skops": (paths.MODEL, False),
+    "model.onnx": (paths.ONNX, True),
+    "signature.json": (paths.SIGNATURE, False),
+    "training.json": (paths.TRAIN_SUMMARY, False),
+    "metrics.json": (paths.METRICS, False),
+    "validation.json": (paths.VALIDATION_REPORT, False),
+}
+
+
+class ReleaseSettings(BaseModel):
+    """`release:` in conf/ (conf/release/default.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dist_dir: str = "dist"
+    intended_use: str = "Not stated: set release.intended_use in conf/release/."
+    known_limitations: list[str] = Field(default_factory=list)
+    packages: list[str] = Field(default_factory=lambda: ["scikit-learn", "skops", "numpy", "pandas", "dvc", "gto"])
+
+
+@dataclass(frozen=True)
+class Built:
+    directory: Path
+    archive: Path
+    manifest: dict[str, Any]
+
+
+def _json(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{what}: not valid JSON ({err})") from None
+
+
+def lineage(
+    reg: Registry, version: str, commit: str, params_text: str, lock_text: str, cfg: ReleaseSettings
+) -> dict[str, Any]:
+    import yaml
+
+    params = yaml.safe_load(params_text) or {}
+    versions = {}
+    for pkg in cfg.packages:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    source = str(((params.get("data") or {}).get("source") or {}).get("path", ""))
+    outs = lock_outputs(lock_text)
+    return {
+        "artifact": reg.artifact,
+        "version": version,
+        "tag": version_tag(reg.artifact, version),
+        "git_sha": commit,
+        "data": {"source": source, "source_md5": lock_deps(lock_text).get(source)},
+        "outputs": {p: o["md5"] for p, o in sorted(outs.items())},
+        "params": {k: params[k] for k in ("data", "model", "split", "train", "evaluate", "gate") if k in params},
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.4f}" if isinstance(x, int | float) else "–"
+
+
+def card(
+    version: str,
+    previous: str | None,
+    metrics: dict[str, Any],
+    prev_metrics: dict[str, Any] | None,
+    training: dict[str, Any],
+    validation: dict[str, Any],
+    lin: dict[str, Any],
+    cfg: ReleaseSettings,
+) -> str:
+    """The model card: what it is for, what it learned from, how good it is, what changed."""
+    from ..core.metrics import LOWER_IS_BETTER, METRICS
+
+    counts = training.get("class_counts") or {}
+    total = sum(counts.values()) or 1
+    balance = ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in counts.items())
+    model = lin["params"].get("model", {})
+    lines = [
+        f"# Model card: {lin['artifact']} {version}",
+        "",
+        "## Intended use",
+        "",
+        cfg.intended_use.strip(),
+        "",
+        "## Training data",
+        "",
+        f"- dataset: {validation.get('dataset', '?')}, {validation.get('rows', '?')} rows validated "
+        f"({validation.get('errors', '?')} errors, {validation.get('warnings', '?')} warnings)",
+        f"- training rows: {training.get('rows', '?')}; class balance: {balance or '?'}",
+        f"- features: {', '.join(training.get('features', []))}",
+        f"- source: `{lin['data']['source']}` (md5 `{lin['data']['source_md5']}`)",
+        "",
+        "## Metrics (test set, 95 % bootstrap interval)",
+        "",
+        f"{metrics.get('n_test', '?')} test rows.",
+        "",
+        "| metric | value | interval |",
+        "|---|---:|---|",
+    ]
+    for m in METRICS:
+        if m in metrics:
+            ci = f"[{_fmt(metrics.get(m + '_ci_low'))}, {_fmt(metrics.get(m + '_ci_high'))}]"
+            lines.append(f"| {m} | {_fmt(metrics[m])} | {ci} |")
+    lines += ["", f"## Compared with the previous version ({previous or 'none'})", ""]
+    if previous and prev_metrics:
+        lines += [f"| metric | {version} | {previous} | delta |", "|---|---:|---:|---:|"]
+        for m in METRICS:
+            if m in metrics and m in prev_metrics:
+                d = metrics[m] - prev_metrics[m]
+                better = "" if d == 0 else (" (better)" if (d < 0) == (m in LOWER_IS_BETTER) else " (worse)")
+                lines.append(f"| {m} | {_fmt(metrics[m])} | {_fmt(prev_metrics[m])} | {d:+.4f}{better} |")
+    else:
+        lines.append("First registered version: nothing to compare with.")
+    lines += [
+        "",
+        "## Parameters",
+        "",
+        f"- model: `{json.dumps(model, sort_keys=True)}`",
+        f"- train: `{json.dumps(lin['params'].get('train', {}), sort_keys=True)}`",
+        f"- split: `{json.dumps(lin['params'].get('split', {}), sort_keys=True)}`",
+        "",
+        "## Lineage",
+        "",
+        f"- tag `{lin['tag']}` at commit `{lin['git_sha']}`",
+        *(f"- `{p}`: md5 `{h}`" for p, h in lin["outputs"].items() if p.startswith("models/")),
+        f"- built with Python {lin['python']}; " + ", ".join(f"{k} {v}" for k, v in lin["packages"].items()),
+        "- full lineage (every output hash, all params): `lineage.json`",
+        "",
+        "## Known limitations",
+        "",
+        *([f"- {x}" for x in cfg.known_limitations] or ["- none recorded"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _replace_dir(src: Path, dest: Path) -> None:
+    """Swap a finished directory into place (the old one is removed only after)."""
+    old = dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    src.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build(reg: Registry, version: str, out_dir: Path | None = None) -> Built:
+    """Build and verify ``dist/<artifact>-<version>/`` and its .tar.gz from the version's tag."""
+    from ..adapters.io import write_json, write_text
+
+    version_key(version)
+    state = reg.state()
+    commit = state.require(version)
+    tag = version_tag(reg.artifact, version)
+    root = reg.root
+    lock_text = show_file(root, tag, DVC_LOCK)
+    params_text = show_file(root, tag, "params.yaml")
+    if lock_text is None or params_text is None:
+        raise UserError(f"{tag}: the tagged commit has no {DVC_LOCK} or params.yaml")
+    try:
+        cfg = load_group(root, "release", ReleaseSettings, params_text)
+    except UserError:
+        cfg = load_group(root, "release", ReleaseSettings)
+    outs = lock_outputs(lock_text)
+    dist = Path(out_dir) if out_dir else root / cfg.dist_dir
+    name = f"{reg.artifact.replace('/', '-')}-{version}"
+    dist.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=dist))
+    try:
+        for rel, (src, optional) in FILES.items():
+            if src.as_posix() not in outs:
+                if optional:
+                    continue
+                raise UserError(f"{tag}: {DVC_LOCK} has no output {src} (needed as {rel} in the bundle)")
+            fetch_output(root, tag, src.as_posix(), work / rel, outs[src.as_posix()]["md5"])
+        metrics = _json((work / "metrics.json").read_text(encoding="utf-8"), f"{tag}:{paths.METRICS}")
+        previous = state.previous(version)
+        prev_metrics = (
+            _json(show_file(root, version_tag(reg.artifact, previous), paths.METRICS), f"{previous}:{paths.METRICS}")
+            if previous
+            else None
+        )
+        lin = lineage(reg, version, commit, params_text, lock_text, cfg)
+        write_json(work / "lineage.json", lin)
+        training = json.loads((work / "training.json").read_text(encoding="utf-8"))
+        validation = json.loads((work / "validation.json").read_text(encoding="utf-8"))
+        write_text(work / "card.md", card(version, previous, metrics, prev_metrics, training, validation, lin, cfg))
+        manifest = write_manifest(work, {"model": reg.artifact, "version": version, "tag": tag, "git_sha": commit})
+        verify_dir(work)
+        final = dist / name
+        _replace_dir(work, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    archive = dist / f"{name}.tar.gz"
+    make_archive(final, archive)
+    return Built(final, archive, manifest)

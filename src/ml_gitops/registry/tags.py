@@ -1,0 +1,606 @@
+"""The git-tag model registry: GTO's tag grammar, a typed view of the tags, and promotion.
+
+GTO (iterative/gto) owns the tag grammar; this module reads it with one regular
+expression into one typed result (`TagRef`) and builds the registry state from
+`git for-each-ref` in one process, because importing GTO costs about a second and
+the deploy path asks "what is in prod?" often. Writing tags goes through GTO's
+Python API, so every tag we create is one GTO made. A test checks that our
+parser and GTO's agree on a corpus of tags, and that our view agrees with
+`gto show` on a real origin.
+
+    model@v1.2.3      register          model@v1.2.3!    deregister
+    model#prod#7      assign prod       model#prod!#8    unassign prod
+    (the #N counter is one per artifact across all stages)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..config import paths
+from ..config.errors import UserError
+
+GTO_CONFIG = Path(".gto")
+ARTIFACTS_FILE = Path("artifacts.yaml")
+DVC_LOCK = paths.DVC_LOCK
+
+# ----------------------------------------------------------------- the grammar
+_NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
+_NUM = r"(?:0|[1-9]\d*)"
+_PRE = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+SEMVER = (
+    rf"v(?P<major>{_NUM})\.(?P<minor>{_NUM})\.(?P<patch>{_NUM})"
+    rf"(?:-{_PRE}(?:\.{_PRE})*)?(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
+)
+TAG_RE = re.compile(
+    rf"^(?P<artifact>(?:[a-zA-Z0-9\-_./]+=)?{_NAME})"
+    rf"(?:@(?P<version>{SEMVER})(?P<dereg>!?)|#(?P<stage>{_NAME})(?P<unassign>!?)#(?P<counter>[0-9]+))$"
+)
+VERSION_RE = re.compile(rf"^{SEMVER}$")
+STAGE_RE = re.compile(rf"^{_NAME}$")
+
+
+class Action(StrEnum):
+    REGISTER = "register"
+    DEREGISTER = "deregister"
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
+
+
+@dataclass(frozen=True)
+class TagRef:
+    """One parsed registry tag."""
+
+    tag: str
+    artifact: str
+    action: Action
+    version: str | None = None
+    stage: str | None = None
+    counter: int | None = None
+
+
+def parse_tag(ref: str) -> TagRef | None:
+    """Parse a tag name (or refs/tags/<name>); None when it is not a registry tag.
+
+    Only the actions promote and assign create are accepted: GTO's deprecation
+    tags (`name@deprecated`) and counter-less stage tags are "not ours" here.
+    """
+    name = ref.removeprefix("refs/tags/")
+    m = TAG_RE.match(name)
+    if not m:
+        return None
+    artifact = m["artifact"].replace("=", ":")
+    if m["version"]:
+        action = Action.DEREGISTER if m["dereg"] else Action.REGISTER
+        return TagRef(name, artifact, action, version=m["version"])
+    action = Action.UNASSIGN if m["unassign"] else Action.ASSIGN
+    return TagRef(name, artifact, action, stage=m["stage"], counter=int(m["counter"]))
+
+
+def version_key(version: str) -> tuple[int, int, int]:
+    m = VERSION_RE.match(version)
+    if not m:
+        raise UserError(f"version {version!r} is malformed (expected vMAJOR.MINOR.PATCH, e.g. v1.2.0)")
+    return int(m["major"]), int(m["minor"]), int(m["patch"])
+
+
+Bump = Literal["major", "minor", "patch"]
+BUMPS: tuple[Bump, ...] = ("patch", "minor", "major")
+
+
+def bump(version: str, part: Bump) -> str:
+    major, minor, patch = version_key(version)
+    if part == "major":
+        return f"v{major + 1}.0.0"
+    if part == "minor":
+        return f"v{major}.{minor + 1}.0"
+    return f"v{major}.{minor}.{patch + 1}"
+
+
+def version_tag(artifact: str, version: str) -> str:
+    return f"{artifact.replace(':', '=')}@{version}"
+
+
+# ----------------------------------------------------------------- state
+@dataclass(frozen=True)
+class GitTag:
+    name: str
+    commit: str
+    created: int
+    message: str
+    annotated: bool = True
+
+
+@dataclass
+class RegistryState:
+    """Registered versions of one artifact and the version each stage points to."""
+
+    artifact: str
+    versions: dict[str, str] = field(default_factory=dict)  # version -> commit
+    messages: dict[str, str] = field(default_factory=dict)
+    created: dict[str, int] = field(default_factory=dict)
+    stages: dict[str, str | None] = field(default_factory=dict)  # stage -> version
+    last_counter: int = 0
+
+    def sorted_versions(self) -> list[str]:
+        return sorted(self.versions, key=version_key)
+
+    @property
+    def latest(self) -> str | None:
+        return self.sorted_versions()[-1] if self.versions else None
+
+    def version_at(self, commit: str) -> str | None:
+        """The greatest registered version pointing at ``commit``."""
+        found = [v for v, c in self.versions.items() if c == commit]
+        return max(found, key=version_key) if found else None
+
+    def previous(self, version: str) -> str | None:
+        lower = [v for v in self.versions if version_key(v) < version_key(version)]
+        return max(lower, key=version_key) if lower else None
+
+    def stages_of(self, version: str) -> list[str]:
+        return sorted(s for s, v in self.stages.items() if v == version)
+
+    def require(self, version: str) -> str:
+        version_key(version)
+        if version not in self.versions:
+            known = ", ".join(self.sorted_versions()) or "none"
+            raise UserError(f"{version_tag(self.artifact, version)} is not registered (registered: {known})")
+        return self.versions[version]
+
+
+def build_state(artifact: str, tags: Sequence[GitTag], stages: Sequence[str] = ()) -> RegistryState:
+    """Fold the tags of ``artifact`` into a state, like GTO does (one version per stage).
+
+    Stage events are replayed in counter order (the counter is GTO's per-artifact
+    sequence), which is exact even when two tags share a timestamp second.
+    """
+    state = RegistryState(artifact, stages=dict.fromkeys(stages))
+    events: list[tuple[int, TagRef, GitTag]] = []
+    for t in sorted(tags, key=lambda t: (t.created, t.name)):
+        ref = parse_tag(t.name)
+        if ref is None or ref.artifact != artifact or not t.annotated:
+            continue  # GTO ignores lightweight tags
+        if ref.action is Action.REGISTER and ref.version:
+            state.versions[ref.version] = t.commit
+            state.messages[ref.version] = t.message
+            state.created[ref.version] = t.created
+        elif ref.action is Action.DEREGISTER and ref.version:
+            for d in (state.versions, state.messages, state.created):
+                d.pop(ref.version, None)
+        elif ref.counter is not None:
+            events.append((ref.counter, ref, t))
+            state.last_counter = max(state.last_counter, ref.counter)
+    for _, ref, t in sorted(events, key=lambda e: e[0]):
+        version = state.version_at(t.commit)
+        if ref.action is Action.ASSIGN:
+            state.stages[ref.stage or ""] = version
+        elif state.stages.get(ref.stage or "") == version:
+            state.stages[ref.stage or ""] = None
+    return state
+
+
+# ----------------------------------------------------------------- git and dvc
+def gto_api() -> Any:
+    """GTO's Python API, with its telemetry off (imported late: it costs about a second)."""
+    os.environ.setdefault("GTO_NO_ANALYTICS", "1")
+    os.environ.setdefault("ITERATIVE_DO_NOT_TRACK", "1")
+    from gto import api
+
+    return api
+
+
+def git(root: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise UserError(f"git {' '.join(args)} failed: {last}")
+    return proc.stdout
+
+
+def list_tags(root: Path) -> list[GitTag]:
+    fmt = "%(refname:strip=2)%00%(objecttype)%00%(*objectname)%00%(objectname)%00%(creatordate:unix)%00%(contents)%01"
+    out = git(root, "for-each-ref", f"--format={fmt}", "refs/tags")
+    tags = []
+    for rec in out.split("\x01"):
+        rec = rec.lstrip("\n")
+        if not rec:
+            continue
+        name, kind, peeled, obj, created, message = rec.split("\x00", 5)
+        annotated = kind == "tag"
+        tags.append(GitTag(name, peeled if annotated else obj, int(created or 0), message.strip(), annotated))
+    return tags
+
+
+def show_file(root: Path, rev: str, path: str | Path) -> str | None:
+    """A file's text at ``rev`` (None when git does not track it there)."""
+    proc = subprocess.run(["git", "show", f"{rev}:{Path(path).as_posix()}"], cwd=root, capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def resolve_commit(root: Path, rev: str) -> str:
+    return git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
+
+
+def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1"}
+    return subprocess.run(["dvc", *args], cwd=root, capture_output=True, text=True, env=env)
+
+
+def _dvc_error(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR")]
+    return (errors or lines or ["(no output)"])[-1]
+
+
+def stale_stages(root: Path) -> list[str]:
+    """`dvc status` as one phrase per stale stage, e.g. "train (params.yaml: model modified)"."""
+    proc = _dvc(root, "status", "--json")
+    if proc.returncode != 0:
+        raise UserError(f"dvc status failed: {_dvc_error(proc)}")
+    status: dict[str, Any] = json.loads(proc.stdout or "{}")
+    phrases = []
+    for stage, changes in status.items():
+        parts: list[str] = []
+        for change in changes:
+            if isinstance(change, str):
+                parts.append(change)
+                continue
+            for kind, items in change.items():
+                for path, what in items.items():
+                    if isinstance(what, dict):
+                        what = ", ".join(f"{k} {v}" for k, v in what.items())
+                    parts.append(f"{kind.removeprefix('changed ')} {path} {what}")
+        phrases.append(f"{stage} ({'; '.join(parts)})")
+    return phrases
+
+
+def missing_in_remote(root: Path, paths: Sequence[str]) -> dict[str, str]:
+    """Outputs in ``paths`` that the default DVC remote does not hold ({path: status})."""
+    if not paths:
+        return {}
+    proc = _dvc(root, "status", "--cloud", "--json", *paths)
+    if proc.returncode != 0:
+        raise UserError(f"dvc status --cloud failed (is the DVC remote reachable?): {_dvc_error(proc)}")
+    status = json.loads(proc.stdout or "{}")
+    return {p: s for p, s in status.items() if s != "deleted"}
+
+
+def lock_outputs(lock_text: str) -> dict[str, dict[str, Any]]:
+    """{out path: {"md5", "stage", "cached"}} from the text of a dvc.lock."""
+    import yaml
+
+    lock = yaml.safe_load(lock_text) or {}
+    outs: dict[str, dict[str, Any]] = {}
+    for stage, body in (lock.get("stages") or {}).items():
+        for out in body.get("outs") or []:
+            outs[out["path"]] = {"md5": out.get("md5"), "stage": stage}
+    return outs
+
+
+def lock_deps(lock_text: str) -> dict[str, str]:
+    import yaml
+
+    lock = yaml.safe_load(lock_text) or {}
+    deps: dict[str, str] = {}
+    for body in (lock.get("stages") or {}).values():
+        for dep in body.get("deps") or []:
+            deps[dep["path"]] = dep.get("md5", "")
+    return deps
+
+
+# ----------------------------------------------------------------- settings
+class RegistrySettings(BaseModel):
+    """`registry:` in conf/ (conf/registry/default.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    artifact: str = "model"
+    auto_stage: str | None = "staging"
+    first_version: str = "v0.1.0"
+    default_bump: Bump = "minor"
+    bump_trailer: str = Field("Release-Bump", pattern=r"^[A-Za-z][A-Za-z0-9-]*$")
+    git_remote: str = "origin"
+    tag_message: str = "{artifact} {version} from {pr} at {commit}\n\n{metrics}"
+    # Model files that must be fetchable (in the DVC remote) before a tag may name them.
+    outputs: list[str] = Field(default_factory=lambda: ["models/model.skops", "models/model.onnx"])
+
+    @field_validator("first_version")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        if not VERSION_RE.match(v):
+            raise ValueError(f"{v!r} is not a version like v0.1.0")
+        return v
+
+
+def group_settings(model: type[BaseModel], raw: Any, group: str, source: str = "params.yaml") -> Any:
+    """Validate one extension group of the composed config, naming the dotted key at fault."""
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in (group, *first["loc"]))
+        msg = "unknown config key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+        raise UserError(f"{source}: {loc}: {msg}") from None
+
+
+def load_group(root: Path, group: str, model: type[BaseModel], params_text: str | None = None) -> Any:
+    """A group from params.yaml text (or the working tree's params.yaml)."""
+    import yaml
+
+    if params_text is None:
+        path = root / "params.yaml"
+        params_text = path.read_text(encoding="utf-8") if path.exists() else ""
+    raw = yaml.safe_load(params_text) or {}
+    return group_settings(model, raw.get(group), group)
+
+
+def allowed_stages(root: Path) -> list[str]:
+    import yaml
+
+    path = root / GTO_CONFIG
+    if not path.exists():
+        return []
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("stages", []), list):
+        raise UserError(f"{GTO_CONFIG}: expected `stages: [..]` (GTO accepts only `types:` and `stages:`)")
+    return [str(s) for s in raw.get("stages") or []]
+
+
+def artifact_path(root: Path, artifact: str) -> str:
+    import yaml
+
+    path = root / ARTIFACTS_FILE
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    if not isinstance(raw, dict) or artifact not in raw or "path" not in (raw[artifact] or {}):
+        raise UserError(f"{ARTIFACTS_FILE}: artifact {artifact!r} with a `path:` is not declared")
+    return str(raw[artifact]["path"])
+
+
+@dataclass
+class Registry:
+    """The registry of one artifact in one git repository."""
+
+    root: Path
+    settings: RegistrySettings
+    stages: list[str]
+
+    @classmethod
+    def open(cls, root: Path = Path()) -> Registry:
+        root = Path(root)
+        settings = load_group(root, "registry", RegistrySettings)
+        stages = allowed_stages(root)
+        if settings.auto_stage and stages and settings.auto_stage not in stages:
+            raise UserError(
+                f"params.yaml: registry.auto_stage: {settings.auto_stage!r} is not in {GTO_CONFIG}'s stages "
+                f"({', '.join(stages)})"
+            )
+        return cls(root, settings, stages)
+
+    @property
+    def artifact(self) -> str:
+        return self.settings.artifact
+
+    def state(self) -> RegistryState:
+        return build_state(self.artifact, list_tags(self.root), self.stages)
+
+    def check_stage(self, stage: str) -> None:
+        if not STAGE_RE.match(stage):
+            raise UserError(f"stage {stage!r} is malformed (letters, digits, '-', '_', '/')")
+        if self.stages and stage not in self.stages:
+            raise UserError(f"stage {stage!r} is not in {GTO_CONFIG}'s allow-list ({', '.join(self.stages)})")
+
+    def push(self, tag: str) -> None:
+        """Push one tag; on failure delete it locally so no half-done state remains."""
+        proc = subprocess.run(
+            ["git", "push", "--quiet", self.settings.git_remote, f"refs/tags/{tag}"],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            git(self.root, "tag", "-d", tag, check=False)
+            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise UserError(f"could not push tag {tag} to {self.settings.git_remote} (deleted it locally): {last}")
+
+
+# ----------------------------------------------------------------- promote
+@dataclass(frozen=True)
+class PromoteResult:
+    version: str
+    commit: str
+    tags: list[str]
+    new: bool
+
+
+def _pr_number(subject: str, explicit: str | None) -> str:
+    if explicit:
+        return f"PR #{explicit.lstrip('#')}"
+    m = re.search(r"(?:pull request #|\(#)(\d+)", subject)
+    return f"PR #{m[1]}" if m else "no PR"
+
+
+def requested_bump(root: Path, trailer: str, since: str | None, default: Bump) -> Bump:
+    """The largest `<trailer>: major|minor|patch` on the commits since the last version."""
+    rng = f"{since}..HEAD" if since else "HEAD"
+    out = git(root, "log", f"--format=%H %(trailers:key={trailer},valueonly,separator=%x2C)", rng)
+    wanted: list[Bump] = []
+    for line in out.splitlines():
+        sha, _, values = line.partition(" ")
+        for value in filter(None, (v.strip().lower() for v in values.split(","))):
+            if value not in BUMPS:
+                raise UserError(f"commit {sha[:12]}: trailer {trailer}: {value!r} is not one of {', '.join(BUMPS)}")
+            wanted.append(value)  # type: ignore[arg-type]
+    return max(wanted, key=BUMPS.index) if wanted else default
+
+
+def metrics_lines(metrics: dict[str, Any]) -> str:
+    from ..core.metrics import METRICS
+
+    out = []
+    for name in METRICS:
+        if name in metrics:
+            lo, hi = metrics.get(f"{name}_ci_low"), metrics.get(f"{name}_ci_high")
+            ci = f" [{lo:.4f}, {hi:.4f}]" if lo is not None and hi is not None else ""
+            out.append(f"{name}: {metrics[name]:.4f}{ci}")
+    return "\n".join(out)
+
+
+def promote(
+    reg: Registry,
+    *,
+    push: bool = False,
+    bump_override: Bump | None = None,
+    version: str | None = None,
+    pr: str | None = None,
+) -> PromoteResult:
+    """Register HEAD as the next version and assign the automatic stage, or refuse naming why."""
+    root, cfg = reg.root, reg.settings
+    if git(root, "status", "--porcelain", "--untracked-files=no").strip():
+        raise UserError("the working tree has uncommitted changes to tracked files: commit them first")
+    head = resolve_commit(root, "HEAD")
+    state = reg.state()
+    existing = state.version_at(head)
+    if existing and version in (None, existing):
+        return PromoteResult(existing, head, [], new=False)
+
+    stale = stale_stages(root)
+    if stale:
+        raise UserError(f"dvc.lock is stale, run `dvc repro` and commit it: {'; '.join(stale)}")
+    outs = lock_outputs((root / DVC_LOCK).read_text(encoding="utf-8")) if (root / DVC_LOCK).exists() else {}
+    model_path = artifact_path(root, cfg.artifact)
+    required = [p for p in dict.fromkeys([model_path, *cfg.outputs]) if p in outs]
+    if model_path not in outs:
+        raise UserError(f"{DVC_LOCK}: no stage produces {model_path} (artifacts.yaml {cfg.artifact}.path)")
+    missing = missing_in_remote(root, required)
+    if missing:
+        # The model first, then the other outputs in dvc.lock order: the message names the artifact.
+        names = [p for p in required if p in missing]
+        path, why = names[0], missing[names[0]]
+        more = f" (and {', '.join(names[1:])})" if len(names) > 1 else ""
+        raise UserError(
+            f"{path}{more} is not in the DVC remote ({why}): run `dvc push` first, a tag must name a fetchable model"
+        )
+
+    if version is not None:
+        version_key(version)
+        if version in state.versions:
+            raise UserError(f"{version_tag(cfg.artifact, version)} already exists (at {state.versions[version][:12]})")
+    elif state.latest is None:
+        version = cfg.first_version
+    else:
+        since = state.versions[state.latest]
+        part = bump_override or requested_bump(root, cfg.bump_trailer, since, cfg.default_bump)
+        version = bump(state.latest, part)
+
+    metrics_text = show_file(root, "HEAD", paths.METRICS.as_posix())
+    metrics = json.loads(metrics_text) if metrics_text else {}
+    subject = git(root, "log", "-1", "--format=%s", "HEAD").strip()
+    try:
+        message = cfg.tag_message.format(
+            artifact=cfg.artifact,
+            version=version,
+            pr=_pr_number(subject, pr),
+            commit=head[:12],
+            subject=subject,
+            metrics=metrics_lines(metrics),
+        )
+    except (KeyError, IndexError) as err:
+        raise UserError(f"params.yaml: registry.tag_message: unknown placeholder {err}") from None
+
+    tag = version_tag(cfg.artifact, version)
+    gto_api().register(str(root), cfg.artifact, head, version=version, message=message)
+    created = [tag]
+    if push:
+        reg.push(tag)
+    if cfg.auto_stage:
+        try:
+            created.append(
+                assign(reg, cfg.auto_stage, version, push=push, message=f"{tag} to {cfg.auto_stage} by promote")
+            )
+        except UserError as err:
+            raise UserError(f"registered {tag} but could not assign {cfg.auto_stage}: {err}") from None
+    return PromoteResult(version, head, created, new=True)
+
+
+def assign(
+    reg: Registry,
+    stage: str,
+    version: str,
+    *,
+    unassign: bool = False,
+    push: bool = False,
+    message: str | None = None,
+) -> str:
+    """Assign (or unassign) ``stage`` to a registered version; return the new tag ('' if nothing to do)."""
+    gto = gto_api()
+    reg.check_stage(stage)
+    state = reg.state()
+    state.require(version)
+    current = state.stages.get(stage)
+    if unassign and current != version:
+        raise UserError(f"stage {stage!r} is not at {version} (it is at {current or 'nothing'}): nothing to unassign")
+    if not unassign and current == version:
+        return ""
+    before = {t.name for t in list_tags(reg.root)}
+    kw = {
+        "message": message or f"{'unassign' if unassign else 'assign'} {stage} {'from' if unassign else 'to'} {version}"
+    }
+    if unassign:
+        gto.unassign(str(reg.root), reg.artifact, stage=stage, version=version, **kw)
+    else:
+        gto.assign(str(reg.root), reg.artifact, stage, version=version, **kw)
+    new = sorted({t.name for t in list_tags(reg.root)} - before)
+    if len(new) != 1:
+        raise UserError(f"GTO created {len(new)} tags for {stage} {version}, expected one: {new}")
+    if push:
+        reg.push(new[0])
+    return new[0]
+
+
+# ----------------------------------------------------------------- fetch exactly one model
+def md5_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.md5()  # noqa: S324 - DVC's content address, not a security hash
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_output(root: Path, rev: str, path: str, dest: Path, expected_md5: str | None) -> Path:
+    """Write ``path`` as of ``rev`` to ``dest`` and check it against dvc.lock's md5.
+
+    Git-tracked outputs come from git; cached ones from the local DVC cache when it
+    has the exact md5, else `dvc get --rev` (which reads the remote).
+    """
+    from ..adapters.io import atomic_path
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    blob = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True)
+    cached = root / ".dvc" / "cache" / "files" / "md5" / (expected_md5 or "xx")[:2] / (expected_md5 or "xx")[2:]
+    with atomic_path(dest) as tmp:
+        if blob.returncode == 0:
+            Path(tmp).write_bytes(blob.stdout)
+        elif expected_md5 and cached.is_file():
+            Path(tmp).write_bytes(cached.read_bytes())
+        else:
+            Path(tmp).unlink(missing_ok=True)
+            proc = _dvc(root, "get", ".", path, "--rev", rev, "-o", str(tmp), "--force")
+            if proc.returncode != 0:
+                raise UserError(f"{path} at {rev} could not be fetched from the DVC remote: {_dvc_error(proc)}")
+        got = md5_file(Path(tmp))
+        if expected_md5 and got != expected_md5:
+            raise UserError(f"{path} at {rev}: md5 {got} does not match dvc.lock ({expected_md5})")
+    return dest
