@@ -7,12 +7,15 @@ Heavy libraries are imported inside the commands, so `ml-gitops gate` or
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from .. import __version__
+from ..adapters.progress import setup_logging
 from ..config import paths
 from ..config.errors import UserError
 
@@ -35,7 +38,7 @@ def _stage(sub: Any, name: str, help_: str, args: dict[str, Path]) -> argparse.A
     _params_arg(p)
     for flag, default in args.items():
         p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=Path, default=default)
-    p.set_defaults(handler=_run_stage(name, list(args)), exit_without_teardown=True)
+    p.set_defaults(handler=_run_stage(name, list(args)))
     return p
 
 
@@ -81,6 +84,9 @@ def _show_metrics(ns: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="say less: warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _stage(sub, "ingest", "read the configured source into Parquet", {"out": paths.DATASET})
     _stage(
@@ -181,32 +187,19 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-def _exit_without_teardown(rc: int) -> NoReturn:
-    """End a stage process at once: its outputs are already written and renamed into place.
-
-    Tearing down an interpreter that imported scikit-learn, skops and ONNX frees
-    every module object one by one: 0.3-0.6 s per stage, paid after the work is
-    done (docs/performance.md, Pipeline).
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(rc)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; ``argv=None`` means the console script (stages then exit without teardown)."""
+    """Run one command and return its exit code; a user error is one line on stderr, no traceback."""
     os.environ.setdefault("PYTHONHASHSEED", "0")
     parser = build_parser()
     ns = parser.parse_args(argv)
+    setup_logging(ns.verbose - ns.quiet)
     try:
         rc = int(ns.handler(ns) or 0)
     except UserError as err:
-        print(f"{PROG} {ns.command}: error: {err}", file=sys.stderr)
+        logging.getLogger(PROG).error("%s %s: error: %s", PROG, ns.command, err)
         rc = err.exit_code
     except KeyboardInterrupt:
         rc = 130
-    if argv is None and getattr(ns, "exit_without_teardown", False):
-        _exit_without_teardown(rc)
     return rc
 
 
