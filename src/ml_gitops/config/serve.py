@@ -6,12 +6,11 @@ parity check) and the serving layer both read it; stages never import serving.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from .errors import UserError
-from .settings import Settings, Strict
+from .settings import Settings, Strict, parse_group
 
 
 class OnnxSettings(Strict):
@@ -38,21 +37,11 @@ class ServeSettings(Strict):
 
 def serve_settings(settings: Settings, source: str = "params.yaml") -> ServeSettings:
     """Validate `settings.extra_groups['serve']`, naming the dotted key on a bad value."""
-    return _validate(ServeSettings, settings.extra_groups.get("serve") or {}, ("serve",), source)
+    return parse_group(ServeSettings, settings.extra_groups.get("serve"), "serve", source=source)
 
 
 def onnx_settings(settings: Settings, source: str = "params.yaml") -> OnnxSettings:
     """Validate only `serve.onnx`: the train stage declares that key, not the rest of `serve`."""
     raw = (settings.extra_groups.get("serve") or {}).get("onnx") or {}
-    return _validate(OnnxSettings, raw, ("serve", "onnx"), source)
+    return parse_group(OnnxSettings, raw, ("serve", "onnx"), source=source)
 
-
-def _validate(model: Any, raw: Any, prefix: tuple[str, ...], source: str) -> Any:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in (*prefix, *first["loc"]))
-        msg = "unknown config key" if first["type"] == "extra_forbidden" else first["msg"]
-        shown = "" if first["type"] in {"missing", "extra_forbidden"} else f" (got {first.get('input')!r})"
-        raise UserError(f"{source}: {loc}: {msg}{shown}") from None
