@@ -215,7 +215,7 @@ def _as_text(value: Any) -> str:
 
 
 def condition(text: Any, contexts: dict[str, Any], status: str = "success") -> bool:
-    """An ``if:``: without ``${{ }}`` it is an expression too; an implicit success() unless a status function is named."""
+    """An ``if:`` (with or without ``${{ }}``); implicitly ``success() && ...`` unless it names a status function."""
     if text is None:
         return status == "success"
     raw = str(text).strip()
@@ -329,7 +329,8 @@ class Runner:
                 "import json, os, sys\n"
                 "stdin = '' if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()\n"
                 f"rec = {{'tool': {tool!r}, 'argv': sys.argv[1:], 'cwd': os.getcwd(), 'stdin': stdin,\n"
-                "       'env': {k: v for k, v in os.environ.items() if k in ('GH_TOKEN', 'REPO_TOKEN', 'GITHUB_TOKEN')}}\n"
+                "       'env': {k: v for k, v in os.environ.items()\n"
+                "               if k in ('GH_TOKEN', 'REPO_TOKEN', 'GITHUB_TOKEN')}}\n"
                 f"with open({str(self.calls_file)!r}, 'a') as f:\n"
                 "    f.write(json.dumps(rec) + '\\n')\n"
             )
