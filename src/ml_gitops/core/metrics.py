@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..config.metric_names import LOWER_IS_BETTER as LOWER_IS_BETTER
+from ..config.metric_names import METRICS as METRICS
+
 if TYPE_CHECKING:
     import numpy as np
 
-METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
-# Metrics where lower is better; the gate and report flip the sign of "regression" for them.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss"})
 EPS = 1e-15
 BATCH = 64
 
