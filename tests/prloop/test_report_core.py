@@ -10,7 +10,8 @@ import pytest
 from ml_gitops.config import paths
 from ml_gitops.config.settings import EvaluateSettings, GateSettings
 from ml_gitops.core.metrics import METRICS, Predictions
-from ml_gitops.pipeline.evaluate import evaluate, predictions_frame
+from ml_gitops.core.predictions import predictions_frame
+from ml_gitops.pipeline.evaluate import evaluate
 from ml_gitops.prloop.report import Side, compare, draw_plots, render_markdown, to_json
 
 CLASSES = ["a", "b", "c"]

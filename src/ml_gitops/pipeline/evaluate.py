@@ -15,6 +15,7 @@ from ..config import paths
 from ..config.errors import UserError
 from ..config.settings import EvaluateSettings, SchemaSpec, load_settings
 from ..core.metrics import Predictions, subsample, with_intervals
+from ..core.predictions import predictions_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,31 +102,6 @@ def evaluate(p: Predictions, cfg: EvaluateSettings) -> dict[str, float]:
     out: dict[str, Any] = with_intervals(q, cfg.n_bootstrap, cfg.confidence, cfg.seed)
     out["n_test"] = len(p.y)
     return out
-
-
-def predictions_frame(p: Predictions) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
-
-    names = np.asarray(p.classes, dtype=object)
-    cols: dict[str, Any] = {
-        "row": np.arange(len(p.y)),
-        "actual": names[p.y],
-        "predicted": names[p.pred],
-    }
-    for i, c in enumerate(p.classes):
-        cols[f"proba_{c}"] = p.proba[:, i]
-    return pd.DataFrame(cols)
-
-
-def read_predictions(df: pd.DataFrame) -> Predictions:
-    """Inverse of ``predictions_frame`` (the PR report compares two of these)."""
-    import numpy as np
-
-    classes = [c.removeprefix("proba_") for c in df.columns if c.startswith("proba_")]
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[str(v)] for v in df["actual"]])
-    return Predictions(y, df[[f"proba_{c}" for c in classes]].to_numpy(dtype=float), classes)
 
 
 def plot_curves(p: Predictions, cfg: EvaluateSettings) -> dict[str, dict[str, pd.DataFrame]]:
