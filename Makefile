@@ -41,7 +41,7 @@ $(VENV)/.dev-deps: pyproject.toml uv.lock | $(UV)
 
 .PHONY: help
 help: ## list every target
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ##@ Basics
 .PHONY: install install-dev install-pip run test lint format params params-check repro metrics clean
@@ -94,15 +94,21 @@ bench: $(VENV)/.dev-deps ## pipeline figures, scaling 1e4..1e7, sweep 1 vs 2 wor
 clean: ## remove caches (keeps .venv and DVC outputs)
 	rm -rf .pytest_cache .ruff_cache .hypothesis dist build
 
+# The site under docs/ (mkdocs.yml); --strict fails on a broken link. NO_MKDOCS_2_WARNING hides
+# mkdocs-material's end-of-life banner.
+.PHONY: docs
+docs: $(VENV)/.dev-deps ## build the documentation site (mkdocs --strict) into site/
+	@NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir site
+
 ##@ Pull-request loop
 # BASE (a git revision) and PLOTS_URL are read from the environment or the command
 # line, and expanded by the shell inside quotes: a branch name is never code.
 .PHONY: report pr-gate pr pull push actionlint sample-pr-comment
 report: $(VENV)/.run-deps ## compare the outputs with BASE (default: merge base with main) -> reports/pr-report.md
-	@ml-gitops report $${BASE:+--base "$$BASE"} $${PLOTS_URL:+--plots-url "$$PLOTS_URL"}
+	@ml-gitops pr report $${BASE:+--base "$$BASE"} $${PLOTS_URL:+--plots-url "$$PLOTS_URL"}
 
 pr-gate: $(VENV)/.run-deps ## quality gate vs BASE: floors + no significant regression (conf/gate/)
-	@ml-gitops pr-gate $${BASE:+--base "$$BASE"}
+	@ml-gitops pr gate $${BASE:+--base "$$BASE"}
 
 pr: $(VENV)/.run-deps ## rehearse the PR job locally: dvc repro, report, gate
 	@dvc repro
@@ -124,13 +130,13 @@ sample-pr-comment: $(VENV)/.dev-deps ## regenerate docs/sample-pr-comment.md fro
 	@UPDATE_SAMPLE=1 pytest -q tests/prloop/test_report_e2e.py -k sample
 
 ##@ Registry and release
-.PHONY: promote release verify assign registry release-publish image image-push
+.PHONY: promote release verify assign registry deploy-plan deploy-resolve release-publish image image-push
 # Tags are pushed to the git remote unless REGISTRY_PUSH=0 (try things locally first).
 REGISTRY_PUSH ?= 1
 _push = $(if $(filter 1,$(REGISTRY_PUSH)),--push)
 
 promote: $(VENV)/.run-deps ## register HEAD as the next model version (GTO tag), assign staging, push (REGISTRY_PUSH=0: local)
-	@ml-gitops promote $(_push) $(if $(GITHUB_ACTIONS),--github-output)
+	@ml-gitops registry promote $(_push) $(if $(GITHUB_ACTIONS),--github-output)
 
 release: $(VENV)/.run-deps ## build dist/model-VERSION/ and its .tar.gz from the tag (VERSION=vX.Y.Z)
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=vX.Y.Z" >&2; exit 2; }
@@ -142,10 +148,19 @@ verify: $(VENV)/.run-deps ## refuse a bundle with a changed, missing or extra fi
 
 assign: $(VENV)/.run-deps ## assign STAGE to VERSION (UNASSIGN=1 removes it); rollback: make assign STAGE=prod VERSION=v0.1.0
 	@test -n "$(STAGE)" -a -n "$(VERSION)" || { echo "usage: make assign STAGE=prod VERSION=vX.Y.Z [UNASSIGN=1]" >&2; exit 2; }
-	@ml-gitops assign --stage "$(STAGE)" --version "$(VERSION)" $(if $(filter 1,$(UNASSIGN)),--unassign) $(_push)
+	@ml-gitops registry assign --stage "$(STAGE)" --version "$(VERSION)" $(if $(filter 1,$(UNASSIGN)),--unassign) $(_push)
 
 registry: $(VENV)/.run-deps ## show registered model versions and which one each stage holds
-	@ml-gitops registry
+	@ml-gitops registry show
+
+# deploy.yml's two registry steps; REF and STAGE arrive as environment variables (see below).
+deploy-plan: $(VENV)/.run-deps ## what a pushed ref asks deploy to do: deploy=, version=, stage=, tag= lines (REF=refs/tags/model#prod#3)
+	@test -n "$$REF" || { echo "usage: make deploy-plan REF=refs/tags/model#prod#3" >&2; exit 2; }
+	@ml-gitops registry plan --ref "$$REF" $(if $(GITHUB_ACTIONS),--github-output)
+
+deploy-resolve: $(VENV)/.run-deps ## fetch the model STAGE holds into dist/deploy/, md5 checked (STAGE=prod; fetches tags first)
+	@test -n "$$STAGE" || { echo "usage: make deploy-resolve STAGE=prod" >&2; exit 2; }
+	@ml-gitops registry resolve --stage "$$STAGE" --fetch $(if $(GITHUB_ACTIONS),--github-output)
 
 # Values arrive as environment variables ($$VERSION, $$TAG): the shell expands them inside
 # quotes, so a crafted value can never run as code in these recipes.
@@ -180,13 +195,13 @@ bench-serve: $(VENV)/.dev-deps ## serving benchmark (baseline vs ceiling vs ours
 .PHONY: monitor monitor-pull monitor-issue retrain retrain-decide retrain-pr
 # Window: SINCE/UNTIL (ISO time or an age like 7d), LAST (rows) or CURRENT (a batch file); LOG_URL overrides the log.
 monitor: $(VENV)/.run-deps ## drift, data quality, predictions, feedback vs the training reference (SINCE= UNTIL= LAST= CURRENT=)
-	@ml-gitops monitor $(if $(SINCE),--since "$(SINCE)") $(if $(UNTIL),--until "$(UNTIL)") $(if $(LAST),--last "$(LAST)") $(if $(CURRENT),--current "$(CURRENT)") $(if $(LOG_URL),--log-url "$(LOG_URL)")
+	@ml-gitops monitor run $(if $(SINCE),--since "$(SINCE)") $(if $(UNTIL),--until "$(UNTIL)") $(if $(LAST),--last "$(LAST)") $(if $(CURRENT),--current "$(CURRENT)") $(if $(LOG_URL),--log-url "$(LOG_URL)")
 
 monitor-pull: $(VENV)/.run-deps ## dvc pull what the monitor reads (reference split, model, reference predictions)
 	@dvc pull data/processed/train.parquet models/model.skops reports/predictions.parquet
 
 monitor-issue: $(VENV)/.run-deps ## open or update the one GitHub issue with reports/monitor.md (needs gh)
-	@ml-gitops monitor-issue
+	@ml-gitops monitor issue
 
 retrain: $(VENV)/.run-deps ## refresh the data, branch retrain/<date>-<md5>, dvc repro, commit, push (+ dvc push)
 	@ml-gitops retrain run $(if $(REASONS),--reasons "$(REASONS)")
@@ -198,22 +213,19 @@ retrain-pr: $(VENV)/.run-deps ## open the pull request for the current retrain b
 	@ml-gitops retrain open-pr
 
 ##@ Experiments and scale
-.PHONY: sweep best multirun multirun-table bench-sweep
+.PHONY: sweep sweep-table best bench-sweep
 GRID ?=
 JOBS ?=
 BRANCH ?=
-LAUNCHER ?= joblib_local
-sweep: $(VENV)/.run-deps ## queue a Hydra grid as DVC experiments, run it, print the table (GRID="model.C=0.1,1,10" JOBS=2)
-	@ml-gitops sweep $(if $(JOBS),--jobs $(JOBS)) $(GRID)
+LAUNCHER ?=
+sweep: $(VENV)/.run-deps ## run a Hydra grid as DVC experiments, print the table (GRID="model.C=0.1,1,10" JOBS=2; LAUNCHER=joblib_local|ray_local|slurm: a Hydra multirun)
+	@ml-gitops sweep run $(if $(LAUNCHER),--launcher $(LAUNCHER),$(if $(JOBS),--jobs $(JOBS))) $(GRID)
+
+sweep-table: $(VENV)/.run-deps ## the sweep's table, best first (MULTIRUN=1: the latest Hydra multirun, DIR=multirun/<date>/<time>: that one)
+	@ml-gitops sweep table $(if $(DIR),--multirun $(DIR),$(if $(MULTIRUN),--multirun))
 
 best: $(VENV)/.run-deps ## turn the best experiment of the sweep into a branch for a PR (BRANCH=name)
-	@ml-gitops best $(if $(BRANCH),--branch $(BRANCH))
-
-multirun: $(VENV)/.run-deps ## Hydra multirun through a launcher (LAUNCHER=joblib_local|slurm|ray_local GRID="model.C=0.1,1")
-	@ml-gitops multirun hydra/launcher=$(LAUNCHER) $(GRID)
-
-multirun-table: $(VENV)/.run-deps ## table of the latest multirun, best first (DIR=multirun/<date>/<time>)
-	@ml-gitops multirun-table $(DIR)
+	@ml-gitops sweep best $(if $(BRANCH),--branch $(BRANCH))
 
 bench-sweep: $(VENV)/.dev-deps ## time an 8-experiment sweep with 1 vs 2 workers (docs/performance.md)
 	@python benchmarks/sweep.py
