@@ -103,7 +103,8 @@ def calibration_table(
         )
     out["bins"] = k
     if k < bins:
-        out["note"] = f"{k} bins instead of {bins} so that each holds at least {min_per_bin} of the {n} test rows"
+        why = " (rows sharing one predicted probability merged bins)" if k < fit else ""
+        out["note"] = f"{k} bins instead of {bins} so that each holds at least {min_per_bin} of the {n} test rows{why}"
     return out
 
 
