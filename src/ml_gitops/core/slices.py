@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -182,15 +182,18 @@ def _error_metrics(err: np.ndarray) -> dict[str, np.ndarray]:
     return {"rmse": np.sqrt(np.mean(err**2, axis=1)), "mae": np.mean(np.abs(err), axis=1)}
 
 
-def _resampled_errors(err: np.ndarray, n_boot: int, rng: np.random.Generator, max_rows: int):
-    """Batches of bootstrap row indices into ``err`` (rows on axis 0; a seeded subsample when it is long)."""
-    n = err.shape[0]
-    if n > max_rows:
-        err = err[np.sort(rng.choice(n, size=max_rows, replace=False))]
-        n = max_rows
+def _subsample(values: np.ndarray, rng: np.random.Generator, max_rows: int) -> np.ndarray:
+    """At most ``max_rows`` rows of ``values`` (axis 0), seeded, so the regression bootstrap stays bounded."""
+    if values.shape[0] <= max_rows:
+        return values
+    return values[np.sort(rng.choice(values.shape[0], size=max_rows, replace=False))]
+
+
+def _bootstrap_indices(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """``n_boot`` resamplings of ``n`` row positions, in batches of at most BATCH_ELEMENTS positions."""
     batch = max(1, BATCH_ELEMENTS // max(n, 1))
     for start in range(0, n_boot, batch):
-        yield rng.integers(0, n, size=(min(batch, n_boot - start), n)), err
+        yield rng.integers(0, n, size=(min(batch, n_boot - start), n))
 
 
 def _summary(point: Mapping[str, np.ndarray], reps: Mapping[str, np.ndarray], confidence: float) -> dict[str, Any]:
@@ -217,7 +220,8 @@ def _slice_metrics(
         draws = rng.multinomial(n, cm.ravel() / n, size=n_boot).reshape(n_boot, k, k)
         return _summary(confusion_metrics(cm[None]), confusion_metrics(draws), confidence)
     err = pred - truth
-    chunks = [_error_metrics(e[idx]) for idx, e in _resampled_errors(err, n_boot, rng, max_rows)]
+    sample = _subsample(err, rng, max_rows)
+    chunks = [_error_metrics(sample[idx]) for idx in _bootstrap_indices(sample.size, n_boot, rng)]
     reps = {m: np.concatenate([c[m] for c in chunks]) for m in REGRESSION_METRICS}
     return _summary(_error_metrics(err[None]), reps, confidence)
 
@@ -239,18 +243,18 @@ def _worst_and_gap(slices: list[dict[str, Any]], metrics: Sequence[str]) -> tupl
         if not scored:
             worst[m] = gap[m] = None
             continue
-        s, v = min(scored, key=lambda sv: sign * sv[1])
-        worst[m] = {"slice": s["name"], "value": v}
+        worst_slice, worst_value = min(scored, key=lambda sv: sign * sv[1])
+        worst[m] = {"slice": worst_slice["name"], "value": worst_value}
         best_gap = None
-        for column in dict.fromkeys(s["column"] for s, _ in scored):
-            own = [(s, v) for s, v in scored if s["column"] == column]
+        for column in dict.fromkeys(sl["column"] for sl, _ in scored):
+            own = [(sl, v) for sl, v in scored if sl["column"] == column]
             if len(own) < 2:
                 continue
-            lo = min(own, key=lambda sv: sign * sv[1])
-            hi = max(own, key=lambda sv: sign * sv[1])
-            size = abs(hi[1] - lo[1])
+            low = min(own, key=lambda sv: sign * sv[1])
+            high = max(own, key=lambda sv: sign * sv[1])
+            size = abs(high[1] - low[1])
             if best_gap is None or size > best_gap["gap"]:
-                best_gap = {"column": column, "best": hi[0]["name"], "worst": lo[0]["name"], "gap": number(size)}
+                best_gap = {"column": column, "best": high[0]["name"], "worst": low[0]["name"], "gap": number(size)}
         gap[m] = best_gap
     return worst, gap
 
@@ -385,10 +389,10 @@ def paired_slice_deltas(
         else:
             eb, eh = b - t, h - t
             point_b, point_h = _error_metrics(eb[None]), _error_metrics(eh[None])
-            both = np.stack([eb, eh], axis=1)  # resample rows once for both sides
+            both = _subsample(np.stack([eb, eh], axis=1), rng, max_rows)  # resample rows once for both sides
             chunks = [
-                (_error_metrics(e[idx, 0]), _error_metrics(e[idx, 1]))
-                for idx, e in _resampled_errors(both, n_boot, rng, max_rows)
+                (_error_metrics(both[idx, 0]), _error_metrics(both[idx, 1]))
+                for idx in _bootstrap_indices(both.shape[0], n_boot, rng)
             ]
             rep_b = {m: np.concatenate([c[0][m] for c in chunks]) for m in REGRESSION_METRICS}
             rep_h = {m: np.concatenate([c[1][m] for c in chunks]) for m in REGRESSION_METRICS}
