@@ -36,7 +36,7 @@ def main() -> None:
         base = Path(tmp)
         work = reproduced_project(base)
         run(["dvc", "push"], cwd=work)
-        run(["ml-gitops", "promote"], cwd=work)
+        run(["ml-gitops", "registry", "promote"], cwd=work)
         (work / ".venv").symlink_to(ROOT / ".venv")  # the project's own venv; -o: never reinstall it
         make = ["make", "--no-print-directory", "-o", ".venv/.run-deps", "release", "VERSION=v0.1.0"]
         t_release = timed(make, work, ns.runs)

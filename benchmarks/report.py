@@ -9,7 +9,7 @@ that changes one param, and prints medians:
 - `make pr` from scratch (`dvc repro --force`: every stage, then report + gate), the worst case
   (the figure: <= 60 s).
 
-`make pr` is timed as the commands it runs (dvc repro; ml-gitops report; ml-gitops pr-gate).
+`make pr` is timed as the commands it runs (dvc repro; ml-gitops pr report; ml-gitops pr gate).
 
     python benchmarks/report.py [--runs 5]
 """
@@ -42,7 +42,7 @@ def timed(cmds: list[list[str]], cwd: Path) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     for cmd in cmds:
-        run(cmd, cwd=cwd, check=cmd[1] != "pr-gate")  # the gate may legitimately say no
+        run(cmd, cwd=cwd, check=cmd[1:3] != ["pr", "gate"])  # the gate may legitimately say no
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -69,7 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ns = ap.parse_args()
-    pr = [["dvc", "repro"], [PROG, "report"], [PROG, "pr-gate"]]
+    pr = [["dvc", "repro"], [PROG, "pr", "report"], [PROG, "pr", "gate"]]
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         base = Path(tmp)
         work = reproduced_project(base)
@@ -78,8 +78,8 @@ def main() -> None:
         run(["dvc", "repro"], cwd=work)
         commit_all(work, "C=0.5")
 
-        median("report, pipeline up to date", [timed([[PROG, "report"]], work) for _ in range(ns.runs)])
-        median("pr-gate, pipeline up to date", [timed([[PROG, "pr-gate"]], work) for _ in range(ns.runs)])
+        median("report, pipeline up to date", [timed([[PROG, "pr", "report"]], work) for _ in range(ns.runs)])
+        median("pr-gate, pipeline up to date", [timed([[PROG, "pr", "gate"]], work) for _ in range(ns.runs)])
         median("make pr, pipeline up to date (no-op repro)", [timed(pr, work) for _ in range(ns.runs)])
         changed = []
         for i in range(ns.runs):

@@ -2,7 +2,7 @@
 
 Builds a throwaway copy of the project (git repo, pipeline reproduced once), then
 for each worker count runs the default grid of conf/sweep/ (4 C values x 2
-class weights = 8 experiments) with `ml-gitops sweep --jobs N` and reports the
+class weights = 8 experiments) with `ml-gitops sweep run --jobs N` and reports the
 run phase it times (`dvc exp run --run-all -j N` until every experiment is done). Each round sweeps a different
 `train.seed`, so DVC's run-cache cannot replay one round's results in the other. runtime.threads stays 1.
 
@@ -85,12 +85,13 @@ def main() -> None:
                 grid = [*base_grid, f"train.seed={1000 + r * len(ns.workers) + i}", "runtime.threads=1"]
                 _wait_for_workers(work, e)  # the last round's workers linger ~10 s: not this round's time
                 before, t0 = _cpu(), time.perf_counter()
-                out = run(["ml-gitops", "sweep", "--jobs", str(jobs), *grid], cwd=work, env=e).stdout
+                proc = run(["ml-gitops", "sweep", "run", "--jobs", str(jobs), *grid], cwd=work, env=e)
+                log, out = proc.stderr, proc.stdout  # progress is logged (stderr), the table printed (stdout)
                 wall = time.perf_counter() - t0
                 busy = _cores_busy(before, _cpu())
-                n = int(out.split("queueing ")[1].split()[0])
+                n = int(log.split("queueing ")[1].split()[0])
                 # The run phase as `sweep` measures it: `dvc exp run --run-all -j N` until every experiment is done.
-                elapsed = float(out.split(" ran in ")[1].split()[0])
+                elapsed = float(log.split(" ran in ")[1].split()[0])
                 results[jobs].append(elapsed)
                 whole[jobs].append(wall)
                 failed = sum(1 for ln in out.splitlines() if ln.startswith("|") and "| Failed " in ln)

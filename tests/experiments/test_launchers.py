@@ -19,8 +19,10 @@ def test_joblib_multirun_two_jobs_and_table(repo: Path) -> None:
     out = run(
         [
             "ml-gitops",
-            "multirun",
-            "hydra/launcher=joblib_local",
+            "sweep",
+            "run",
+            "--launcher",
+            "joblib_local",
             "hydra.launcher.n_jobs=2",
             f"hydra.sweep.dir={sweep_dir}",
             "model.C=0.01,0.3",
@@ -32,7 +34,7 @@ def test_joblib_multirun_two_jobs_and_table(repo: Path) -> None:
         metrics = json.loads((sweep_dir / job / "metrics.json").read_text())
         assert 0.0 <= metrics["balanced_accuracy"] <= 1.0
         assert metrics["n_test"] > 0
-    table = run(["ml-gitops", "multirun-table", str(sweep_dir)], cwd=repo).stdout
+    table = run(["ml-gitops", "sweep", "table", "--multirun", str(sweep_dir)], cwd=repo).stdout
     lines = [ln for ln in table.splitlines() if ln.startswith("|")]
     assert "balanced_accuracy" in lines[0] and "model.C" in lines[0]
     first = json.loads((sweep_dir / lines[2].split("|")[1].strip() / "metrics.json").read_text())
@@ -44,7 +46,15 @@ def test_joblib_multirun_two_jobs_and_table(repo: Path) -> None:
 
 def test_multirun_refuses_a_data_sweep(repo: Path) -> None:
     out = run(
-        ["ml-gitops", "multirun", f"hydra.sweep.dir={repo / 'multirun' / 'bad'}", "data=synthetic"],
+        [
+            "ml-gitops",
+            "sweep",
+            "run",
+            "--launcher",
+            "basic",
+            f"hydra.sweep.dir={repo / 'multirun' / 'bad'}",
+            "data=synthetic",
+        ],
         cwd=repo,
         check=False,
     )
@@ -128,7 +138,7 @@ def test_ray_multirun_on_a_local_instance(repo: Path) -> None:
     sweep_dir = repo / "multirun" / "ray"
     env_ = {**env(), "RAY_USAGE_STATS_ENABLED": "0"}
     run(
-        ["ml-gitops", "multirun", "hydra/launcher=ray_local", f"hydra.sweep.dir={sweep_dir}", "model.C=0.01,0.3"],
+        ["ml-gitops", "sweep", "run", "--launcher", "ray_local", f"hydra.sweep.dir={sweep_dir}", "model.C=0.01,0.3"],
         cwd=repo,
         env=env_,
     )

@@ -1,4 +1,4 @@
-"""`ml-gitops sweep` / `best` on DVC's real experiment queue in a temp git repo."""
+"""`ml-gitops sweep run` / `sweep best` on DVC's real experiment queue in a temp git repo."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def _rows(table: str) -> list[list[str]]:
 
 def test_sweep_queues_runs_sorts_and_best_branches(repo: Path) -> None:
     # Two points of a grid in Hydra syntax; C=0.01 underfits penguins, C=0.3 does not.
-    out = run(["ml-gitops", "sweep", "model.C=0.01,0.3", "--jobs", "2"], cwd=repo)
-    assert "queueing 2 experiment(s)" in out.stdout
-    assert "running with 2 worker(s)" in out.stdout
+    out = run(["ml-gitops", "sweep", "run", "model.C=0.01,0.3", "--jobs", "2"], cwd=repo)
+    assert "queueing 2 experiment(s)" in out.stderr
+    assert "running with 2 worker(s)" in out.stderr
     rows = _rows(out.stdout)
     header, body = rows[0], rows[2:]
     col, c_col = header.index("balanced_accuracy"), header.index("model.C")
@@ -39,8 +39,8 @@ def test_sweep_queues_runs_sorts_and_best_branches(repo: Path) -> None:
     # The working tree is untouched by the sweep: experiments live in refs.
     assert run(["git", "status", "--porcelain"], cwd=repo).stdout == ""
 
-    out = run(["ml-gitops", "best", "--branch", "sweep/best"], cwd=repo)
-    assert f"model.C: 1.0 -> {best_c}" in out.stdout
+    out = run(["ml-gitops", "sweep", "best", "--branch", "sweep/best"], cwd=repo)
+    assert f"model.C: 1.0 -> {best_c}" in out.stderr
     params = yaml.safe_load(run(["git", "show", "sweep/best:params.yaml"], cwd=repo).stdout)
     assert str(params["model"]["C"]) == best_c
     metrics = json.loads(run(["git", "show", "sweep/best:reports/metrics.json"], cwd=repo).stdout)
@@ -50,14 +50,14 @@ def test_sweep_queues_runs_sorts_and_best_branches(repo: Path) -> None:
 
 
 def test_sweep_refuses_keys_no_stage_reads(repo: Path) -> None:
-    out = run(["ml-gitops", "sweep", "sweep.jobs=1,2"], cwd=repo, check=False)
+    out = run(["ml-gitops", "sweep", "run", "sweep.jobs=1,2"], cwd=repo, check=False)
     assert out.returncode == 2
     assert "sweep key 'sweep.jobs' is not a params dependency of any stage in dvc.yaml" in out.stderr
     assert "Queued" not in run(["dvc", "queue", "status"], cwd=repo).stdout
 
 
 def test_best_without_experiments_says_so(repo: Path) -> None:
-    out = run(["ml-gitops", "best"], cwd=repo, check=False)
+    out = run(["ml-gitops", "sweep", "best"], cwd=repo, check=False)
     assert out.returncode == 2
     assert "no successful experiment" in out.stderr and "make sweep" in out.stderr
 
@@ -72,22 +72,22 @@ def test_a_second_sweep_survives_a_stale_queue_stop(repo: Path) -> None:
     """`dvc queue stop` with no worker listening stays in DVC's broker; the next workers
     (same node names) obey it after one experiment. The sweep must start workers again
     instead of following a queue nobody runs (it used to wait for sweep.timeout_minutes)."""
-    run(["ml-gitops", "sweep", "model.C=0.05,0.5", "--jobs", "2"], cwd=repo, timeout=600)
+    run(["ml-gitops", "sweep", "run", "model.C=0.05,0.5", "--jobs", "2"], cwd=repo, timeout=600)
     # Its two workers stay up until DVC's next look at the queue (every 10 s): a sweep queued
     # meanwhile would hand them its experiments too (more workers than --jobs). The next sweep
     # waits for them first, when they are still up (about every other run: timing decides).
-    out = run(["ml-gitops", "sweep", "model.C=0.7", "--jobs", "1"], cwd=repo, timeout=600)
+    out = run(["ml-gitops", "sweep", "run", "model.C=0.7", "--jobs", "1"], cwd=repo, timeout=600)
     waited = "idle worker(s) of an earlier sweep to stop"
-    if waited in out.stdout:
-        assert out.stdout.index(waited) < out.stdout.index("queueing 1 experiment(s)"), out.stdout
-    assert "1/1 done" in out.stdout and _workers(repo) <= 1
+    if waited in out.stderr:
+        assert out.stderr.index(waited) < out.stderr.index("queueing 1 experiment(s)"), out.stderr
+    assert "1/1 done" in out.stderr and _workers(repo) <= 1
     deadline = time.monotonic() + 60
     while _workers(repo) and time.monotonic() < deadline:  # idle workers stop by themselves
         time.sleep(1)
     assert _workers(repo) == 0, "queue workers did not stop once the queue was empty"
     run(["dvc", "queue", "stop"], cwd=repo)  # nobody listens: the message waits in the broker
 
-    out = run(["ml-gitops", "sweep", "model.C=0.02,0.2,2", "--jobs", "2"], cwd=repo, timeout=600)
-    assert "3/3 done" in out.stdout
+    out = run(["ml-gitops", "sweep", "run", "model.C=0.02,0.2,2", "--jobs", "2"], cwd=repo, timeout=600)
+    assert "3/3 done" in out.stderr
     exps = [r for r in _rows(out.stdout) if r and r[0].startswith(("├──", "└──"))]
     assert len(exps) == 6 and all("Success" in r for r in exps), out.stdout

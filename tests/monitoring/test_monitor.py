@@ -131,7 +131,7 @@ def test_new_category_is_counted_in_data_quality(in_repo: Path, model) -> None:
 
 # ------------------------------------------------------------------ the command, end to end
 def _cli(repo: Path, *args: str):
-    return run(["ml-gitops", "monitor", *args], cwd=repo, check=False)
+    return run(["ml-gitops", "monitor", "run", *args], cwd=repo, check=False)
 
 
 def test_cli_healthy_window_with_feedback_labels(in_repo: Path, model) -> None:
@@ -175,7 +175,7 @@ def test_cli_drift_exit_1_and_reports(in_repo: Path, model) -> None:
     log_window(in_repo, frame, url, start=DAY0, model=model)
     proc = _cli(in_repo, "--log-url", url, "--since", "2025-01-01", "--until", "2025-01-02")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "drift: bill_length_mm" in proc.stdout
+    assert "drift: bill_length_mm" in proc.stderr
     md = (in_repo / "reports/monitor.md").read_text()
     assert md.startswith("<!-- ml-gitops-monitor-report -->") and "🚨 breach" in md
     page = (in_repo / "reports/monitor.html").read_text()

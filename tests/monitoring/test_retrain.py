@@ -27,8 +27,8 @@ def _branches(repo: Path) -> list[str]:
 
 @pytest.mark.e2e
 def test_retrain_without_new_data_creates_nothing(repo: Path) -> None:
-    proc = run(["ml-gitops", "retrain"], cwd=repo)
-    assert "nothing to do" in proc.stdout
+    proc = run(["ml-gitops", "retrain", "run"], cwd=repo)
+    assert "nothing to do" in proc.stderr
     assert _branches(repo) == ["main"]
     assert run(["git", "branch", "--show-current"], cwd=repo).stdout.strip() == "main"
 
@@ -40,9 +40,9 @@ def test_retrain_on_new_data_pushes_a_branch_that_differs_only_where_the_data_ch
     decided = run(["ml-gitops", "retrain", "decide", "--event", "schedule"], cwd=repo).stdout
     assert decided.startswith("retrain=false: retrain.enabled is false")
 
-    proc = run(["ml-gitops", "retrain"], cwd=repo)
+    proc = run(["ml-gitops", "retrain", "run"], cwd=repo)
     branch = run(["git", "branch", "--show-current"], cwd=repo).stdout.strip()
-    assert branch.startswith("retrain/") and f"pushed {branch}" in proc.stdout
+    assert branch.startswith("retrain/") and f"pushed {branch}" in proc.stderr
     assert sorted(_branches(repo)) == sorted(["main", branch])
     message = run(["git", "log", "-1", "--format=%B"], cwd=repo).stdout
     assert message.startswith("Retrain: new_data") and "| balanced_accuracy |" in message
@@ -80,7 +80,7 @@ def test_retrain_on_new_data_pushes_a_branch_that_differs_only_where_the_data_ch
 @pytest.mark.e2e
 def test_retrain_refuses_a_dirty_tree(repo: Path) -> None:
     (repo / "conf/model/logistic_regression.yaml").write_text("name: logistic_regression\nC: 0.5\n")
-    proc = run(["ml-gitops", "retrain"], cwd=repo, check=False)
+    proc = run(["ml-gitops", "retrain", "run"], cwd=repo, check=False)
     assert proc.returncode == 2 and "working tree not clean (conf/model/logistic_regression.yaml" in proc.stderr
 
 

@@ -14,32 +14,42 @@ pytestmark = pytest.mark.e2e
 
 def test_refusals_name_the_culprit_and_change_nothing(reg_repo, tmp_path: Path) -> None:
     work, origin, _ = reg_repo
-    cli(work, "promote", "--push")
+    cli(work, "registry", "promote", "--push")
     before = origin_tags(origin)
     assert before == {"model@v0.1.0", "model#staging#1"}
 
     # a new commit asking for a version that already exists
     (work / "NOTES.md").write_text("notes\n")
     commit_all(work, "notes")
-    refused(cli(work, "promote", "--push", "--version", "v0.1.0", check=False), "model@v0.1.0", "already exists")
-    refused(cli(work, "promote", "--push", "--version", "1.0", check=False), "'1.0'", "malformed")
-    # a stage outside .gto's allow-list, a malformed version, an unregistered one
-    refused(cli(work, "assign", "--stage", "qa", "--version", "v0.1.0", "--push", check=False), "'qa'", ".gto")
-    refused(cli(work, "assign", "--stage", "prod", "--version", "v1", "--push", check=False), "'v1'", "malformed")
     refused(
-        cli(work, "assign", "--stage", "prod", "--version", "v0.9.0", "--push", check=False),
+        cli(work, "registry", "promote", "--push", "--version", "v0.1.0", check=False), "model@v0.1.0", "already exists"
+    )
+    refused(cli(work, "registry", "promote", "--push", "--version", "1.0", check=False), "'1.0'", "malformed")
+    # a stage outside .gto's allow-list, a malformed version, an unregistered one
+    refused(
+        cli(work, "registry", "assign", "--stage", "qa", "--version", "v0.1.0", "--push", check=False), "'qa'", ".gto"
+    )
+    refused(
+        cli(work, "registry", "assign", "--stage", "prod", "--version", "v1", "--push", check=False),
+        "'v1'",
+        "malformed",
+    )
+    refused(
+        cli(work, "registry", "assign", "--stage", "prod", "--version", "v0.9.0", "--push", check=False),
         "model@v0.9.0",
         "not registered",
     )
     refused(
-        cli(work, "assign", "--stage", "prod", "--version", "v0.1.0", "--unassign", check=False),
+        cli(work, "registry", "assign", "--stage", "prod", "--version", "v0.1.0", "--unassign", check=False),
         "'prod'",
         "nothing to unassign",
     )
     # deploy-plan: a malformed tag of ours is an error; other artifacts' tags are quietly not ours
-    refused(cli(work, "deploy-plan", "--ref", "refs/tags/model@v1.0", check=False), "model@v1.0", "malformed")
-    assert "deploy=false" in cli(work, "deploy-plan", "--ref", "refs/tags/churn@v1.0.0").stdout
-    refused(cli(work, "deploy-plan", "--ref", "refs/tags/model#prod#99", check=False), "model#prod#99", "not found")
+    refused(cli(work, "registry", "plan", "--ref", "refs/tags/model@v1.0", check=False), "model@v1.0", "malformed")
+    assert "deploy=false" in cli(work, "registry", "plan", "--ref", "refs/tags/churn@v1.0.0").stdout
+    refused(
+        cli(work, "registry", "plan", "--ref", "refs/tags/model#prod#99", check=False), "model#prod#99", "not found"
+    )
     # releases of unregistered or malformed versions build nothing
     refused(cli(work, "release", "build", "--version", "v0.5.0", check=False), "model@v0.5.0", "not registered")
     refused(cli(work, "release", "build", "--version", "0.1", check=False), "'0.1'", "malformed")
@@ -55,16 +65,16 @@ def test_refusals_name_the_culprit_and_change_nothing(reg_repo, tmp_path: Path) 
     run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(tmp_path / "empty-remote")], cwd=clone)
     refused(cli(clone, "release", "build", "--version", "v0.1.0", check=False), "models/model.skops", "fetched")
     assert not (clone / "dist/model-v0.1.0").exists() and not (clone / "dist/model-v0.1.0.tar.gz").exists()
-    refused(cli(clone, "deploy-resolve", "--stage", "prod", check=False), "'prod'", "no version")
+    refused(cli(clone, "registry", "resolve", "--stage", "prod", check=False), "'prod'", "no version")
 
 
 def test_release_bump_trailer(reg_repo) -> None:
     work, origin, _ = reg_repo
-    cli(work, "promote", "--push")
+    cli(work, "registry", "promote", "--push")
     for trailer, expected in (("major", "v1.0.0"), ("patch", "v1.0.1"), ("sideways", None)):
         (work / "NOTES.md").write_text(f"{trailer}\n")
         commit_all(work, f"change\n\nRelease-Bump: {trailer}")
-        proc = cli(work, "promote", "--push", check=expected is not None)
+        proc = cli(work, "registry", "promote", "--push", check=expected is not None)
         if expected is None:
             refused(proc, "Release-Bump", "'sideways'")
         else:

@@ -36,12 +36,12 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     work, origin, remote = reg_repo
 
     # ---- pipeline on main -> v0.1.0, assigned to staging, pushed
-    out = outputs(cli(work, "promote", "--push"))
+    out = outputs(cli(work, "registry", "promote", "--push"))
     assert out["version"] == "v0.1.0" and out["new"] == "true"
     assert origin_tags(origin) == {"model@v0.1.0", "model#staging#1"}
 
     # ---- idempotent: the same commit registers nothing new
-    out = outputs(cli(work, "promote", "--push"))
+    out = outputs(cli(work, "registry", "promote", "--push"))
     assert out == {"version": "v0.1.0", "new": "false", "tags": "", "stage_tag": ""}
     assert origin_tags(origin) == {"model@v0.1.0", "model#staging#1"}
 
@@ -53,7 +53,7 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     commit_all(work, "smaller C")
     run(["git", "checkout", "-q", "main"], cwd=work)
     run(["git", "merge", "-q", "--no-ff", "feature", "-m", "Merge pull request #7 from me/feature"], cwd=work)
-    line = refused(cli(work, "promote", "--push", check=False), "dvc.lock is stale", "train", "model")
+    line = refused(cli(work, "registry", "promote", "--push", check=False), "dvc.lock is stale", "train", "model")
     assert "evaluate" not in line.split(":", 1)[0]
     assert origin_tags(origin) == {"model@v0.1.0", "model#staging#1"}
     assert "model@v0.2.0" not in run(["git", "tag"], cwd=work).stdout
@@ -62,11 +62,11 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     run(["dvc", "repro"], cwd=work)
     run(["git", "add", "-A"], cwd=work)
     run(["git", "commit", "-q", "-m", "Merge pull request #7: retrain"], cwd=work)
-    refused(cli(work, "promote", "--push", check=False), "models/model.skops", "not in the DVC remote")
+    refused(cli(work, "registry", "promote", "--push", check=False), "models/model.skops", "not in the DVC remote")
     assert origin_tags(origin) == {"model@v0.1.0", "model#staging#1"}
 
     run(["dvc", "push"], cwd=work)
-    out = outputs(cli(work, "promote", "--push"))
+    out = outputs(cli(work, "registry", "promote", "--push"))
     assert out["version"] == "v0.2.0" and out["stage_tag"] == "model#staging#2"
     msg = run(["git", "tag", "-l", "--format=%(contents)", "model@v0.2.0"], cwd=work).stdout
     assert "PR #7" in msg and "accuracy:" in msg and "log_loss:" in msg
@@ -97,7 +97,7 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
         assert part in card, part
     assert "| log_loss |" in card and ("(worse)" in card or "(better)" in card)
     for target in (bundle, archive):
-        assert "OK" in cli(work, "release", "verify", str(target)).stdout
+        assert "OK" in cli(work, "release", "verify", str(target)).stderr
     # the bundle comes from the tag, not the workspace: v0.1.0 carries v0.1.0's model
     cli(work, "release", "build", "--version", "v0.1.0")
     assert md5(work / "dist/model-v0.1.0/model.skops") == v1
@@ -125,9 +125,9 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     refused(cli(work, "release", "verify", str(bad_archive), check=False), "model.skops", "changed")
 
     # ---- prod gets v0.2.0, then rolls back to v0.1.0 (one command, a tag)
-    cli(work, "assign", "--stage", "prod", "--version", "v0.2.0", "--push")
+    cli(work, "registry", "assign", "--stage", "prod", "--version", "v0.2.0", "--push")
     first_prod = {t for t in origin_tags(origin) if t.startswith("model#prod#")}
-    cli(work, "assign", "--stage", "prod", "--version", "v0.1.0", "--push")
+    cli(work, "registry", "assign", "--stage", "prod", "--version", "v0.1.0", "--push")
     rollback = {t for t in origin_tags(origin) if t.startswith("model#prod#")} - first_prod
     assert len(first_prod) == 1 and len(rollback) == 1
 
@@ -135,22 +135,22 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     clone = tmp_path / "deployer"
     run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
     run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(remote)], cwd=clone)
-    out = outputs(cli(clone, "deploy-resolve", "--stage", "prod", "--out", str(tmp_path / "deployed")))
+    out = outputs(cli(clone, "registry", "resolve", "--stage", "prod", "--out", str(tmp_path / "deployed")))
     assert out["version"] == "v0.1.0" and out["tag"] == "model@v0.1.0"
     assert md5(tmp_path / "deployed/model.skops") == v1 == out["md5"]
 
     # ---- deploy-plan: the rollback tag deploys v0.1.0 to prod; the superseded one deploys nothing
-    plan = outputs(cli(clone, "deploy-plan", "--ref", f"refs/tags/{rollback.pop()}"))
+    plan = outputs(cli(clone, "registry", "plan", "--ref", f"refs/tags/{rollback.pop()}"))
     assert (plan["deploy"], plan["version"], plan["stage"]) == ("true", "v0.1.0", "prod")
-    plan = outputs(cli(clone, "deploy-plan", "--ref", f"refs/tags/{first_prod.pop()}"))
+    plan = outputs(cli(clone, "registry", "plan", "--ref", f"refs/tags/{first_prod.pop()}"))
     assert plan["deploy"] == "false"
-    plan = outputs(cli(clone, "deploy-plan", "--ref", "refs/tags/model@v0.2.0"))
+    plan = outputs(cli(clone, "registry", "plan", "--ref", "refs/tags/model@v0.2.0"))
     assert (plan["deploy"], plan["version"], plan["stage"]) == ("true", "v0.2.0", "")
     for ref in ("refs/heads/main", "refs/tags/v1.0.0", "refs/tags/other@v1.0.0"):
-        assert outputs(cli(clone, "deploy-plan", "--ref", ref))["deploy"] == "false"
+        assert outputs(cli(clone, "registry", "plan", "--ref", ref))["deploy"] == "false"
 
     # ---- GTO, reading the origin itself, agrees with our registry view
-    ours = json.loads(cli(clone, "registry", "--json").stdout)
+    ours = json.loads(cli(clone, "registry", "show", "--json").stdout)
     gto = json.loads(run(["gto", "show", "--repo", str(origin), "--json"], cwd=tmp_path).stdout)["model"]
     assert gto["version"] == ours["latest"] == "v0.2.0"
     assert {s: v for s, v in gto["stage"].items() if v} == {s: v for s, v in ours["stages"].items() if v}

@@ -37,7 +37,7 @@ def test_baked_package_is_isolated_from_ours(fancy_venv: Path, fancy_bake: Path)
 
 def test_baked_params_check(fancy_bake: Path, fancy_venv: Path) -> None:
     proc = run([FANCY_SLUG, "params", "check"], cwd=fancy_bake, env=venv_env(fancy_venv))
-    assert "params.yaml matches conf/" in proc.stdout
+    assert "params.yaml matches conf/" in proc.stderr
 
 
 def test_baked_pipeline_computes_what_the_root_computes(fancy_repro: tuple[Path, str], pipeline_repo: Path) -> None:

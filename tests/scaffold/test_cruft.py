@@ -41,7 +41,7 @@ def test_check_in_sync_then_out_of_date(linked: tuple[Path, Path]) -> None:
     template, project = linked
     assert run([str(BIN / "cruft"), "check"], cwd=project, check=False).returncode == 0
     ok = run([CLI, "template", "check"], cwd=project)
-    assert "up to date" in ok.stdout
+    assert "up to date" in ok.stderr
     change_template(template, "README.md", "## Use your own data", "## Use your own data (now better)")
     assert run([str(BIN / "cruft"), "check"], cwd=project, check=False).returncode == 1
     out = project.parent / "gh-output"
@@ -72,7 +72,7 @@ def test_update_applies_the_template_change_renamed(linked: tuple[Path, Path], t
     assert "src/crufty/paths.py" in body.read_text()
     assert run([CLI, "template", "check"], cwd=project).returncode == 0
     again = run([CLI, "template", "update"], cwd=project)
-    assert "already up to date" in again.stdout
+    assert "already up to date" in again.stderr
 
 
 def test_update_reports_conflicts(linked: tuple[Path, Path], tmp_path: Path) -> None:
@@ -106,4 +106,4 @@ def test_no_cruft_file_is_a_noop(tmp_path: Path) -> None:
     run(["git", "init", "-q"], cwd=tmp_path)
     for action in ("check", "update"):
         proc = run([CLI, "template", action], cwd=tmp_path)
-        assert "nothing to" in proc.stdout
+        assert "nothing to" in proc.stderr

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,24 +21,83 @@ from ..config import paths
 from ..config.errors import UserError
 
 PROG = "ml-gitops"
+DESCRIPTION = "The ML GitOps command line: the pipeline's stages, and one command group per lifecycle step."
+EPILOG = (
+    "The stages (ingest, validate, split, train, evaluate, gate) are what dvc.yaml runs: use `dvc repro`. "
+    f"`{PROG} COMMAND --help` describes a command and its options; the Makefile's targets (`make help`) wrap them."
+)
 ROOT_PACKAGE = __package__.rsplit(".", 1)[0]
 Handler = Callable[[argparse.Namespace], int | None]
+log = logging.getLogger(__name__)
+
+# What each pipeline file is: the help text of the stage flags that read or write it.
+PATH_HELP: dict[Path, str] = {
+    paths.DATASET: "the ingested dataset (Parquet)",
+    paths.VALIDATED: "the validated dataset (Parquet)",
+    paths.VALIDATION_REPORT: "the validation report (JSON)",
+    paths.SCHEMA: "the schema validate enforced, which train builds from (JSON)",
+    paths.TRAIN: "the train split (Parquet)",
+    paths.TEST: "the test split (Parquet)",
+    paths.MODEL: "the fitted model pipeline (skops)",
+    paths.SIGNATURE: "the model's input and output schema (JSON)",
+    paths.TRAIN_SUMMARY: "the training summary (JSON)",
+    paths.ONNX: "the model exported to ONNX",
+    paths.ONNX_REPORT: "whether the ONNX export is usable, and why not (JSON)",
+    paths.METRICS: "the metrics with bootstrap intervals (JSON)",
+    paths.PREDICTIONS: "the test-set predictions (Parquet)",
+    paths.PLOTS: "folder of the plot data DVC renders (CSV/JSON)",
+    paths.FIGURES: "folder of the PNG figures",
+    paths.GATE: "the gate's verdict (JSON)",
+}
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions paragraph by paragraph, keeps lists and tables as written, shows defaults."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in textwrap.dedent(text).strip().split("\n\n"):
+            lines = para.splitlines()
+            if any(ln[:1].isspace() or ln.startswith(("-", "*")) or "  " in ln.strip() for ln in lines):
+                out.append("\n".join(indent + ln for ln in lines))  # a list or a table: as written
+            else:
+                out.append(
+                    textwrap.fill(
+                        " ".join(lines), width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+                    )
+                )
+        return "\n\n".join(out)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        no_default = action.default in (None, False, argparse.SUPPRESS) or not action.option_strings
+        if no_default or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser with our help format; subcommand parsers inherit it (argparse uses type(self)).
+
+    Each one records its full name (`ml-gitops registry promote`) as ``prog``: the deepest
+    subcommand's default wins, so ``ns.prog`` names the command in its error line.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.set_defaults(prog=self.prog)
 
 
 def _params_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--params",
-        type=Path,
-        default=Path("params.yaml"),
-        help="composed config (default: params.yaml)",
-    )
+    p.add_argument("--params", type=Path, default=paths.PARAMS, help="the composed config, written by make params")
 
 
 def _stage(sub: Any, name: str, help_: str, args: dict[str, Path]) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_, description=help_)
     _params_arg(p)
     for flag, default in args.items():
-        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=Path, default=default)
+        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=Path, default=default, help=PATH_HELP[default])
     p.set_defaults(handler=_run_stage(name, list(args)))
     return p
 
@@ -54,17 +114,17 @@ def _run_stage(name: str, keys: list[str]) -> Handler:
 
 
 def _params(ns: argparse.Namespace) -> int:
-    from ..config import params
+    from ..adapters import params
 
     if ns.action == "sync":
         changed = params.sync()
-        print(f"params.yaml {'updated from' if changed else 'already matches'} conf/")
+        log.info("params.yaml %s conf/", "updated from" if changed else "already matches")
     else:
         params.check()
         from ..config.settings import load_settings
 
         load_settings()
-        print("params.yaml matches conf/ and validates")
+        log.info("params.yaml matches conf/ and validates")
     return 0
 
 
@@ -77,15 +137,15 @@ def _show_metrics(ns: argparse.Namespace) -> int:
     for name in METRICS:
         if name in m:
             rows.append(f"| {name} | {m[name]:.4f} | [{m[name + '_ci_low']:.4f}, {m[name + '_ci_high']:.4f}] |")
-    print("\n".join(rows))
-    print(f"\n{m.get('n_test', '?')} test rows; metrics in {ns.metrics}, plots in {paths.FIGURES}/")
+    print("\n".join(rows))  # the table is the command's output: stdout
+    log.info("%s test rows; metrics in %s, plots in %s/", m.get("n_test", "?"), ns.metrics, paths.FIGURES)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv: debug)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more: debug lines")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="say less: warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _stage(sub, "ingest", "read the configured source into Parquet", {"out": paths.DATASET})
@@ -157,11 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("params", help="compose conf/ into params.yaml, or check they agree")
-    p.add_argument("action", choices=["sync", "check"])
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("sync", help="compose conf/ into params.yaml (rewritten only when it changes)")
+    actions.add_parser("check", help="fail when params.yaml disagrees with conf/ or does not validate")
     p.set_defaults(handler=_params)
 
-    p = sub.add_parser("metrics", help="print the metrics table")
-    p.add_argument("--metrics", type=Path, default=paths.METRICS)
+    p = sub.add_parser("metrics", help="print the metrics table of the last evaluate")
+    p.add_argument("--metrics", type=Path, default=paths.METRICS, help=PATH_HELP[paths.METRICS])
     p.set_defaults(handler=_show_metrics)
 
     for name in COMMAND_MODULES:
@@ -171,19 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Lifecycle commands beyond the pipeline live in `commands/<name>.py`, each with
-# a `register(subparsers)` that adds its subcommands. Keep their top-level
+# Lifecycle commands beyond the pipeline live in `cli/<name>.py`, each with
+# a `register(subparsers)` that adds its command group. Keep their top-level
 # imports light: every CLI start imports them all.
 COMMAND_MODULES: list[str] = [
+    "report",
     "registry",
     "release",
-    "template",
-    "report",
     "serve",
     "monitor",
     "retrain",
     "sweep",
-    "multirun",
+    "template",
 ]
 
 
@@ -196,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc = int(ns.handler(ns) or 0)
     except UserError as err:
-        logging.getLogger(PROG).error("%s %s: error: %s", PROG, ns.command, err)
+        logging.getLogger(PROG).error("%s: error: %s", ns.prog, err)
         rc = err.exit_code
     except KeyboardInterrupt:
         rc = 130

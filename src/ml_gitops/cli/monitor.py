@@ -1,16 +1,19 @@
-"""`monitor`: drift, data quality, prediction drift and feedback performance; `monitor-issue`: one GitHub issue.
+"""`monitor run`: drift, data quality, prediction drift and feedback performance; `monitor issue`: one GitHub issue.
 
-Exit codes: 0 healthy, 1 breach, 2 cannot judge (too few rows, unpinned
-reference, unreadable log). The reports are written in every case that gets
-as far as reading the window, so a workflow can always upload them.
+Exit codes of `monitor run`: 0 healthy, 1 breach, 2 cannot judge (too few rows,
+unpinned reference, unreadable log). The reports are written in every case that
+gets as far as reading the window, so a workflow can always upload them.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 # The workflow passes the log's URL (a secret for a real database) through this variable.
 LOG_URL_ENV = "MONITOR_LOG_URL"
@@ -53,8 +56,8 @@ def _monitor(ns: argparse.Namespace) -> int:
         _github_output(status="error", exit_code="2")
         raise
     written = write_reports(report, ref, cur, cfg)
-    print(summary(report))
-    print("reports: " + ", ".join(p.as_posix() for p in written))
+    log.info("%s", summary(report))
+    log.info("reports: %s", ", ".join(p.as_posix() for p in written))
     _github_output(status=report["status"], exit_code=str(report["exit_code"]))
     if report["status"] == "cannot_judge":
         raise UserError(report["reason"])
@@ -95,19 +98,25 @@ def _issue(ns: argparse.Namespace) -> int:
     action, number = issue_plan(json.loads(listed or "[]"), ns.title)
     if action == "edit":
         call("issue", "edit", str(number), "--body-file", str(ns.report))
-        print(f"monitor-issue: updated issue #{number}")
+        log.info("monitor issue: updated issue #%s", number)
     else:
         call("label", "create", ns.label, "--force", "--description", "opened by the model monitor")
         url = call("issue", "create", "--title", ns.title, "--label", ns.label, "--body-file", str(ns.report))
-        print(f"monitor-issue: opened {url.strip()}")
+        log.info("monitor issue: opened %s", url.strip())
     return 0
 
 
 def register(sub: Any) -> None:
     from . import main as cli
 
-    p = sub.add_parser(
+    group = sub.add_parser(
         "monitor",
+        help="watch the served model: drift, data quality, predictions, feedback; one GitHub issue on a breach",
+        description=__doc__,
+    )
+    actions = group.add_subparsers(dest="monitor_command", required=True, metavar="ACTION")
+    p = actions.add_parser(
+        "run",
         help="drift, data quality, prediction drift and feedback performance vs the training reference",
         description=__doc__,
     )
@@ -122,8 +131,8 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=_monitor)
 
-    p = sub.add_parser("monitor-issue", help="open or update the one GitHub issue with the monitor report (gh)")
-    p.add_argument("--report", type=Path, default=Path("reports/monitor.md"))
-    p.add_argument("--title", default=ISSUE_TITLE)
-    p.add_argument("--label", default=ISSUE_LABEL)
+    p = actions.add_parser("issue", help="open or update the one GitHub issue with the monitor report (gh)")
+    p.add_argument("--report", type=Path, default=Path("reports/monitor.md"), help="the markdown report to post")
+    p.add_argument("--title", default=ISSUE_TITLE, help="issue title: the open issue with this title is updated")
+    p.add_argument("--label", default=ISSUE_LABEL, help="label the issue carries (created when missing)")
     p.set_defaults(handler=_issue)

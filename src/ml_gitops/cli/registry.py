@@ -1,4 +1,4 @@
-"""Registry commands: promote, assign, registry, deploy-plan, deploy-resolve.
+"""`registry promote|assign|show|plan|resolve`: the git-tag model registry (GTO grammar).
 
 Top-level imports stay light: every CLI start imports this module.
 """
@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 BUMP_CHOICES = ("major", "minor", "patch")
+log = logging.getLogger(__name__)
 
 
 def _outputs(values: dict[str, Any], github_output: str | None) -> None:
-    """Print key=value lines; append them to $GITHUB_OUTPUT too when it is set."""
+    """Print key=value lines (stdout: scripts read them); append them to $GITHUB_OUTPUT too when it is set."""
     from ..adapters.io import append_github_output
 
     print("\n".join(f"{k}={'' if v is None else v}" for k, v in values.items()))
@@ -28,10 +30,10 @@ def _promote(ns: argparse.Namespace) -> int:
     reg = Registry.open(ns.repo)
     res = promote(reg, push=ns.push, bump_override=ns.bump, version=ns.version, pr=ns.pr)
     if not res.new:
-        print(f"{res.commit[:12]} is already {reg.artifact}@{res.version}: nothing registered")
+        log.info("%s is already %s@%s: nothing registered", res.commit[:12], reg.artifact, res.version)
     else:
         where = "pushed to " + reg.settings.git_remote if ns.push else "local only (use --push)"
-        print(f"registered {', '.join(res.tags)} at {res.commit[:12]} ({where})")
+        log.info("registered %s at %s (%s)", ", ".join(res.tags), res.commit[:12], where)
     _outputs(
         {
             "version": res.version,
@@ -50,12 +52,17 @@ def _assign(ns: argparse.Namespace) -> int:
     reg = Registry.open(ns.repo)
     tag = assign(reg, ns.stage, ns.version, unassign=ns.unassign, push=ns.push)
     if not tag:
-        print(f"{ns.stage} is already at {ns.version}: nothing to do")
+        log.info("%s is already at %s: nothing to do", ns.stage, ns.version)
     else:
         verb = "unassigned" if ns.unassign else "assigned"
-        print(
-            f"{verb} {ns.stage} {'from' if ns.unassign else 'to'} {ns.version}: tag {tag}"
-            f"{' pushed' if ns.push else ' (local only, use --push)'}"
+        log.info(
+            "%s %s %s %s: tag %s%s",
+            verb,
+            ns.stage,
+            "from" if ns.unassign else "to",
+            ns.version,
+            tag,
+            " pushed" if ns.push else " (local only, use --push)",
         )
     return 0
 
@@ -75,11 +82,12 @@ def registry_view(root: Path) -> dict[str, Any]:
     }
 
 
-def _registry(ns: argparse.Namespace) -> int:
+def _show(ns: argparse.Namespace) -> int:
+    """The registry as a markdown table (or JSON) on stdout: this listing is the command's output."""
     if ns.fetch:
-        from ..registry.tags import git
+        from ..adapters import git
 
-        git(ns.repo, "fetch", "--quiet", "--force", "--tags", ns.remote)
+        git.run("fetch", "--quiet", "--force", "--tags", ns.remote, cwd=ns.repo)
     view = registry_view(ns.repo)
     if ns.json:
         print(json.dumps(view, indent=2))
@@ -92,7 +100,7 @@ def _registry(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _deploy_plan(ns: argparse.Namespace) -> int:
+def _plan(ns: argparse.Namespace) -> int:
     """What a pushed ref asks deploy to do; a ref that is not ours plans nothing (exit 0)."""
     from ..registry.tags import Action, Registry, parse_tag, resolve_commit, version_tag
 
@@ -109,11 +117,11 @@ def _deploy_plan(ns: argparse.Namespace) -> int:
         )
     if ref is None or ref.artifact != reg.artifact:
         why = "not a registry tag" if ref is None else f"a tag of artifact {ref.artifact!r}, not {reg.artifact!r}"
-        print(f"{ns.ref}: {why}: nothing to deploy")
+        log.info("%s: %s: nothing to deploy", ns.ref, why)
         _outputs(nothing, out)
         return 0
     if ref.action in (Action.DEREGISTER, Action.UNASSIGN):
-        print(f"{ns.ref}: {ref.action.value}: nothing to deploy")
+        log.info("%s: %s: nothing to deploy", ns.ref, ref.action.value)
         _outputs(nothing, out)
         return 0
     _cross_check(reg.root, ref)
@@ -130,7 +138,8 @@ def _deploy_plan(ns: argparse.Namespace) -> int:
 
             raise UserError(f"{ns.ref}: points at {commit[:12]}, which no registered version names")
         if state.stages.get(stage) != version:
-            print(f"{ns.ref}: superseded ({stage} is now at {state.stages.get(stage) or 'nothing'}): nothing to deploy")
+            now = state.stages.get(stage) or "nothing"
+            log.info("%s: superseded (%s is now at %s): nothing to deploy", ns.ref, stage, now)
             _outputs(nothing, out)
             return 0
     tag = version_tag(reg.artifact, version)
@@ -140,10 +149,11 @@ def _deploy_plan(ns: argparse.Namespace) -> int:
 
 def _cross_check(root: Path, ref: Any) -> None:
     """GTO's own parse of the tag must agree with ours (`gto check-ref`), when the tag exists here."""
+    from ..adapters import git
     from ..config.errors import UserError
-    from ..registry.tags import Action, git
+    from ..registry.tags import Action
 
-    if not git(root, "tag", "--list", ref.tag).strip():
+    if not git.output("tag", "--list", ref.tag, cwd=root).strip():
         raise UserError(f"{ref.tag}: tag not found in this clone (fetch tags: git fetch --tags)")
     from ..registry.tags import gto_api
 
@@ -155,23 +165,23 @@ def _cross_check(root: Path, ref: Any) -> None:
         raise UserError(f"{ref.tag}: gto check-ref reads {key} {got or 'nothing'}, our parser {want!r}")
 
 
-def _deploy_resolve(ns: argparse.Namespace) -> int:
+def _resolve(ns: argparse.Namespace) -> int:
     """Resolve a stage to its version and fetch exactly that model (md5 checked against dvc.lock)."""
+    from ..adapters import dvc, git
     from ..config.errors import UserError
-    from ..registry.tags import Registry, artifact_path, fetch_output, git, lock_outputs, show_file, version_tag
+    from ..registry.tags import Registry, artifact_path, fetch_output, version_tag
 
     reg = Registry.open(ns.repo)
     reg.check_stage(ns.stage)
     if ns.fetch:
-        git(reg.root, "fetch", "--quiet", "--force", "--tags", reg.settings.git_remote)
+        git.run("fetch", "--quiet", "--force", "--tags", reg.settings.git_remote, cwd=reg.root)
     state = reg.state()
     version = state.stages.get(ns.stage)
     if not version:
-        raise UserError(f"stage {ns.stage!r} has no version assigned (see `{__package__.split('.')[0]} registry`)")
+        raise UserError(f"stage {ns.stage!r} has no version assigned (see `{__package__.split('.')[0]} registry show`)")
     tag = version_tag(reg.artifact, version)
-    lock = show_file(reg.root, tag, "dvc.lock") or ""
     model = artifact_path(reg.root, reg.artifact)
-    outs = lock_outputs(lock)
+    outs = dvc.lock_outputs(dvc.lock_at(tag, reg.root))
     if model not in outs:
         raise UserError(f"{tag}: dvc.lock has no output {model}")
     dest = Path(ns.out) / Path(model).name
@@ -191,13 +201,28 @@ def _deploy_resolve(ns: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--repo", type=Path, default=Path(), help="git repository (default: .)")
+    group = sub.add_parser(
+        "registry",
+        help="the model registry (git tags, GTO grammar): promote, assign, show, plan or resolve",
+        description="Versions and stage assignments are git tags in GTO's grammar "
+        "(model@v1.2.0, model#prod#3); deploy.yml runs `registry plan` and `registry resolve`.",
+    )
+    actions = group.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
 
-    p = sub.add_parser(
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--repo", type=Path, default=Path(), help="the git repository holding the registry tags")
+
+    def github_output(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--github-output", action="store_true", help="also append the key=value outputs to $GITHUB_OUTPUT"
+        )
+
+    p = actions.add_parser(
         "promote",
         help="register HEAD as the next model version (GTO tag) and assign staging",
-        description="Refuses when dvc.lock is stale or the model is not in the DVC remote.",
+        description="Register HEAD as the next model version and assign staging. "
+        "Refuses when dvc.lock is stale or the model is not in the DVC remote. "
+        "Prints version=, new=, tags=, stage_tag= lines.",
     )
     common(p)
     p.add_argument("--push", action="store_true", help="push the new tags to the git remote")
@@ -207,36 +232,43 @@ def register(sub: Any) -> None:
         default=None,
         help="override the bump (default: Release-Bump trailer on the merged commits, else minor)",
     )
-    p.add_argument("--version", default=None, help="register exactly this version (vX.Y.Z)")
-    p.add_argument("--pr", default=os.environ.get("PR_NUMBER") or None, help="PR number for the tag message")
-    p.add_argument("--github-output", action="store_true", help="also append outputs to $GITHUB_OUTPUT")
+    p.add_argument("--version", default=None, help="register exactly this version (vX.Y.Z) instead of bumping")
+    p.add_argument(
+        "--pr", default=os.environ.get("PR_NUMBER") or None, help="PR number for the tag message (default: $PR_NUMBER)"
+    )
+    github_output(p)
     p.set_defaults(handler=_promote)
 
-    p = sub.add_parser("assign", help="assign (or --unassign) a stage to a registered version: rollback too")
+    p = actions.add_parser("assign", help="assign (or --unassign) a stage to a registered version: rollback too")
     common(p)
-    p.add_argument("--stage", required=True)
-    p.add_argument("--version", required=True)
-    p.add_argument("--unassign", action="store_true")
-    p.add_argument("--push", action="store_true")
+    p.add_argument("--stage", required=True, help="stage to move, one of .gto's stages (e.g. prod)")
+    p.add_argument("--version", required=True, help="registered version the stage points at (vX.Y.Z)")
+    p.add_argument("--unassign", action="store_true", help="remove the stage from that version instead")
+    p.add_argument("--push", action="store_true", help="push the new tag to the git remote")
     p.set_defaults(handler=_assign)
 
-    p = sub.add_parser("registry", help="show registered versions and which one each stage holds")
+    p = actions.add_parser("show", help="show registered versions and which one each stage holds (markdown table)")
     common(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the registry as JSON instead")
     p.add_argument("--fetch", action="store_true", help="fetch tags from the remote first")
-    p.add_argument("--remote", default="origin")
-    p.set_defaults(handler=_registry)
+    p.add_argument("--remote", default="origin", help="git remote to fetch tags from (with --fetch)")
+    p.set_defaults(handler=_show)
 
-    p = sub.add_parser("deploy-plan", help="parse a pushed ref (GTO grammar): what deploy should do")
+    p = actions.add_parser(
+        "plan",
+        help="parse a pushed ref (GTO grammar): what deploy should do (deploy=, version=, stage=, tag=, commit=)",
+    )
     common(p)
-    p.add_argument("--ref", required=True, help="e.g. refs/tags/model#prod#3")
-    p.add_argument("--github-output", action="store_true", help="also append outputs to $GITHUB_OUTPUT")
-    p.set_defaults(handler=_deploy_plan)
+    p.add_argument("--ref", required=True, help="the pushed git ref, e.g. refs/tags/model#prod#3")
+    github_output(p)
+    p.set_defaults(handler=_plan)
 
-    p = sub.add_parser("deploy-resolve", help="resolve a stage to its version and fetch exactly that model")
+    p = actions.add_parser(
+        "resolve", help="resolve a stage to its version and fetch exactly that model (md5 checked against dvc.lock)"
+    )
     common(p)
-    p.add_argument("--stage", required=True)
-    p.add_argument("--out", type=Path, default=Path("dist/deploy"))
+    p.add_argument("--stage", required=True, help="stage to resolve (e.g. prod)")
+    p.add_argument("--out", type=Path, default=Path("dist/deploy"), help="folder the model is fetched into")
     p.add_argument("--fetch", action="store_true", help="fetch tags from the remote first")
-    p.add_argument("--github-output", action="store_true", help="also append outputs to $GITHUB_OUTPUT")
-    p.set_defaults(handler=_deploy_resolve)
+    github_output(p)
+    p.set_defaults(handler=_resolve)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def _build(ns: argparse.Namespace) -> int:
@@ -12,7 +15,7 @@ def _build(ns: argparse.Namespace) -> int:
     from ..registry.tags import Registry
 
     built = build(Registry.open(ns.repo), ns.version, ns.out_dir)
-    print(f"built {built.directory} ({len(built.manifest['files'])} files) and {built.archive}")
+    log.info("built %s (%d files) and %s", built.directory, len(built.manifest["files"]), built.archive)
     return 0
 
 
@@ -23,17 +26,22 @@ def _verify(ns: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="verify-") as tmp:
         b = open_bundle(ns.bundle, Path(tmp))
-        print(f"{ns.bundle}: OK ({b.name} {b.version}, {len(b.manifest['files'])} files match MANIFEST.json)")
+        log.info("%s: OK (%s %s, %d files match MANIFEST.json)", ns.bundle, b.name, b.version, len(b.manifest["files"]))
     return 0
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("release", help="build or verify a release bundle")
+    p = sub.add_parser(
+        "release",
+        help="build or verify a release bundle",
+        description="A release bundle holds one registered version's model, signature, metrics, "
+        "model card and MANIFEST.json (checksums); serving refuses a bundle that fails verify.",
+    )
     rsub = p.add_subparsers(dest="release_command", required=True, metavar="ACTION")
     b = rsub.add_parser("build", help="bundle a registered version from its tag: dist/<model>-<version>/ + .tar.gz")
     b.add_argument("--version", required=True, help="registered version, e.g. v0.2.0")
-    b.add_argument("--repo", type=Path, default=Path())
-    b.add_argument("--out-dir", type=Path, default=None, help="default: release.dist_dir (dist)")
+    b.add_argument("--repo", type=Path, default=Path(), help="the git repository holding the registry tags")
+    b.add_argument("--out-dir", type=Path, default=None, help="where the bundle goes (default: release.dist_dir)")
     b.set_defaults(handler=_build)
     v = rsub.add_parser("verify", help="refuse a bundle with a changed, missing or extra file")
     v.add_argument("bundle", type=Path, help="bundle directory or .tar.gz")

@@ -1,7 +1,7 @@
-"""`report` and `pr-gate`: compare this branch's pipeline outputs with its base revision.
+"""`pr report|gate`: compare this branch's pipeline outputs with its base revision.
 
-`report` writes the PR comment (markdown + side-by-side PNGs) and never fails
-on a bad model, so the comment is posted either way; `pr-gate` applies the same
+`pr report` writes the PR comment (markdown + side-by-side PNGs) and never fails
+on a bad model, so the comment is posted either way; `pr gate` applies the same
 comparison's rules and exits 1 with a one-line reason. Both default the base
 to the merge base with main (origin/main in a CI checkout).
 """
@@ -9,6 +9,7 @@ to the merge base with main (origin/main in a CI checkout).
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,33 +21,37 @@ if TYPE_CHECKING:
 REPORT_MD = Path("reports/pr-report.md")
 REPORT_JSON = Path("reports/pr-report.json")
 REPORT_FIGURES = Path("reports/pr")
+log = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from . import main as cli
+
     p.add_argument(
         "--base",
         default=None,
         metavar="REV",
         help="base revision (default: merge base of HEAD with main, else origin/main)",
     )
-    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="composed config (default: params.yaml)")
+    cli._params_arg(p)
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    group = sub.add_parser(
+        "pr",
+        help="the pull-request loop: report and gate this branch against its base revision",
+        description=__doc__,
+    )
+    actions = group.add_subparsers(dest="pr_command", required=True, metavar="ACTION")
+    p = actions.add_parser(
         "report",
         help="PR report: metrics (paired-bootstrap deltas), params, data, plots vs the base revision",
         description=__doc__,
     )
     _common(p)
-    p.add_argument("--out", type=Path, default=REPORT_MD, help=f"markdown report (default: {REPORT_MD})")
-    p.add_argument("--json", type=Path, default=REPORT_JSON, help=f"the comparison as JSON (default: {REPORT_JSON})")
-    p.add_argument(
-        "--figures",
-        type=Path,
-        default=REPORT_FIGURES,
-        help=f"folder for the side-by-side PNGs (default: {REPORT_FIGURES})",
-    )
+    p.add_argument("--out", type=Path, default=REPORT_MD, help="the markdown report (the PR comment)")
+    p.add_argument("--json", type=Path, default=REPORT_JSON, help="the comparison as JSON")
+    p.add_argument("--figures", type=Path, default=REPORT_FIGURES, help="folder for the side-by-side PNGs")
     p.add_argument(
         "--plots-url",
         default=None,
@@ -55,8 +60,8 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=_report)
 
-    p = sub.add_parser(
-        "pr-gate",
+    p = actions.add_parser(
+        "gate",
         help="quality gate vs the base: floors, and no significant regression beyond conf/gate/ max_regression",
         description=__doc__,
     )
@@ -102,7 +107,7 @@ def _report(ns: argparse.Namespace) -> int:
     rel = [os.path.relpath(f, ns.out.parent).replace(os.sep, "/") for f in figures]
     write_text(ns.out, report.render_markdown(c, rel, ns.plots_url or None))
     write_json(ns.json, report.to_json(c))
-    print(f"report: {ns.out} (gate {c.gate.line.split(':')[0]}; {len(figures)} figure(s) in {ns.figures}/)")
+    log.info("report: %s (gate %s; %d figure(s) in %s/)", ns.out, c.gate.line.split(":")[0], len(figures), ns.figures)
     return 0
 
 
@@ -112,5 +117,5 @@ def _gate(ns: argparse.Namespace) -> int:
     c, _, _ = build(ns.base, ns.params, Path(), with_params=False)
     if not c.gate.passed:
         raise GateFailure(f"{c.gate.line} (base {c.base_label.strip('`')}; rules in conf/gate/)")
-    print(f"pr-gate: {c.gate.line} (base {c.base_label.strip('`')})")
+    log.info("pr gate: %s (base %s)", c.gate.line, c.base_label.strip("`"))
     return 0

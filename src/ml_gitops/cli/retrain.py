@@ -1,16 +1,20 @@
-"""`retrain`: decide, retrain on a branch (git + DVC only), open the PR (the one GitHub step).
+"""`retrain run|decide|open-pr`: decide, retrain on a branch (git + DVC only), open the PR (the one GitHub step).
 
-ml-gitops retrain [run]   refresh the source, branch retrain/<date>-<md5>, dvc repro, commit, push (+ dvc push)
-ml-gitops retrain decide  which switched-on triggers fired (schedule, new data, drift, performance)
-ml-gitops retrain open-pr gh pr create for the current retrain branch
+ml-gitops retrain run      refresh the source, branch retrain/<date>-<md5>, dvc repro, commit, push (+ dvc push)
+ml-gitops retrain decide   which switched-on triggers fired (schedule, new data, drift, performance)
+ml-gitops retrain open-pr  gh pr create for the current retrain branch
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
+MONITOR_JSON = Path("reports/monitor.json")
 
 
 def _load(ns: argparse.Namespace) -> tuple[Any, Any]:
@@ -34,7 +38,7 @@ def _decide(ns: argparse.Namespace) -> int:
     settings, cfg = _load(ns)
     event = ns.event or os.environ.get("GITHUB_EVENT_NAME") or "manual"
     d = decide(cfg, _report(ns.report), event, source_state(settings))
-    print(f"retrain={'true' if d['retrain'] else 'false'}: {d['why']}")
+    print(f"retrain={'true' if d['retrain'] else 'false'}: {d['why']}")  # the answer: stdout
     _github_output(retrain="true" if d["retrain"] else "false", reasons=",".join(d["reasons"]))
     return 0
 
@@ -48,9 +52,11 @@ def _run(ns: argparse.Namespace) -> int:
     reasons = given or [r for r, hit in d["fired"].items() if hit] or ["manual"]
     out = run_retrain(settings, cfg, reasons)
     if not out["changed"]:
-        print(f"retrain: nothing to do ({out['why']}); no branch created")
+        log.info("retrain: nothing to do (%s); no branch created", out["why"])
         return 0
-    print(f"retrain: pushed {out['branch']} to {cfg.remote} (base {cfg.base}); open the PR with `make retrain-pr`")
+    log.info(
+        "retrain: pushed %s to %s (base %s); open the PR with `make retrain-pr`", out["branch"], cfg.remote, cfg.base
+    )
     return 0
 
 
@@ -58,25 +64,30 @@ def _open_pr(ns: argparse.Namespace) -> int:
     from ..monitoring.retrain import open_pr
 
     _, cfg = _load(ns)
-    print(f"retrain: pull request {open_pr(cfg, ns.report_md)}")
+    log.info("retrain: pull request %s", open_pr(cfg, ns.report_md))
     return 0
 
 
 def register(sub: Any) -> None:
     from . import main as cli
 
-    p = sub.add_parser("retrain", help="retrain on a branch and open the PR", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    cli._params_arg(p)
-    p.add_argument("--report", type=Path, default=Path("reports/monitor.json"), help="monitor report (optional)")
-    p.set_defaults(handler=_run, reasons=None)
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
-    r = actions.add_parser("run", help="refresh, branch, dvc repro, commit, push (default)")
+    p = sub.add_parser("retrain", help="retrain on a branch and open the PR, when a trigger fired", description=__doc__)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def report(a: argparse.ArgumentParser) -> None:
+        a.add_argument("--report", type=Path, default=MONITOR_JSON, help="the monitor report, if any (JSON)")
+
+    r = actions.add_parser("run", help="refresh the data, branch, dvc repro, commit, push (+ dvc push)")
+    cli._params_arg(r)
+    report(r)
     r.add_argument("--reasons", help="comma-separated triggers for the commit message (default: those that fired)")
     r.set_defaults(handler=_run)
     d = actions.add_parser("decide", help="should the scheduled workflow retrain? (prints retrain=true|false)")
-    d.add_argument("--event", help="schedule | workflow_dispatch | manual (default: $GITHUB_EVENT_NAME)")
+    cli._params_arg(d)
+    report(d)
+    d.add_argument("--event", help="schedule | workflow_dispatch | manual (default: $GITHUB_EVENT_NAME, else manual)")
     d.set_defaults(handler=_decide)
     o = actions.add_parser("open-pr", help="gh pr create for the current retrain branch")
+    cli._params_arg(o)
     o.add_argument("--report-md", type=Path, default=Path("reports/monitor.md"), help="appended to the PR body")
     o.set_defaults(handler=_open_pr)

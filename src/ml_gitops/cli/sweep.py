@@ -1,9 +1,12 @@
-"""`sweep` and `best`: hyperparameter sweeps on DVC's experiment queue.
+"""`sweep run|table|best`: hyperparameter sweeps, one command family for both ways to run a grid.
 
-DVC does the work (`dvc exp run --queue -S` expands the Hydra grid, `dvc exp run --run-all -j`
-runs it with parallel workers, `dvc exp show` prints the table, `dvc exp branch`
-makes the PR branch); these commands add the config defaults, the checks that
-save a wasted sweep, and the choice of the best experiment.
+By default a grid runs on DVC's experiment queue (`dvc exp run --queue -S` expands the
+Hydra grid, `dvc exp run --run-all -j` runs it with parallel workers, `dvc exp show`
+prints the table, `dvc exp branch` makes the PR branch): every point is an experiment
+that can become a PR. `sweep run --launcher NAME` runs the same grid as a Hydra multirun
+through conf/hydra/launcher/NAME.yaml (joblib, Ray, SLURM) for grids bigger than one
+machine's queue; `sweep table --multirun` prints its jobs. These commands add the config
+defaults, the checks that save a wasted sweep, and the choice of the best experiment.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,41 +25,72 @@ from ..config import paths
 from ..config.errors import UserError
 
 QUEUED = re.compile(r"Queued experiment '([^']+)' for future execution")
+LATEST = Path("<latest>")  # `sweep table --multirun` without a directory: the newest under multirun/
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    from . import main as cli
+
+    group = sub.add_parser(
         "sweep",
-        help="queue a Hydra grid as DVC experiments, run it with parallel workers, print the table",
+        help="hyperparameter sweeps: run a grid, print its table, branch the best experiment",
+        description=__doc__,
+    )
+    actions = group.add_subparsers(dest="sweep_command", required=True, metavar="ACTION")
+
+    p = actions.add_parser(
+        "run",
+        help="run a Hydra grid as DVC experiments with parallel workers (or through a Hydra launcher)",
         description="Queue a grid (Hydra sweep syntax, e.g. model.C=0.1,1,10 model=logistic_regression,random_forest) "
         "with `dvc exp run --queue`, run it with N workers and print `dvc exp show` sorted by the primary metric. "
-        "Without overrides the grid comes from conf/sweep/. Queued experiments freeze conf/ at queue time.",
+        "Without overrides the grid comes from conf/sweep/. Queued experiments freeze conf/ at queue time. "
+        "With --launcher the grid runs as a Hydra multirun instead (jobs under multirun/, no DVC experiments).",
     )
     p.add_argument("overrides", nargs="*", help="Hydra overrides; a comma list is swept (default: sweep.grid)")
-    p.add_argument("-j", "--jobs", type=int, help="parallel workers (default: sweep.jobs)")
-    p.add_argument("--queue-only", action="store_true", help="queue the grid, don't run it")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"))
-    p.set_defaults(handler=_sweep)
+    p.add_argument("-j", "--jobs", type=int, help="parallel DVC queue workers (default: sweep.jobs)")
+    p.add_argument("--queue-only", action="store_true", help="queue the grid as DVC experiments, don't run it")
+    p.add_argument(
+        "--launcher",
+        metavar="NAME",
+        help="run the grid as a Hydra multirun through conf/hydra/launcher/NAME.yaml "
+        "(joblib_local, ray_local, slurm; basic: one job after another) instead of DVC's queue",
+    )
+    cli._params_arg(p)
+    p.set_defaults(handler=_run)
 
-    p = sub.add_parser(
+    p = actions.add_parser(
+        "table",
+        help="print the sweep's table sorted by the primary metric (markdown)",
+        description="The DVC experiments of HEAD (`dvc exp show --md`), or with --multirun the jobs of a "
+        "Hydra multirun, best first by sweep.metric.",
+    )
+    p.add_argument(
+        "--multirun",
+        type=Path,
+        nargs="?",
+        const=LATEST,
+        metavar="DIR",
+        help="a Hydra multirun's jobs instead (DIR like multirun/<date>/<time>; without DIR: the latest)",
+    )
+    cli._params_arg(p)
+    p.set_defaults(handler=_table)
+
+    p = actions.add_parser(
         "best",
         help="turn the best experiment (by the primary metric) into a branch for a PR",
         description="Pick the successful experiment of HEAD with the best sweep.metric and run "
         "`dvc exp branch <exp> <branch>`. Push the branch and open a PR: the PR loop reports and gates it.",
     )
-    p.add_argument("--experiment", help="branch this experiment instead of the best one")
+    p.add_argument("--experiment", help="branch this experiment (name or revision) instead of the best one")
     p.add_argument("--branch", help="branch name (default: sweep.branch_prefix + experiment name)")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    cli._params_arg(p)
     p.set_defaults(handler=_best)
-
-    p = sub.add_parser("sweep-table", help="print the experiments table sorted by the primary metric")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"))
-    p.set_defaults(handler=_table)
 
 
 def _settings(params: Path) -> Any:
     from ..config.settings import load_settings
-    from ..experiments.sweep import parse_sweep_settings
+    from ..config.sweep import parse_sweep_settings
 
     settings = load_settings(params)
     return parse_sweep_settings(settings.extra_groups.get("sweep"), str(params))
@@ -78,6 +112,14 @@ def _exp_show_json() -> list[dict[str, Any]]:
 
 def _table(ns: argparse.Namespace) -> int:
     cfg = _settings(ns.params)
+    if ns.multirun is not None:
+        return _multirun_table(None if ns.multirun == LATEST else ns.multirun, cfg)
+    _exp_table(cfg)
+    return 0
+
+
+def _exp_table(cfg: Any) -> None:
+    """`dvc exp show --md` sorted by the primary metric, on stdout (the table is the output)."""
     args = [
         "exp",
         "show",
@@ -91,6 +133,15 @@ def _table(ns: argparse.Namespace) -> int:
     if cfg.drop:
         args += ["--drop", cfg.drop]
     print(_dvc(args).stdout.rstrip())
+
+
+def _multirun_table(sweep_dir: Path | None, cfg: Any) -> int:
+    from ..experiments import multirun
+
+    rows = multirun.collect(sweep_dir or multirun.latest())
+    print(multirun.markdown_table(rows, cfg.metric, cfg.lower_is_better))
+    failed = sum(1 for r in rows if r["metrics"] is None)
+    log.info("%d job(s), %d without metrics; sorted by %s", len(rows), failed, cfg.metric)
     return 0
 
 
@@ -121,25 +172,49 @@ def _check_queue_empty(linger_seconds: float, poll_seconds: float, status: Calla
         if workers == 0:
             return
         if time.monotonic() > deadline:
-            print(
-                f"sweep: {workers} worker(s) of an earlier sweep still alive after {linger_seconds:g} s; "
+            log.warning(
+                "sweep: %d worker(s) of an earlier sweep still alive after %g s; "
                 "they will run some of these experiments too",
-                file=sys.stderr,
+                workers,
+                linger_seconds,
             )
             return
         if not said:
-            print(f"sweep: waiting for {workers} idle worker(s) of an earlier sweep to stop", flush=True)
+            log.info("sweep: waiting for %d idle worker(s) of an earlier sweep to stop", workers)
             said = True
         time.sleep(poll_seconds)
 
 
-def _sweep(ns: argparse.Namespace) -> int:
+def _run(ns: argparse.Namespace) -> int:
+    cfg = _settings(ns.params)
+    overrides = list(ns.overrides) or list(cfg.grid)
+    if ns.launcher:
+        return _multirun(ns, overrides)
+    return _sweep(ns, cfg, overrides)
+
+
+def _multirun(ns: argparse.Namespace, overrides: list[str]) -> int:
+    """The grid as a Hydra multirun: one job per point through the chosen launcher."""
+    from ..experiments import multirun
+    from . import main as cli
+
+    if ns.jobs is not None or ns.queue_only:
+        raise UserError(
+            "--jobs and --queue-only are for DVC's queue; with --launcher, set the launcher's "
+            f"parallelism in conf/hydra/launcher/{ns.launcher}.yaml (or as an override)"
+        )
+    log.info("sweep: Hydra multirun through hydra/launcher=%s: %s", ns.launcher, " ".join(overrides))
+    multirun.main(["--multirun", f"hydra/launcher={ns.launcher}", *overrides], prog=f"{cli.PROG} sweep run")
+    log.info("sweep: print the jobs with `%s sweep table --multirun`", cli.PROG)
+    return 0
+
+
+def _sweep(ns: argparse.Namespace, cfg: Any, overrides: list[str]) -> int:
+    """The grid as DVC experiments: queue, run with N workers, print the table."""
     import yaml
 
     from ..experiments.sweep import grid_size, param_deps, parse_grid, uncovered_keys
 
-    cfg = _settings(ns.params)
-    overrides = list(ns.overrides) or list(cfg.grid)
     jobs = ns.jobs if ns.jobs is not None else cfg.jobs
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1 (got {jobs})")
@@ -154,30 +229,32 @@ def _sweep(ns: argparse.Namespace) -> int:
     _check_queue_empty(cfg.worker_linger_seconds, cfg.worker_linger_poll_seconds)
 
     n = grid_size(axes)
-    print(f"sweep: queueing {n} experiment(s): {' '.join(overrides)}", flush=True)
+    log.info("sweep: queueing %d experiment(s): %s", n, " ".join(overrides))
     queue = ["exp", "run", "--queue", *(a for o in overrides for a in ("-S", o))]
     if cfg.stage:
         queue.append(cfg.stage)
     names = QUEUED.findall(_dvc(queue).stdout)
-    print(f"sweep: queued {', '.join(names)}", flush=True)
+    log.info("sweep: queued %s", ", ".join(names))
     if ns.queue_only:
-        print(f"sweep: run them with `dvc queue start -j {jobs}` (conf/ is frozen at queue time)")
+        log.info("sweep: run them with `dvc queue start -j %d` (conf/ is frozen at queue time)", jobs)
         return 0
 
-    print(f"sweep: running with {jobs} worker(s)", flush=True)
+    log.info("sweep: running with %d worker(s)", jobs)
     elapsed = _run_queue(names, jobs, cfg.poll_seconds, cfg.timeout_minutes)
-    print(f"sweep: {len(names)} experiment(s) ran in {elapsed:.1f} s with {jobs} worker(s)", flush=True)
+    log.info("sweep: %d experiment(s) ran in %.1f s with %d worker(s)", len(names), elapsed, jobs)
     failed = _failed(names, cfg.metric)
-    _table(ns)
+    _exp_table(cfg)
     if failed:
-        print(
-            f"sweep: {len(failed)} of {len(names)} experiment(s) failed: {', '.join(failed)} "
-            f"(see `dvc queue logs {failed[0]}`)",
-            file=sys.stderr,
+        log.warning(
+            "sweep: %d of %d experiment(s) failed: %s (see `dvc queue logs %s`)",
+            len(failed),
+            len(names),
+            ", ".join(failed),
+            failed[0],
         )
     if len(failed) == len(names):
         raise UserError("every experiment of the sweep failed", exit_code=1)
-    print("sweep: `make best` turns the best experiment into a branch for a PR")
+    log.info("sweep: `make best` turns the best experiment into a branch for a PR")
     return 0
 
 
@@ -215,7 +292,7 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
         proc = subprocess.Popen(
             ["dvc", "exp", "run", "--run-all", "-j", str(jobs)], stdout=log, stderr=subprocess.STDOUT, text=True
         )
-        done_before = -1
+        said = ""
         try:
             while True:
                 with contextlib.suppress(subprocess.TimeoutExpired):  # still running: check the states
@@ -223,14 +300,14 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
                 if proc.returncode == 0:
                     # It followed every queued experiment to its end (failures included: `_failed`
                     # reads their states next), so no `dvc queue status` (~2 s) is needed here.
-                    print(f"sweep: {len(names)}/{len(names)} done", flush=True)
+                    log.info("sweep: %d/%d done", len(names), len(names))
                     return time.monotonic() - start
                 states, workers = _states(names)
                 pending = [n for n in names if states.get(n, "Queued") in {"Queued", "Running"}]
-                done = len(names) - len(pending)
-                if done != done_before:
-                    print(f"sweep: {done}/{len(names)} done", flush=True)
-                    done_before = done
+                line = _progress_line(names, states)
+                if line != said:  # the counts changed
+                    log.info("%s after %.0f s", line, time.monotonic() - start)
+                    said = line
                 if not pending:
                     return time.monotonic() - start
                 if proc.returncode is not None:
@@ -242,7 +319,7 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
                         exit_code=1,
                     )
                 if workers == 0 and all(states.get(n, "Queued") == "Queued" for n in pending):
-                    print(f"sweep: {len(pending)} queued and no worker alive: starting {jobs} again", flush=True)
+                    log.info("sweep: %d queued and no worker alive: starting %d again", len(pending), jobs)
                     _dvc(["queue", "start", "-j", str(jobs)])
                 if time.monotonic() - start > timeout_minutes * 60:
                     raise UserError(
@@ -255,6 +332,14 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
             if proc.poll() is None:  # the hang above, a timeout, or Ctrl+C: the workers carry on
                 proc.terminate()
                 proc.wait()
+
+
+def _progress_line(names: list[str], states: dict[str, str]) -> str:
+    """`sweep: 3/8 done (1 failed), 2 running, 3 queued`: logged each time the counts change."""
+    count = {s: sum(1 for n in names if states.get(n, "Queued") == s) for s in ("Running", "Queued", "Failed")}
+    done = len(names) - count["Running"] - count["Queued"]
+    failed = f" ({count['Failed']} failed)" if count["Failed"] else ""
+    return f"sweep: {done}/{len(names)} done{failed}, {count['Running']} running, {count['Queued']} queued"
 
 
 def _failed(names: list[str], metric: str) -> list[str]:
@@ -285,10 +370,18 @@ def _best(ns: argparse.Namespace) -> int:
     branch = ns.branch or f"{cfg.branch_prefix}{best.name}"
     _dvc(["exp", "branch", best.name, branch])
     better = "lower" if cfg.lower_is_better else "higher"
-    print(f"best: {best.name} ({cfg.metric} = {best.value}; {better} is better; baseline {base.name} = {base.value})")
+    log.info(
+        "best: %s (%s = %s; %s is better; baseline %s = %s)",
+        best.name,
+        cfg.metric,
+        best.value,
+        better,
+        base.name,
+        base.value,
+    )
     for key, (old, new) in changed_params(base, best).items():
-        print(f"  {key}: {old} -> {new}")
-    print(
-        f"best: branch {branch!r} created; `git push origin {branch}` and open a PR (the PR loop reports and gates it)"
+        log.info("  %s: %s -> %s", key, old, new)
+    log.info(
+        "best: branch %r created; `git push origin %s` and open a PR (the PR loop reports and gates it)", branch, branch
     )
     return 0

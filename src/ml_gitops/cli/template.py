@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..config.errors import GateFailure, UserError
 
 CRUFT_FILE = ".cruft.json"
 BOT = ("template-sync", "template-sync@users.noreply.github.com")
+log = logging.getLogger(__name__)
 
 
 def _git(*args: str, cwd: Path, check: bool = True) -> str:
@@ -91,7 +93,7 @@ def check(project: Path, output: Path | None = None) -> bool:
     """True when in sync (or not generated from the template); raises GateFailure when out of date."""
     state = read_state(project)
     if state is None:
-        print(f"no {CRUFT_FILE}: this repository was not generated from the template; nothing to check")
+        log.info("no %s: this repository was not generated from the template; nothing to check", CRUFT_FILE)
         write_outputs(output, {"linked": "false", "outdated": "false"})
         return True
     proc = _cruft("check", cwd=project)
@@ -102,7 +104,7 @@ def check(project: Path, output: Path | None = None) -> bool:
     write_outputs(output, {"linked": "true", "outdated": str(outdated).lower()})
     if outdated:
         raise GateFailure(f"out of date with the template {state['template']} (at {state['commit'][:12]})")
-    print(f"up to date with the template {state['template']} at {state['commit'][:12]}")
+    log.info("up to date with the template %s at %s", state["template"], state["commit"][:12])
     return True
 
 
@@ -116,7 +118,7 @@ def update(
     """Apply the template's changes; returns the conflicted paths."""
     state = read_state(project)
     if state is None:
-        print(f"no {CRUFT_FILE}: this repository was not generated from the template; nothing to update")
+        log.info("no %s: this repository was not generated from the template; nothing to update", CRUFT_FILE)
         write_outputs(output, {"updated": "false"})
         return []
     if changed_paths(project):
@@ -128,7 +130,7 @@ def update(
     new = (read_state(project) or {}).get("commit", old)
     changed = changed_paths(project)
     if not changed:
-        print(f"already up to date with the template at {old[:12]}")
+        log.info("already up to date with the template at %s", old[:12])
         write_outputs(output, {"updated": "false"})
         return []
     conflicted = conflicts(project)
@@ -146,18 +148,19 @@ def update(
 
         write_text(body_file, body)  # atomic: the PR step never reads half a body
     write_outputs(output, {"updated": "true", "branch": branch, "commit": new, "conflicts": str(len(conflicted))})
-    print(body)
+    print(body)  # the pull-request body (markdown) is the command's output: stdout
     if conflicted and not allow_conflicts:
         raise GateFailure(f"{len(conflicted)} conflict(s) to resolve: {', '.join(conflicted)}")
     return conflicted
 
 
-def _handler(ns: argparse.Namespace) -> int:
-    project = Path.cwd()
-    if ns.action == "check":
-        check(project, ns.output)
-    else:
-        update(project, ns.body_file, ns.output, ns.commit, ns.allow_conflicts)
+def _check(ns: argparse.Namespace) -> int:
+    check(Path.cwd(), ns.output)
+    return 0
+
+
+def _update(ns: argparse.Namespace) -> int:
+    update(Path.cwd(), ns.body_file, ns.output, ns.commit, ns.allow_conflicts)
     return 0
 
 
@@ -166,13 +169,21 @@ def register(sub: Any) -> None:
         "template",
         help="check or apply updates from the template this project was generated from (cruft)",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=["check", "update"])
-    p.add_argument("--output", type=Path, help="append key=value results here (e.g. $GITHUB_OUTPUT)")
-    p.add_argument("--body-file", type=Path, help="update: write the pull-request body (markdown) here")
-    p.add_argument("--commit", action="store_true", help="update: commit on a new branch template-update/<sha>")
-    p.add_argument(
-        "--allow-conflicts", action="store_true", help="update: exit 0 even when conflicts are left to resolve"
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def output(a: argparse.ArgumentParser) -> None:
+        a.add_argument("--output", type=Path, help="append key=value results here (e.g. $GITHUB_OUTPUT)")
+
+    c = actions.add_parser("check", help="exit 1 when the template moved on since .cruft.json's commit")
+    output(c)
+    c.set_defaults(handler=_check)
+
+    u = actions.add_parser(
+        "update", help="apply the template's changes (cruft update), list conflicts, print the PR body"
     )
-    p.set_defaults(handler=_handler)
+    output(u)
+    u.add_argument("--body-file", type=Path, help="also write the pull-request body (markdown) here")
+    u.add_argument("--commit", action="store_true", help="commit on a new branch template-update/<sha>")
+    u.add_argument("--allow-conflicts", action="store_true", help="exit 0 even when conflicts are left to resolve")
+    u.set_defaults(handler=_update)
