@@ -64,8 +64,8 @@ def open_pr(work: Path, branch: str, c: float, before_report=None) -> PR:
     run(["dvc", "push"], cwd=work)
     if before_report:
         before_report(work)
-    run([PROG, "report"], cwd=work)
-    gate = run([PROG, "pr-gate"], cwd=work, check=False)
+    run([PROG, "pr", "report"], cwd=work)
+    gate = run([PROG, "pr", "gate"], cwd=work, check=False)
     return PR(
         work=work,
         md=(work / "reports/pr-report.md").read_text(),
@@ -139,7 +139,7 @@ def test_param_change_report_and_gate_pass(loop: Loop):
     ll = metric(pr, "log_loss")
     assert ll["delta"] > 0 and ll["ci"][0] > 0 and ll["status"] == "worse"
     assert pr.report["gate"]["passed"] is True
-    assert pr.gate.returncode == 0 and pr.gate.stdout.startswith("pr-gate: PASS"), pr.gate.stderr
+    assert pr.gate.returncode == 0 and "pr gate: PASS" in pr.gate.stderr, pr.gate.stderr
     assert "**Quality gate: ✅ PASS**" in pr.md
     assert "No data changed" in pr.md and "| test rows | 69 | 69 |" in pr.md
     assert "| passed | yes | yes |" in pr.md
@@ -168,7 +168,7 @@ def test_worse_model_is_caught_with_a_paired_interval_and_fails_the_gate(loop: L
     err = pr.gate.stderr.strip()
     assert len(err.splitlines()) == 1, err
     assert err.startswith(
-        f"{PROG} pr-gate: error: FAIL: accuracy worse by {-acc['delta']:.4f} (> 0.02 allowed; CI of delta ["
+        f"{PROG} pr gate: error: FAIL: accuracy worse by {-acc['delta']:.4f} (> 0.02 allowed; CI of delta ["
     )
     assert "**Quality gate: ❌ FAIL**" in pr.md
     assert "| `model.C` | `1.0` | `0.01` |" in pr.md
@@ -186,11 +186,11 @@ def test_ci_like_fresh_clone_with_a_cold_cache(loop: Loop, tmp_path: Path):
     run(["git", "clone", "-q", "--branch", "worse-model", str(loop.origin), str(clone)], cwd=tmp_path)
     run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(loop.remote)], cwd=clone)
     run(["dvc", "pull"], cwd=clone)
-    run([PROG, "report", "--base", "origin/main"], cwd=clone)
+    run([PROG, "pr", "report", "--base", "origin/main"], cwd=clone)
     data = json.loads((clone / "reports/pr-report.json").read_text())
     assert data["paired"] is True
     assert data["metrics"]["accuracy"] == loop.prs["worse-model"].report["metrics"]["accuracy"]
-    gate = run([PROG, "pr-gate", "--base", "origin/main"], cwd=clone, check=False)
+    gate = run([PROG, "pr", "gate", "--base", "origin/main"], cwd=clone, check=False)
     assert gate.returncode == 1 and "accuracy worse by" in gate.stderr
 
 
@@ -200,14 +200,14 @@ def test_unreachable_base_predictions_are_said_not_guessed(loop: Loop, tmp_path:
     run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(loop.remote)], cwd=clone)
     run(["dvc", "pull"], cwd=clone)
     run(["dvc", "remote", "modify", "--local", "local", "url", str(tmp_path / "nowhere")], cwd=clone)
-    run([PROG, "report", "--base", "origin/main"], cwd=clone)
+    run([PROG, "pr", "report", "--base", "origin/main"], cwd=clone)
     data = json.loads((clone / "reports/pr-report.json").read_text())
     assert data["paired"] is False
     assert "base predictions unavailable" in data["pairing_note"]
     assert data["metrics"]["accuracy"]["ci"] is None and data["metrics"]["accuracy"]["delta"] < 0
     # Without an interval the drop is noted, not counted; the floors decide.
-    gate = run([PROG, "pr-gate", "--base", "origin/main"], cwd=clone, check=False)
-    assert gate.returncode == 0 and "no paired interval, not counted" in gate.stdout
+    gate = run([PROG, "pr", "gate", "--base", "origin/main"], cwd=clone, check=False)
+    assert gate.returncode == 0 and "no paired interval, not counted" in gate.stderr
 
 
 def test_first_pr_base_without_outputs(repo: Path):
@@ -219,7 +219,7 @@ def test_first_pr_base_without_outputs(repo: Path):
     run(["git", "branch", "-q", "-m", "first", "main"], cwd=repo)
     run(["git", "checkout", "-q", "-b", "first-pr"], cwd=repo)
     commit_all(repo, "first pipeline run")
-    run([PROG, "report"], cwd=repo)
+    run([PROG, "pr", "report"], cwd=repo)
     md = (repo / "reports/pr-report.md").read_text()
     data = json.loads((repo / "reports/pr-report.json").read_text())
     assert data["paired"] is False and "The base has no metrics yet" in md
@@ -229,20 +229,20 @@ def test_first_pr_base_without_outputs(repo: Path):
         assert table_row(md, name)[1] == "—"
     assert "**Quality gate: ✅ PASS**" in md and "no base value, regression not checked" in md
     assert "| test rows | — | 69 |" in md
-    gate = run([PROG, "pr-gate"], cwd=repo, check=False)
+    gate = run([PROG, "pr", "gate"], cwd=repo, check=False)
     assert gate.returncode == 0, gate.stderr
 
     # No main and no origin/main at all: still a report, saying there is no base.
     run(["git", "branch", "-q", "-D", "main"], cwd=repo)
     run(["git", "update-ref", "-d", "refs/remotes/origin/main"], cwd=repo)
-    run([PROG, "report"], cwd=repo)
+    run([PROG, "pr", "report"], cwd=repo)
     assert "vs base (none)" in (repo / "reports/pr-report.md").read_text()
 
-    bad = run([PROG, "report", "--base", "no-such-branch"], cwd=repo, check=False)
+    bad = run([PROG, "pr", "report", "--base", "no-such-branch"], cwd=repo, check=False)
     assert bad.returncode == 2
     assert (
         bad.stderr.strip()
-        == f"{PROG} report: error: --base no-such-branch: not a commit in this repository (fetch it first?)"
+        == f"{PROG} pr report: error: --base no-such-branch: not a commit in this repository (fetch it first?)"
     )
 
 
@@ -264,7 +264,7 @@ def test_sample_pr_comment_is_current(loop: Loop, tmp_path: Path):
     run(["git", "checkout", "-q", "worse-model"], cwd=work)
     out = tmp_path / "sample.md"
     args = ["--out", str(out), "--json", str(tmp_path / "s.json"), "--figures", str(tmp_path / "fig")]
-    run([PROG, "report", *args, "--plots-url", SAMPLE_PLOTS_URL], cwd=work)
+    run([PROG, "pr", "report", *args, "--plots-url", SAMPLE_PLOTS_URL], cwd=work)
     short = run(["git", "rev-parse", "--short", "main"], cwd=work).stdout.strip()
     fresh = out.read_text().replace(f"`{short}`", "`main`")
     if os.environ.get("UPDATE_SAMPLE") == "1":
