@@ -7,12 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
-from ml_gitops.adapters.io import numpy_array, read_table, scalar, string_array, to_numpy, write_json, write_text
+from ml_gitops.adapters.io import clear_stale, read_table, replace_dir, write_json, write_text
 from ml_gitops.config.errors import UserError
 
 
@@ -87,54 +85,54 @@ def test_github_output_appends_one_line_per_key_and_refuses_newlines(tmp_path: P
     assert out.read_text().endswith("previous=\n")  # nothing half-written
 
 
-@pytest.mark.parametrize(
-    "values",
-    [
-        np.array([True, False, True] * 5),
-        np.arange(-3, 17, dtype=np.int32),
-        np.arange(20, dtype=np.uint8),
-        np.linspace(-1.0, 1.0, 13),
-        np.arange(40, dtype=np.int64)[::3],  # not contiguous
-    ],
-)
-@pytest.mark.parametrize("with_mask", [False, True])
-def test_numpy_array_equals_pa_array(values: np.ndarray, with_mask: bool) -> None:
-    mask = (np.arange(len(values)) % 4 == 1) if with_mask else None
-    got = numpy_array(values, mask=mask)
-    want = pa.array(values, mask=mask)
-    assert got.equals(want) and got.type == want.type and got.null_count == want.null_count
-    got.validate(full=True)
-    if mask is None:
-        assert to_numpy(got).tolist() == values.tolist()
+def test_replace_dir_swaps_in_the_new_directory_and_leaves_no_temp(tmp_path: Path) -> None:
+    dest = tmp_path / "plots"
+    (dest / "roc").mkdir(parents=True)
+    (dest / "roc" / "old.csv").write_text("old")
+    with replace_dir(dest) as tmp:
+        assert tmp.parent == dest.parent and tmp != dest
+        (tmp / "roc").mkdir()
+        (tmp / "roc" / "new.csv").write_text("new")
+        assert (dest / "roc" / "old.csv").read_text() == "old"  # untouched until the block succeeds
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["roc", "roc/new.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["plots"]
 
 
-def test_numpy_array_refuses_2d() -> None:
-    with pytest.raises(ValueError, match="1-d"):
-        numpy_array(np.zeros((2, 2)))
+def test_a_failure_inside_replace_dir_keeps_the_previous_directory(tmp_path: Path) -> None:
+    dest = tmp_path / "figures"
+    dest.mkdir()
+    (dest / "roc.png").write_bytes(b"previous")
+    with pytest.raises(RuntimeError, match="drawing failed"), replace_dir(dest) as tmp:
+        (tmp / "roc.png").write_bytes(b"half")
+        raise RuntimeError("drawing failed")
+    assert [p.name for p in dest.iterdir()] == ["roc.png"] and (dest / "roc.png").read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["figures"]
 
 
-@pytest.mark.parametrize("values", [[], ["a"], ["Adelie", "", "Gentoo", "Chinstrap", "é ü 企鹅"]])
-def test_string_array_equals_pa_array(values: list[str]) -> None:
-    got = string_array(values)
-    got.validate(full=True)
-    assert got.equals(pa.array(values, pa.large_string()))
+def test_clear_stale_removes_what_a_killed_run_left(tmp_path: Path) -> None:
+    figures, metrics = tmp_path / "figures", tmp_path / "metrics.json"
+    figures.mkdir()
+    (figures / "roc.png").write_bytes(b"png")
+    planted = [
+        figures / ".roc.png.abc123.tmp",  # atomic_path's temp file inside an output directory
+        tmp_path / ".metrics.json.x1y2.tmp",  # atomic_path's temp file beside an output
+        tmp_path / ".figures.q9w8e7.tmp",  # replace_dir's temp directory
+    ]
+    planted[0].write_bytes(b"half")
+    planted[1].write_text("{")
+    planted[2].mkdir()
+    (planted[2] / "roc.png").write_bytes(b"half")
+    (tmp_path / "unrelated.tmp").write_text("keep")
+    assert sorted(clear_stale(metrics, figures)) == sorted(planted)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figures", "unrelated.tmp"]
+    assert [p.name for p in figures.iterdir()] == ["roc.png"]
 
 
-@pytest.mark.parametrize(
-    ("value", "type_"),
-    [(None, pa.float64()), (False, pa.bool_()), (True, pa.bool_()), (2.5, pa.float64()), (3, pa.float64()),
-     (-float("inf"), pa.float64()), ("true", pa.large_string()), (7, pa.int64())],
-)  # fmt: skip
-def test_scalar_equals_pa_scalar(value: object, type_: pa.DataType) -> None:
-    got = scalar(value, type_)  # type: ignore[arg-type]
-    assert got.type == type_ and got.equals(pa.scalar(value, type_))
-
-
-def test_to_numpy_reads_sliced_and_chunked_arrays() -> None:
-    base = pa.array(np.arange(100, dtype=np.int32))
-    sliced = base.slice(7, 20)
-    assert to_numpy(sliced).tolist() == list(range(7, 27))
-    chunked = pa.chunked_array([pa.array([1.5, 2.5]), pa.array([3.5])])
-    assert to_numpy(chunked).tolist() == [1.5, 2.5, 3.5]
-    with_nulls = pa.array([1.0, None])  # falls back to Arrow's conversion: NaN for null
-    assert np.isnan(to_numpy(with_nulls)[1])
+def test_clear_stale_puts_back_a_directory_parked_by_a_killed_swap(tmp_path: Path) -> None:
+    """A kill between replace_dir's two renames: the old directory is parked, dest is missing."""
+    dest = tmp_path / "plots"
+    parked = tmp_path / ".plots.old.tmp"
+    parked.mkdir()
+    (parked / "confusion.csv").write_text("actual,predicted\n")
+    clear_stale(dest)
+    assert (dest / "confusion.csv").read_text() == "actual,predicted\n" and not parked.exists()

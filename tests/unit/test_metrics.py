@@ -77,7 +77,7 @@ def test_weighted_auc_of_each_replicate_matches_scikit_learn(n: int, decimals: i
 
 @pytest.mark.parametrize("k", [2, 3])
 def test_plot_curves_are_scikit_learns_points(k: int) -> None:
-    """ROC (corners only) and precision-recall curves computed without importing scikit-learn."""
+    """The plot data are scikit-learn's curves, one vs rest, rounded for the committed CSVs."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     from ml_gitops.adapters import figures as plots
@@ -94,7 +94,7 @@ def test_plot_curves_are_scikit_learns_points(k: int) -> None:
             assert df["precision"].tolist() == precision.round(6).tolist()
 
 
-def _figure_inputs():
+def test_figures_are_the_five_pngs_and_byte_identical_on_a_rerun(tmp_path) -> None:
     import pandas as pd
 
     from ml_gitops.adapters import figures as plots
@@ -103,21 +103,22 @@ def _figure_inputs():
 
     p = make(3, n=300)
     imp = pd.DataFrame({"feature": ["a", "b"], "importance": [0.2, -0.01], "std": [0.01, 0.02]})
-    return plots.figure_data(p, plot_curves(p, EvaluateSettings()), imp)
-
-
-def test_figures_drawn_in_a_forked_worker_are_the_inline_bytes(tmp_path) -> None:
-    from functools import partial
-
-    from ml_gitops.adapters import figures as plots
-    from ml_gitops.adapters.worker import ForkedWorker
-
-    data = _figure_inputs()
-    plots.draw_figures(data, tmp_path / "inline")
-    with ForkedWorker(partial(plots.draw_figures, figures=tmp_path / "forked"), what="figures") as worker:
-        assert worker.pid
-        worker.submit(data)
-    names = sorted(p.name for p in (tmp_path / "inline").iterdir())
+    for run in ("first", "second"):
+        plots.draw_figures(p, plot_curves(p, EvaluateSettings()), imp, tmp_path / run)
+    names = sorted(p.name for p in (tmp_path / "first").iterdir())
     assert names == ["calibration.png", "confusion.png", "importance.png", "precision_recall.png", "roc.png"]
     for name in names:
-        assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "inline" / name).read_bytes()
+        png = (tmp_path / "first" / name).read_bytes()
+        assert png[:4] == b"\x89PNG" and (tmp_path / "second" / name).read_bytes() == png
+
+
+def test_calibration_is_scikit_learns_curve() -> None:
+    from sklearn.calibration import calibration_curve
+
+    from ml_gitops.adapters import figures as plots
+
+    p = make(2, n=1000, seed=3)
+    df = plots.calibration(p, 10)["c1"]
+    observed, predicted = calibration_curve(p.y == 1, p.proba[:, 1], n_bins=10)
+    assert df["predicted"].tolist() == predicted.round(6).tolist()
+    assert df["observed"].tolist() == observed.round(6).tolist()

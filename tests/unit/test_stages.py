@@ -72,9 +72,13 @@ def test_split_refuses_a_singleton_class(settings) -> None:
 @pytest.mark.parametrize(
     "model",
     [
-        {"name": "logistic_regression"},
-        {"name": "random_forest", "n_estimators": 20},
-        {"name": "hist_gradient_boosting", "max_iter": 20},
+        {"name": "logistic_regression", "_target_": "sklearn.linear_model.LogisticRegression"},
+        {"name": "random_forest", "_target_": "sklearn.ensemble.RandomForestClassifier", "n_estimators": 20},
+        {
+            "name": "hist_gradient_boosting",
+            "_target_": "sklearn.ensemble.HistGradientBoostingClassifier",
+            "max_iter": 20,
+        },
     ],
 )
 def test_every_model_family_trains_saves_and_loads(settings_dict: dict, tmp_path: Path, model: dict) -> None:
@@ -92,7 +96,7 @@ def test_every_model_family_trains_saves_and_loads(settings_dict: dict, tmp_path
     x = frame[s.data.schema_.feature_columns].head(50)
     assert (loaded.predict_proba(x) == pipe.predict_proba(x)).all()
     assert summary["rows"] == len(frame)
-    # Through pickle (train's worker process, Hydra launchers) equal scalars stop being one
+    # Through pickle (Hydra launchers) equal scalars stop being one
     # object; the saved bytes must not notice.
     import pickle
 

@@ -5,21 +5,21 @@ into place, so a crash (even SIGKILL) leaves either the old file or the new
 one, never a half-written file that a rerun would trust.
 """
 
-from __future__ import annotations
-
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 
 from ..config.errors import UserError
-
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
 
 # pandas' default NA strings (read_csv keep_default_na=True): the streaming CSV
 # reader treats the same strings as missing, so chunked and whole-file reads agree.
@@ -29,8 +29,7 @@ DEFAULT_NA_VALUES = (
 )  # fmt: skip
 # Bytes per block of the streaming CSV reader: memory stays near this times a few.
 CSV_BLOCK_BYTES = 16 << 20
-# Every Parquet file we write. zstd level 1: the files of zstd's default level 3 (within 1 %
-# on our data) in three quarters of the time (1e6 rows: 0.42 s instead of 0.56 s).
+# Every Parquet file we write: zstd level 1 (docs/performance.md, "Parquet writes").
 PARQUET_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 
 
@@ -39,85 +38,14 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
 
     pyarrow tries a dictionary for every column by default; on float columns with
     many distinct values it builds one, gives up at the page limit and starts over
-    plain: a third of the write time at 1e6 rows, for a larger file.
+    plain, for a larger file and a slower write.
     """
-    import pyarrow as pa
-
     text = [
         f.name
         for f in schema
         if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type)
     ]
     return {**PARQUET_WRITE_OPTIONS, "use_dictionary": text}
-
-
-def numpy_array(values: Any, mask: Any = None) -> pa.Array:
-    """``pa.array(values, mask=mask)`` for a 1-d bool or fixed-width NumPy array, built from its buffers.
-
-    Why: pyarrow's ``pa.array`` (and every compute call handed NumPy or Python values) imports
-    pandas first when it is installed, ~0.3 s a process; validate, split and the synthetic
-    ingest never use pandas otherwise.
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    values = np.ascontiguousarray(values)
-    if values.ndim != 1:
-        raise ValueError(f"expected a 1-d array, got shape {values.shape}")
-    validity, nulls = None, 0
-    if mask is not None:
-        valid = ~np.asarray(mask, dtype=bool)
-        nulls = len(values) - int(np.count_nonzero(valid))
-        validity = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
-    if values.dtype == np.bool_:
-        return pa.Array.from_buffers(
-            pa.bool_(), len(values), [validity, pa.py_buffer(np.packbits(values, bitorder="little"))], nulls
-        )
-    type_ = pa.from_numpy_dtype(values.dtype)
-    return pa.Array.from_buffers(type_, len(values), [validity, pa.py_buffer(values)], nulls)
-
-
-def string_array(values: Iterable[str]) -> pa.Array:
-    """``pa.array(values, pa.large_string())`` without importing pandas (see ``numpy_array``)."""
-    import numpy as np
-    import pyarrow as pa
-
-    encoded = [str(v).encode() for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    data = pa.py_buffer(b"".join(encoded))
-    return pa.Array.from_buffers(pa.large_string(), len(encoded), [None, pa.py_buffer(offsets), data])
-
-
-def scalar(value: bool | int | float | str | None, type_: pa.DataType) -> pa.Scalar:
-    """``pa.scalar(value, type_)`` without importing pandas (see ``numpy_array``)."""
-    import numpy as np
-    import pyarrow as pa
-
-    if value is None:
-        return pa.nulls(1, type_)[0]
-    if isinstance(value, str):
-        return string_array([value]).cast(type_)[0]
-    return numpy_array(np.asarray([value])).cast(type_)[0]
-
-
-def to_numpy(values: pa.Array | pa.ChunkedArray) -> Any:
-    """An Arrow array as NumPy; a null-free integer or float one straight from its data buffer.
-
-    Why: Arrow's own ``to_numpy`` imports pandas (see ``numpy_array``).
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    t = values.type
-    if values.null_count or not (pa.types.is_integer(t) or pa.types.is_floating(t)):
-        return values.to_numpy(zero_copy_only=False)
-    kind = "f" if pa.types.is_floating(t) else "i" if pa.types.is_signed_integer(t) else "u"
-    width = t.bit_width // 8
-    data = values.buffers()[1]
-    return np.frombuffer(data, dtype=f"{kind}{width}", count=len(values), offset=values.offset * width)
 
 
 @contextlib.contextmanager
@@ -142,10 +70,61 @@ def write_bytes(dest: str | os.PathLike[str], data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def _backup(dest: Path) -> Path:
+    """Where ``replace_dir`` parks the previous directory during its swap."""
+    return dest.with_name(f".{dest.name}.old.tmp")
+
+
+@contextlib.contextmanager
+def replace_dir(dest: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty sibling temp directory to fill; on success it becomes ``dest``.
+
+    The previous ``dest`` stays whole until the block succeeds: then it is renamed aside,
+    the new one renamed in, and the old one removed. On an error the temp directory goes
+    and ``dest`` is untouched. A kill between the two renames leaves the old directory
+    parked beside ``dest``: ``clear_stale`` puts it back.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        yield tmp
+        old = _backup(dest)
+        shutil.rmtree(old, ignore_errors=True)
+        if dest.exists():
+            dest.rename(old)
+        tmp.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clear_stale(*outputs: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temp files and directories an earlier, killed run left beside ``outputs``.
+
+    Those are ``.<name>.*.tmp`` siblings (``atomic_path``, ``replace_dir``) and, inside an
+    output directory, ``.*.tmp`` entries. A directory ``replace_dir`` had parked is put back
+    when ``dest`` itself is missing. Returns what was removed.
+    """
+    removed: list[Path] = []
+    for out in map(Path, outputs):
+        old = _backup(out)
+        if old.is_dir() and not out.exists():
+            old.rename(out)
+        stale = list(out.parent.glob(f".{out.name}.*.tmp")) if out.parent.is_dir() else []
+        if out.is_dir():
+            stale += out.glob(".*.tmp")
+        for path in stale:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def copy_file(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
     """``dest`` becomes a byte copy of ``src`` (written beside it, then renamed)."""
-    import shutil
-
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
 
@@ -193,9 +172,6 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 def write_parquet(dest: str | os.PathLike[str], df: pd.DataFrame) -> None:
     """Parquet without pandas metadata timestamps, so equal frames give equal bytes."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     table = pa.Table.from_pandas(df, preserve_index=False)
     with atomic_path(dest) as tmp:
         pq.write_table(table, tmp, **parquet_options(table.schema))
@@ -219,8 +195,6 @@ def read_table(
     columns: list[str] | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file whole, with errors that name the file."""
-    import pandas as pd
-
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -254,8 +228,6 @@ def iter_table_batches(
     na_values: list[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Stream a CSV or Parquet file in batches so memory stays flat."""
-    import pandas as pd
-
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -294,9 +266,6 @@ def iter_csv_arrow(
     Raises ``TypeConflict`` when a later value does not fit a column's type (the
     caller retries with ``as_text``), and ``UserError`` naming the file otherwise.
     """
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -356,12 +325,8 @@ class ParquetSink:
         self._pending_rows = 0
 
     def write(self, batch: pa.Table | pd.DataFrame) -> None:
-        import pyarrow as pa
-
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_pandas(batch, preserve_index=False)
         if self._writer is None:
-            import pyarrow.parquet as pq
-
             self._writer = pq.ParquetWriter(self._tmp, table.schema, **parquet_options(table.schema))
         elif not table.schema.equals(self._writer.schema, check_metadata=False):
             table = table.select(self._writer.schema.names).cast(self._writer.schema)
@@ -372,8 +337,6 @@ class ParquetSink:
             self._flush(self.row_group_rows)
 
     def _flush(self, n: int) -> None:
-        import pyarrow as pa
-
         whole = pa.concat_tables(self._pending)
         self._writer.write_table(whole.slice(0, n).combine_chunks(), row_group_size=n)
         rest = whole.slice(n)
@@ -386,8 +349,6 @@ class ParquetSink:
             if self._pending_rows:
                 self._flush(self._pending_rows)
             if self._writer is None:
-                import pyarrow.parquet as pq
-
                 if empty_schema is None:
                     raise ValueError("no batch was written and no schema was given")
                 self._writer = pq.ParquetWriter(self._tmp, empty_schema, **parquet_options(empty_schema))
@@ -406,7 +367,7 @@ class ParquetSink:
         with contextlib.suppress(BaseException):
             self._ctx.__exit__(type(err) if err else RuntimeError, err or RuntimeError("aborted"), None)
 
-    def __enter__(self) -> ParquetSink:
+    def __enter__(self) -> "ParquetSink":
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -427,8 +388,6 @@ def write_batches(
 def open_parquet(path: str | os.PathLike[str]) -> Any:
     """A ``ParquetFile`` for streaming: without pre-buffering, which (pyarrow 26)
     keeps every batch read so far alive and makes memory grow with the file."""
-    import pyarrow.parquet as pq
-
     return pq.ParquetFile(path, pre_buffer=False)
 
 

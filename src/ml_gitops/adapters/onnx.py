@@ -2,20 +2,19 @@
 
 The ONNX export (train stage) and serving share this module so that the parity check at
 export time exercises exactly the feeding code serving uses: one input tensor
-per feature column, float64 for numbers (float32 costs up to 0.08 in
-probability on tree models), strings for categories, missing values as NaN
+per feature column, float64 for numbers (float32 thresholds move tree models'
+probabilities: docs/performance.md), strings for categories, missing values as NaN
 and "" respectively.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import pandas as pd
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
 
-MISSING_CATEGORY = ""  # how a missing category reaches the ONNX graph (see stages/export.py)
+MISSING_CATEGORY = ""  # how a missing category reaches the ONNX graph (see onnx_export.py)
 MISSING_FRACTION = 0.1  # share of synthetic values set missing in nullable columns
 
 
@@ -26,9 +25,6 @@ def feature_kinds(signature: Mapping[str, Any]) -> dict[str, str]:
 
 def frame_feed(frame: Any, kinds: Mapping[str, str]) -> dict[str, Any]:
     """ONNX inputs from a DataFrame of (already validated) feature columns."""
-    import numpy as np
-    import pandas as pd
-
     feed: dict[str, Any] = {}
     for name, kind in kinds.items():
         col = frame[name]
@@ -54,8 +50,6 @@ def frame_feed(frame: Any, kinds: Mapping[str, str]) -> dict[str, Any]:
 
 def records_feed(records: Sequence[Mapping[str, Any]], kinds: Mapping[str, str]) -> dict[str, Any]:
     """ONNX inputs from validated records (dicts): the per-request hot path, no pandas."""
-    import numpy as np
-
     feed: dict[str, Any] = {}
     n = len(records)
     for name, kind in kinds.items():
@@ -72,9 +66,6 @@ def records_feed(records: Sequence[Mapping[str, Any]], kinds: Mapping[str, str])
 
 def synthetic_rows(signature: Mapping[str, Any], n: int, seed: int) -> pd.DataFrame:
     """Rows that exercise every input path: full ranges, every category, missing values."""
-    import numpy as np
-    import pandas as pd
-
     rng = np.random.default_rng(seed)
     cols: dict[str, Any] = {}
     for name, spec in sorted(signature["features"].items()):
@@ -99,8 +90,6 @@ def synthetic_rows(signature: Mapping[str, Any], n: int, seed: int) -> pd.DataFr
 
 def sklearn_frame(frame: pd.DataFrame, signature: Mapping[str, Any]) -> pd.DataFrame:
     """Categories as object columns with None for missing, as training saw them."""
-    import numpy as np
-
     out = frame.copy()
     for name, kind in feature_kinds(signature).items():
         if kind == "cat":
@@ -118,8 +107,6 @@ class OnnxPredictor:
     """An ONNX Runtime session pinned to one thread (multi-threaded spin-waits on shared boxes)."""
 
     def __init__(self, data: bytes, signature: Mapping[str, Any], threads: int = 1) -> None:
-        import onnxruntime as ort
-
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = threads
@@ -139,12 +126,10 @@ class OnnxClassifier:
     """The exported graph behind the part of scikit-learn's classifier API evaluate uses.
 
     ``classes_`` and ``predict_proba(frame)`` on a frame of feature columns, so the
-    stage scores the model the way serving runs it, without importing scikit-learn.
+    stage scores the model the way serving runs it.
     """
 
     def __init__(self, data: bytes, signature: Mapping[str, Any], threads: int = 1) -> None:
-        import numpy as np
-
         self._predictor = OnnxPredictor(data, signature, threads)
         self.classes_ = np.asarray(self._predictor.classes, dtype=object)
 

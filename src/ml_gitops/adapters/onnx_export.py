@@ -1,12 +1,11 @@
 """export: convert the trained Pipeline to ONNX and prove it answers like scikit-learn.
 
 The pipeline runs this from the `train` stage, in the process that fitted the
-model: as a stage of its own it paid a second start-up (importing scikit-learn,
-skops and ONNX, ~3 s) on every model change. The CLI's `export` command re-exports a
-saved model by hand.
+model (a stage of its own would pay a second start-up on every model change).
+The CLI's `export` command re-exports a saved model by hand.
 
-Serving uses ONNX Runtime when it can (per-row inference ~100x faster than a
-Pipeline on a one-row DataFrame) but only if the ONNX graph's probabilities
+Serving uses ONNX Runtime when it can (much faster per row than a Pipeline on a
+one-row DataFrame: docs/performance.md) but only if the ONNX graph's probabilities
 match the Pipeline's within `serve.onnx.tolerance` on real rows (a seeded sample
 of `serve.onnx.parity_rows`) and on as many synthetic rows drawn from the
 signature (ranges, categories, missing values).
@@ -22,29 +21,35 @@ Two converter details matter for parity (skl2onnx 1.20):
   converted copy uses "" (how serving feeds a missing category).
 """
 
-from __future__ import annotations
-
 import copy
+import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from onnx import TensorProto
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+from skl2onnx.operator_converters.common import concatenate_variables
+from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+from sklearn.impute import SimpleImputer
 
 from ..config import paths
+from ..config.serve import onnx_settings
+from ..config.settings import load_settings
+from .io import read_json, read_table, write_bytes, write_json
 from .onnx import MISSING_CATEGORY, OnnxPredictor, feature_kinds, frame_feed, sklearn_frame, synthetic_rows
+from .persistence import load_model
 
-if TYPE_CHECKING:
-    import pandas as pd
+log = logging.getLogger(__name__)
 
 OPSETS = {"": 17, "ai.onnx.ml": 3}
 
 
 def _imputer_converter(scope: Any, operator: Any, container: Any) -> None:
     """SimpleImputer in float64 (numeric) or via skl2onnx's string path (categorical)."""
-    from onnx import TensorProto
-    from skl2onnx.common.data_types import StringTensorType
-    from skl2onnx.operator_converters.common import concatenate_variables
-    from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
-
     if isinstance(operator.inputs[0].type, StringTensorType):
         convert_sklearn_imputer(scope, operator, container)
         return
@@ -62,8 +67,6 @@ def _imputer_converter(scope: Any, operator: Any, container: Any) -> None:
 
 def _for_conversion(pipeline: Any) -> Any:
     """A copy whose string imputers treat "" as missing (the fitted statistics are unchanged)."""
-    from sklearn.impute import SimpleImputer
-
     clone = copy.deepcopy(pipeline)
     stack = [clone]
     while stack:
@@ -80,10 +83,6 @@ def _for_conversion(pipeline: Any) -> Any:
 
 def convert(pipeline: Any, signature: Mapping[str, Any]) -> bytes:
     """Pure core: the Pipeline as deterministic ONNX bytes (float64 numbers, string categories)."""
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
-    from sklearn.impute import SimpleImputer
-
     kinds = feature_kinds(signature)
     # Inputs by name, not signature order: the signature read back from JSON has sorted keys,
     # the one train builds has schema order, and both must give the same bytes (inputs are fed by name).
@@ -114,8 +113,6 @@ def convert(pipeline: Any, signature: Mapping[str, Any]) -> bytes:
 
 def parity(pipeline: Any, onnx_bytes: bytes, frame: pd.DataFrame, signature: Mapping[str, Any]) -> dict[str, Any]:
     """Max |Δ probability| and label agreement of ONNX vs the Pipeline on ``frame``."""
-    import numpy as np
-
     predictor = OnnxPredictor(onnx_bytes, signature)
     features = list(signature["features"])
     expected = np.asarray(pipeline.predict_proba(sklearn_frame(frame[features], signature)), dtype=float)
@@ -142,8 +139,6 @@ def export(
     Parity is checked on at most ``rows`` of ``real`` (a seeded sample) plus ``rows``
     synthetic rows from the signature.
     """
-    import pandas as pd
-
     report: dict[str, Any] = {"tolerance": tolerance, "format": "onnx", "opsets": OPSETS}
     try:
         data = convert(pipeline, signature)
@@ -173,8 +168,6 @@ def write_export(
     pipeline: Any, signature: Mapping[str, Any], real: pd.DataFrame, cfg: Any, out: Path, report: Path
 ) -> str:
     """Export and write the ONNX model and its report (each atomically); return the summary line."""
-    from .io import write_bytes, write_json
-
     data, summary = export(pipeline, signature, real, cfg.tolerance, cfg.parity_rows, cfg.seed)
     write_bytes(out, data)
     write_json(report, summary)
@@ -190,10 +183,8 @@ def main(
     out: Path = paths.ONNX,
     report: Path = paths.ONNX_REPORT,
 ) -> None:
-    from ..config.serve import onnx_settings
-    from ..config.settings import load_settings
-    from .io import read_json, read_table
-    from .persistence import load_model
-
     cfg = onnx_settings(load_settings(params), str(params))
-    print(write_export(load_model(model), read_json(signature), read_table(rows), cfg, out, report))
+    sig = read_json(signature)
+    log.info(
+        "%s", write_export(load_model(model, sig.get("trusted_types", ())), sig, read_table(rows), cfg, out, report)
+    )

@@ -2,17 +2,24 @@
 
 skops stores the object graph as data and, on load, refuses any type that is
 not on an explicit allow-list: a tampered file cannot run code the way a
-pickle can. The allow-list is the set of types our own pipelines contain.
+pickle can. The allow-list is the set of types scikit-learn pipelines contain,
+plus the `trusted_types` a model's config declares (recorded in its signature).
 """
 
-from __future__ import annotations
-
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..config.errors import UserError
+import skops.io as sio
 
-# Types skops does not trust by default but our pipelines legitimately contain.
+from ..config.errors import UserError
+from .io import write_bytes
+
+# Types skops does not trust by default but scikit-learn pipelines legitimately contain.
 ALLOWED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
@@ -33,14 +40,9 @@ def _normalise_zip(data: bytes) -> bytes:
     skops also gives one id to every reference to the same object, so the bytes
     depended on which equal scalars happened to be one object: the two imputers'
     ``missing_values=nan`` share ``np.nan`` in a freshly fitted Pipeline but not in
-    one that went through pickle (train's worker process). Equal immutable scalars
-    (skops' JSON nodes) therefore get one id, whatever their identity was.
+    one that went through pickle. Equal immutable scalars (skops' JSON nodes)
+    therefore get one id, whatever their identity was.
     """
-    import io
-    import json
-    import re
-    import zipfile
-
     with zipfile.ZipFile(io.BytesIO(data)) as src:
         schema = src.read("schema.json").decode("utf-8")
         same: dict[str, str] = {}  # id of a JSON scalar node -> id of the first equal one
@@ -78,21 +80,28 @@ def _normalise_zip(data: bytes) -> bytes:
 
 
 def model_bytes(model: Any) -> bytes:
-    import skops.io as sio
-
     return _normalise_zip(sio.dumps(model))
 
 
-def save_model(model: Any, dest: str | Path) -> None:
-    from .io import write_bytes
+def refused_types(untrusted: Iterable[str], trusted: Iterable[str] = ()) -> list[str]:
+    """The types of a skops file outside the default, our allow-list and ``trusted``."""
+    return sorted(set(untrusted) - set(ALLOWED_TYPES) - set(trusted))
 
-    write_bytes(dest, model_bytes(model))
+
+def save_model(model: Any, dest: str | Path, trusted: Iterable[str] = ()) -> None:
+    """Write the model, refusing one that could not be loaded back with ``trusted`` types."""
+    data = model_bytes(model)
+    refused = refused_types(sio.get_untrusted_types(data=data), trusted)
+    if refused:
+        raise UserError(
+            f"model.trusted_types: the fitted model holds type(s) skops does not trust: {', '.join(refused)} "
+            "(review them, then list them under trusted_types in conf/model/)"
+        )
+    write_bytes(dest, data)
 
 
-def load_model(path: str | Path) -> Any:
-    """Load a skops file, refusing any type outside the default and our allow-list."""
-    import skops.io as sio
-
+def load_model(path: str | Path, trusted: Iterable[str] = ()) -> Any:
+    """Load a skops file, refusing any type outside the default, our allow-list and ``trusted``."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: model file not found")
@@ -101,7 +110,7 @@ def load_model(path: str | Path) -> Any:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as err:
         raise UserError(f"{path}: not a readable skops model ({type(err).__name__})") from None
-    refused = sorted(set(untrusted) - set(ALLOWED_TYPES))
+    refused = refused_types(untrusted, trusted)
     if refused:
         raise UserError(f"{path}: refusing to load untrusted type(s) {', '.join(refused[:3])}")
     return sio.loads(data, trusted=list(untrusted))

@@ -1,6 +1,6 @@
 """Feedback while working: one logging setup for every command, and progress bars for long loops.
 
-Commands log through :mod:`logging` (``logging.getLogger(__name__)``); ``ml-gitops -v`` shows
+Commands log through :mod:`logging` (``logging.getLogger(__name__)``); the CLI's ``-v`` shows
 debug lines, ``-q`` only warnings and errors. Progress bars go to stderr, only on a terminal
 and only when not quiet, so logs in CI and in DVC's output stay plain lines.
 """

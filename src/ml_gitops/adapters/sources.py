@@ -4,19 +4,16 @@ Chosen by `conf/data/*.yaml` (`source.kind`), so pointing the pipeline at
 your own CSV or Parquet file is a config change, not a code change.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from ..config.errors import UserError
 from ..config.settings import DataSettings, SchemaSpec, SourceSpec
-from .io import numpy_array, string_array
-
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
+from .io import CSV_BLOCK_BYTES, iter_csv_arrow, open_parquet, read_table, table_format
 
 
 def source_path(source: SourceSpec) -> Path | None:
@@ -28,12 +25,8 @@ def synthetic_tables(source: SourceSpec, schema: SchemaSpec) -> Iterator[pa.Tabl
 
     The label depends on the numeric and categorical features through a fixed
     random linear model, so models can learn it and metrics mean something.
-    Built as Arrow arrays straight from NumPy (missing values as a null mask):
-    going through pandas object columns took most of ingest's time at 1e6 rows.
+    Built as Arrow arrays straight from NumPy, missing values as a null mask.
     """
-    import numpy as np
-    import pyarrow as pa
-
     rng = np.random.default_rng(source.seed)
     feats = schema.feature_columns
     weights = {
@@ -75,10 +68,12 @@ def synthetic_tables(source: SourceSpec, schema: SchemaSpec) -> Iterator[pa.Tabl
             for c in feats:
                 if schema.columns[c].nullable:
                     masks[c] = rng.random(n) < source.missing_rate
-        arrays = {c: numpy_array(x, mask=masks.get(c)) for c, x in numbers.items()}
+        arrays = {c: pa.array(x, mask=masks.get(c)) for c, x in numbers.items()}
         for c, (idx, cats) in codes.items():
-            text = pa.DictionaryArray.from_arrays(numpy_array(idx, mask=masks.get(c)), string_array(cats))
-            arrays[c] = text.cast(pa.large_string())
+            indices = pa.array(idx, mask=masks.get(c))
+            arrays[c] = pa.DictionaryArray.from_arrays(indices, pa.array(cats, pa.large_string())).cast(
+                pa.large_string()
+            )
         yield pa.table({c: arrays[c] for c in schema.columns if c in arrays})
 
 
@@ -104,17 +99,13 @@ def _check_delimiter(path: Path, columns: list[str], data: DataSettings) -> None
 def _csv_types(schema: SchemaSpec) -> dict[str, pa.DataType]:
     """Declared columns get a fixed type so every chunk agrees (validate does the real checks):
     the schema's own types, so that validate usually has nothing to convert."""
-    import pyarrow as pa
-
     return {
         name: pa.float64() if spec.dtype in {"float", "int"} else pa.large_string()
         for name, spec in schema.columns.items()
     }
 
 
-def iter_source(
-    data: DataSettings, *, as_text: bool = False, block_bytes: int | None = None
-) -> Iterator[pa.Table | pd.DataFrame]:
+def iter_source(data: DataSettings, *, as_text: bool = False, block_bytes: int | None = None) -> Iterator[pa.Table]:
     """The configured source, batch by batch, with the same one-line errors as a whole read.
 
     File sources are streamed with pyarrow (CSV in blocks, Parquet by row
@@ -123,8 +114,6 @@ def iter_source(
     text); ``as_text`` reads every column as text (the retry when a value does
     not parse as its declared number, so validate can report it by row).
     """
-    from .io import CSV_BLOCK_BYTES, iter_csv_arrow, table_format
-
     src = data.source
     if src.kind == "synthetic":
         yield from synthetic_tables(src, data.schema_)
@@ -157,10 +146,6 @@ def iter_source(
 
 
 def _parquet_tables(path: Path, batch_rows: int) -> Iterator[pa.Table]:
-    import pyarrow as pa
-
-    from .io import open_parquet
-
     try:
         pf = open_parquet(path)
         for batch in pf.iter_batches(batch_size=batch_rows):
@@ -172,10 +157,6 @@ def _parquet_tables(path: Path, batch_rows: int) -> Iterator[pa.Table]:
 
 def load(data: DataSettings) -> pd.DataFrame:
     """Read the configured source whole (the embedded and user files are small-to-medium)."""
-    import pandas as pd
-
-    from .io import read_table
-
     src = data.source
     if src.kind == "synthetic":
         return pd.concat(list(synthetic_batches(src, data.schema_)), ignore_index=True)

@@ -2,7 +2,7 @@
 
 A ``kill -9`` while DVC rewrites ``dvc.lock`` leaves it empty (DVC truncates, then writes), and the
 next ``dvc repro`` fails with a schema error that does not say why. Every stage loads settings,
-so the settings loader runs the cheap check (`check_lock`); ``ml-gitops lock check`` runs the
+so the settings loader runs the cheap check (`check_lock`); the CLI's ``lock check`` runs the
 thorough one before ``dvc repro``. `parse_lock` is the one parser of the file's text; the DVC
 adapter (adapters/dvc.py) reads hashes and outputs from what it returns.
 """

@@ -6,8 +6,10 @@ key at fault, because a typo in `conf/` must not silently fall back to a default
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -102,34 +104,39 @@ class DataSettings(Strict):
 
 
 # ---------------------------------------------------------------- models
-class LogisticRegressionSettings(Strict):
-    name: Literal["logistic_regression"]
-    C: float = Field(1.0, gt=0)
-    max_iter: int = Field(1000, ge=1)
-    class_weight: Literal["balanced"] | None = None
+class ModelSettings(BaseModel):
+    """The estimator: ``_target_`` names its class, every other key is a constructor argument.
 
+    So swapping the model is a `conf/model/*.yaml` change (any scikit-learn-compatible class,
+    lightgbm's or xgboost's included). ``trusted_types`` lists the extra types skops must accept
+    when it loads the saved model (reviewed once, in git); it is not passed to the estimator.
+    """
 
-class RandomForestSettings(Strict):
-    name: Literal["random_forest"]
-    n_estimators: int = Field(200, ge=1, le=10_000)
-    max_depth: int | None = Field(8, ge=1)
-    min_samples_leaf: int = Field(1, ge=1)
-    class_weight: Literal["balanced"] | None = None
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
+    name: str = Field(min_length=1)
+    target: str = Field(alias="_target_", min_length=1)
+    trusted_types: list[str] = Field(default_factory=list)
 
-class HistGradientBoostingSettings(Strict):
-    name: Literal["hist_gradient_boosting"]
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    max_iter: int = Field(200, ge=1)
-    max_leaf_nodes: int = Field(31, ge=2)
-    l2_regularization: float = Field(0.0, ge=0)
-    early_stopping: bool = False
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The constructor arguments: every key of the group but name, _target_ and trusted_types."""
+        return dict(self.model_extra or {})
 
-
-ModelSettings = Annotated[
-    LogisticRegressionSettings | RandomForestSettings | HistGradientBoostingSettings,
-    Field(discriminator="name"),
-]
+    @model_validator(mode="after")
+    def _check_target(self) -> ModelSettings:
+        module, _, attr = self.target.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError, ValueError) as err:
+            # Not a ValueError: pydantic would report it under `model`, not under the key at fault.
+            raise UserError(f"model._target_: cannot import {self.target!r} ({err})") from None
+        params = inspect.signature(cls).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            unknown = sorted(set(self.kwargs) - set(params))
+            if unknown:
+                raise UserError(f"model.{unknown[0]}: {self.target} takes no argument {unknown[0]!r}")
+        return self
 
 
 # ---------------------------------------------------------------- stages
@@ -175,8 +182,6 @@ class RuntimeSettings(Strict):
     threads: int = Field(1, ge=1, le=256)
     # Rows per batch when validate, split and train stream a large table.
     batch_rows: int = Field(500_000, ge=1_000)
-    # From this many input rows, train and evaluate finish their last step in a worker process.
-    worker_min_rows: int = Field(100_000, ge=0)
 
 
 class Settings(Strict):

@@ -1,62 +1,29 @@
 """The model: one scikit-learn Pipeline (preprocessing + estimator).
 
 Training and inference run the same object, so features cannot drift apart
-between the two.
+between the two. The estimator is whatever `conf/model/*.yaml` names in `_target_`.
 """
 
-from __future__ import annotations
+from typing import Any
 
-from typing import TYPE_CHECKING, Any
+from hydra.utils import instantiate
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ..config.settings import (
-    HistGradientBoostingSettings,
-    LogisticRegressionSettings,
-    ModelSettings,
-    PreprocessingSettings,
-    RandomForestSettings,
-    SchemaSpec,
-)
-
-if TYPE_CHECKING:
-    from sklearn.pipeline import Pipeline
+from ..config.settings import ModelSettings, PreprocessingSettings, SchemaSpec
 
 
 def build_estimator(model: ModelSettings, seed: int) -> Any:
-    if isinstance(model, LogisticRegressionSettings):
-        from sklearn.linear_model import LogisticRegression
-
-        return LogisticRegression(C=model.C, max_iter=model.max_iter, class_weight=model.class_weight)
-    if isinstance(model, RandomForestSettings):
-        from sklearn.ensemble import RandomForestClassifier
-
-        return RandomForestClassifier(
-            n_estimators=model.n_estimators,
-            max_depth=model.max_depth,
-            min_samples_leaf=model.min_samples_leaf,
-            class_weight=model.class_weight,
-            random_state=seed,
-            n_jobs=1,
-        )
-    if isinstance(model, HistGradientBoostingSettings):
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        return HistGradientBoostingClassifier(
-            learning_rate=model.learning_rate,
-            max_iter=model.max_iter,
-            max_leaf_nodes=model.max_leaf_nodes,
-            l2_regularization=model.l2_regularization,
-            early_stopping=model.early_stopping,
-            random_state=seed,
-        )
-    raise TypeError(f"unsupported model settings: {type(model).__name__}")
+    """The configured estimator; ``seed`` becomes its ``random_state`` unless the config sets one."""
+    estimator = instantiate({"_target_": model.target, **model.kwargs}, _convert_="all")
+    if "random_state" in estimator.get_params() and "random_state" not in model.kwargs:
+        estimator.set_params(random_state=seed)
+    return estimator
 
 
-def build_preprocessor(schema: SchemaSpec, prep: PreprocessingSettings) -> Any:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
+def build_preprocessor(schema: SchemaSpec, prep: PreprocessingSettings) -> ColumnTransformer:
     numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy=prep.numeric_imputer))]
     if prep.scale_numeric:
         numeric_steps.append(("scale", StandardScaler()))
@@ -82,8 +49,6 @@ def build_preprocessor(schema: SchemaSpec, prep: PreprocessingSettings) -> Any:
 
 
 def build_pipeline(schema: SchemaSpec, model: ModelSettings, prep: PreprocessingSettings, seed: int) -> Pipeline:
-    from sklearn.pipeline import Pipeline
-
     return Pipeline(
         [
             ("preprocess", build_preprocessor(schema, prep)),
@@ -93,5 +58,5 @@ def build_pipeline(schema: SchemaSpec, model: ModelSettings, prep: Preprocessing
 
 
 def feature_frame(df: Any, schema: SchemaSpec) -> Any:
-    """The model's input: feature columns in schema order, categories as object dtype."""
+    """The model's input: feature columns in schema order."""
     return df[schema.feature_columns]

@@ -7,16 +7,12 @@ rows for two models, as the PR report needs) is the same weights applied to
 both sides.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..config.metric_names import LOWER_IS_BETTER as LOWER_IS_BETTER
 from ..config.metric_names import METRICS as METRICS
-
-if TYPE_CHECKING:
-    import numpy as np
 
 EPS = 1e-15
 BATCH = 64
@@ -45,8 +41,6 @@ def _auc(w: np.ndarray, score: np.ndarray, pos: np.ndarray) -> np.ndarray:
     negative rows, which depend on the scores only: per batch of replicates,
     one cumulative sum and a few gathers (the bootstrap's largest cost).
     """
-    import numpy as np
-
     order = np.argsort(score, kind="mergesort")
     s, p = score[order], pos[order]
     first = np.r_[True, s[1:] != s[:-1]]  # first row of each group of equal scores
@@ -66,8 +60,6 @@ def _auc(w: np.ndarray, score: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 def weighted_metrics(w: np.ndarray, p: Predictions) -> dict[str, np.ndarray]:
     """Each metric for each row of the weight matrix ``w`` (shape (B, n))."""
-    import numpy as np
-
     k = len(p.classes)
     pred = p.pred
     total = w.sum(axis=1)
@@ -97,16 +89,12 @@ def weighted_metrics(w: np.ndarray, p: Predictions) -> dict[str, np.ndarray]:
 
 
 def point_metrics(p: Predictions) -> dict[str, float]:
-    import numpy as np
-
     w = np.ones((1, len(p.y)))
     return {m: float(v[0]) for m, v in weighted_metrics(w, p).items()}
 
 
 def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, n) multinomial resampling counts from one seeded generator."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
     flat = (idx + (np.arange(n_boot) * n)[:, None]).ravel()
@@ -114,8 +102,6 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
 
 
 def _replicates(sides: list[Predictions], n_boot: int, seed: int) -> list[dict[str, np.ndarray]]:
-    import numpy as np
-
     n = len(sides[0].y)
     chunks: list[list[dict[str, np.ndarray]]] = [[] for _ in sides]
     done = 0
@@ -131,8 +117,6 @@ def _replicates(sides: list[Predictions], n_boot: int, seed: int) -> list[dict[s
 
 def subsample(p: Predictions, max_rows: int, seed: int) -> Predictions:
     """A seeded subsample for the bootstrap when the test set is very large."""
-    import numpy as np
-
     if len(p.y) <= max_rows:
         return p
     keep = np.sort(np.random.default_rng(seed).choice(len(p.y), size=max_rows, replace=False))
@@ -140,8 +124,6 @@ def subsample(p: Predictions, max_rows: int, seed: int) -> Predictions:
 
 
 def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    import numpy as np
-
     alpha = (1 - confidence) / 2
     finite = values[np.isfinite(values)]
     if finite.size == 0:

@@ -5,18 +5,19 @@ few example row numbers) instead of stopping at the first, so a user fixes
 their file in one pass.
 """
 
-from __future__ import annotations
-
+import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..adapters.io import scalar, string_array
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..config.errors import UserError
 from ..config.settings import ColumnSpec, SchemaSpec
-
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
 
 EXAMPLE_ROWS = 5
 
@@ -40,15 +41,11 @@ class Violation:
 
 
 def _examples(mask: Any) -> list[int]:
-    import numpy as np
-
     idx = np.flatnonzero(np.asarray(mask))[:EXAMPLE_ROWS]
     return [int(i) + 1 for i in idx]
 
 
 def _numeric(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None, Violation | None]:
-    import pandas as pd
-
     values = pd.to_numeric(series, errors="coerce")
     bad = values.isna() & series.notna()
     if bad.any():
@@ -76,12 +73,8 @@ def _numeric(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None, Vio
 def _map_unique(series: pd.Series, fn: Any) -> pd.Series:
     """``fn`` applied to each distinct non-missing value once (missing values become None).
 
-    Columns have few distinct values and many rows: mapping the uniques and
-    taking by code is ~20x faster than ``Series.map`` at 1e6 rows.
+    Columns have few distinct values and many rows, so each distinct value is mapped once.
     """
-    import numpy as np
-    import pandas as pd
-
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     mapped = np.array([*(fn(u) for u in uniques), None], dtype=object)  # code -1 (missing) takes the last
     return pd.Series(mapped[codes], index=series.index, name=series.name)  # dtype inferred, as Series.map did
@@ -120,15 +113,11 @@ def coerce_column(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None
 
 
 def _arrow_examples(mask: pa.ChunkedArray | pa.Array) -> list[int]:
-    import pyarrow.compute as pc
-
     return [int(i) + 1 for i in pc.indices_nonzero(mask).slice(0, EXAMPLE_ROWS).to_pylist()]
 
 
 def _from_pandas(series: pd.Series, type_: pa.DataType) -> pa.ChunkedArray:
     """A coerced pandas column as Arrow (NaN and None become null)."""
-    import pyarrow as pa
-
     return pa.chunked_array([pa.array(series, type=type_, from_pandas=True)], type=type_)
 
 
@@ -140,9 +129,6 @@ def coerce_array(column: pa.ChunkedArray | pd.Series, spec: ColumnSpec) -> tuple
     (numbers stored as text, categories stored as numbers, mixed pandas objects)
     goes through ``coerce_column`` so both paths answer the same.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if isinstance(column, pa.ChunkedArray):
         t = column.type
         if pa.types.is_dictionary(t):
@@ -150,9 +136,9 @@ def coerce_array(column: pa.ChunkedArray | pd.Series, spec: ColumnSpec) -> tuple
         numbers = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)
         if spec.dtype in {"float", "int"} and numbers:
             values = column.cast(pa.float64())
-            values = pc.if_else(pc.is_nan(values), scalar(None, pa.float64()), values)  # NaN is missing
+            values = pc.if_else(pc.is_nan(values), pa.scalar(None, pa.float64()), values)  # NaN is missing
             if spec.dtype == "int":
-                frac = pc.fill_null(pc.not_equal(values, pc.round(values)), scalar(False, pa.bool_()))
+                frac = pc.fill_null(pc.not_equal(values, pc.round(values)), pa.scalar(False))
                 if pc.any(frac).as_py():
                     first = pc.filter(values, frac)[0].as_py()
                     n = pc.sum(frac).as_py()
@@ -162,7 +148,7 @@ def coerce_array(column: pa.ChunkedArray | pd.Series, spec: ColumnSpec) -> tuple
         if spec.dtype == "category" and text:
             return column.cast(pa.large_string()), None
         if spec.dtype == "bool" and pa.types.is_boolean(t):
-            yes, no = scalar("true", pa.large_string()), scalar("false", pa.large_string())
+            yes, no = pa.scalar("true", pa.large_string()), pa.scalar("false", pa.large_string())
             return pc.if_else(column, yes, no), None
         column = column.to_pandas()
     coerced, err = coerce_column(column.reset_index(drop=True), spec)
@@ -185,9 +171,6 @@ def check_columns(
     float64, categories and bools as text) and every violation found. Rules in
     ``warn_only`` are reported with severity "warning".
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     violations: list[Violation] = []
 
     def add(v: Violation) -> None:
@@ -220,8 +203,8 @@ def check_columns(
         if spec.dtype in {"float", "int"}:
             lo = -float("inf") if spec.min is None else spec.min
             hi = float("inf") if spec.max is None else spec.max
-            below, above = pc.less(values, scalar(lo, pa.float64())), pc.greater(values, scalar(hi, pa.float64()))
-            outside = pc.fill_null(pc.or_(below, above), scalar(False, pa.bool_()))
+            below, above = pc.less(values, lo), pc.greater(values, hi)
+            outside = pc.fill_null(pc.or_(below, above), pa.scalar(False))
             if pc.any(outside).as_py():
                 first = pc.filter(values, outside)[0].as_py()
                 add(
@@ -234,7 +217,7 @@ def check_columns(
                     )
                 )
         elif spec.dtype == "category":
-            allowed = string_array(spec.categories or [])
+            allowed = pa.array(spec.categories or [], pa.large_string())
             unseen = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed)))
             if pc.any(unseen).as_py():
                 found = sorted(pc.unique(pc.filter(values, unseen)).to_pylist())[:5]
@@ -257,8 +240,6 @@ def check_table(table: pa.Table, schema: SchemaSpec, **kw: Any) -> tuple[pa.Tabl
 
 def frame_columns(df: pd.DataFrame) -> dict[str, Any]:
     """A frame's columns as Arrow where they convert cleanly, else as the pandas Series."""
-    import pyarrow as pa
-
     columns: dict[str, Any] = {}
     for name in df.columns:
         series = df[name].reset_index(drop=True)
@@ -320,13 +301,13 @@ def read_signature_schema(path: Path) -> SchemaSpec:
     return _read_schema_file(path, signature_schema, "a model signature written by train")
 
 
-def _read_schema_file(path: Path, build: Any, what: str) -> SchemaSpec:
+def _read_schema_file(path: Path, build: Callable[[dict[str, Any]], SchemaSpec], what: str) -> SchemaSpec:
     """Read JSON and build a schema from it; anything malformed is one error naming the file."""
-    from ..adapters.io import read_json
-    from ..config.errors import UserError
-
-    doc = read_json(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
     try:
-        return build(doc)
+        return build(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise UserError(f"{path}: not {what} ({type(err).__name__}: {err})") from None

@@ -1,14 +1,16 @@
 """gate: fail the pipeline when a metric is below its configured floor."""
 
-from __future__ import annotations
-
+import logging
 from pathlib import Path
 from typing import Any
 
+from ..adapters.io import clear_stale, read_json, write_json
 from ..config import paths
 from ..config.errors import GateFailure, UserError
 from ..config.settings import GateSettings, load_settings
 from ..core.metrics import LOWER_IS_BETTER
+
+log = logging.getLogger(__name__)
 
 
 def check_floors(metrics: dict[str, Any], gate: GateSettings) -> list[str]:
@@ -26,12 +28,11 @@ def check_floors(metrics: dict[str, Any], gate: GateSettings) -> list[str]:
 
 
 def main(params: Path, metrics_path: Path = paths.METRICS, out: Path = paths.GATE) -> None:
-    from ..adapters.io import read_json, write_json
-
+    clear_stale(out)
     gate = load_settings(params).gate
     metrics = read_json(metrics_path)
     failures = check_floors(metrics, gate)
     if failures:
         raise GateFailure(f"gate: FAIL: {'; '.join(failures)} (floors in conf/gate/)")
     write_json(out, {"passed": True, "floors": dict(sorted(gate.floors.items()))})
-    print(f"gate: PASS ({len(gate.floors)} floor(s) met)")
+    log.info("gate: PASS (%d floor(s) met) -> %s", len(gate.floors), out)

@@ -2,25 +2,27 @@
 
 The source is streamed batch by batch (CSV blocks, Parquet row groups, or
 generated batches) into a Parquet writer, so memory stays flat however large
-the input is: see docs/performance.md.
+the input is.
 """
 
-from __future__ import annotations
-
+import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import pandas as pd
+import pyarrow as pa
+
+from ..adapters.io import TypeConflict, clear_stale, write_batches
+from ..adapters.progress import progress, timed
+from ..adapters.sources import iter_source, load
 from ..config import paths
 from ..config.settings import DataSettings, load_settings
 
-if TYPE_CHECKING:
-    import pandas as pd
+log = logging.getLogger(__name__)
 
 
 def ingest(data: DataSettings) -> pd.DataFrame:
     """Pure core: the configured source as one DataFrame (columns untouched; small data, tests)."""
-    from ..adapters.sources import load
-
     return load(data)
 
 
@@ -32,24 +34,21 @@ def write_dataset(data: DataSettings, out: Path, *, block_bytes: int | None = No
     declared number, the file is re-read with every column as text, so that
     validate (not a parser) reports the culprit with its column and rows.
     """
-    from ..adapters.io import TypeConflict, write_batches
-    from ..adapters.sources import iter_source
-
     rows_per_group = data.source.batch_rows
+
+    def batches(as_text: bool = False) -> Iterator[pa.Table]:
+        return progress(iter_source(data, as_text=as_text, block_bytes=block_bytes), desc="ingest", unit="batch")
+
     try:
-        return write_batches(out, iter_source(data, block_bytes=block_bytes), row_group_rows=rows_per_group)
+        return write_batches(out, batches(), row_group_rows=rows_per_group)
     except TypeConflict:
-        return write_batches(
-            out, iter_source(data, as_text=True, block_bytes=block_bytes), row_group_rows=rows_per_group
-        )
-
-
-def write_synthetic(data: DataSettings, out: Path) -> int:
-    """Stream the generator into Parquet batch by batch: flat memory at any row count."""
-    return write_dataset(data, out)
+        log.info("ingest: a value does not parse as its declared type; reading every column as text")
+        return write_batches(out, batches(as_text=True), row_group_rows=rows_per_group)
 
 
 def main(params: Path, out: Path = paths.DATASET) -> None:
+    clear_stale(out)
     data = load_settings(params).data
-    rows = write_dataset(data, out)
-    print(f"ingest: {rows} rows from {data.name} ({data.source.kind}) -> {out}")
+    with timed(log, "ingest: read and write"):
+        rows = write_dataset(data, out)
+    log.info("ingest: %d rows from %s (%s) -> %s", rows, data.name, data.source.kind, out)

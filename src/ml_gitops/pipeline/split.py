@@ -3,25 +3,27 @@
 The table streams batch by batch (`runtime.batch_rows`), so memory stays flat at
 any row count: in each batch every class gives a seeded random draw of its rows
 to the test side, the count carried over batches so each class's test share
-matches `test_size` to within one row. NumPy and Arrow only: importing
-scikit-learn for `train_test_split` cost this stage more (~1.4 s) than the
-split itself, and its string sort another second at 1e6 rows.
+matches `test_size` to within one row (scikit-learn's `train_test_split` needs
+the whole table in memory).
 """
 
-from __future__ import annotations
-
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from ..adapters.io import numpy_array, to_numpy
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..adapters.io import ParquetSink, clear_stale, open_parquet
+from ..adapters.progress import progress, timed
 from ..config import paths
 from ..config.errors import UserError
 from ..config.settings import SplitSettings, load_settings
 
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
+log = logging.getLogger(__name__)
 
 
 def check_classes(counts: Mapping[str, int], target: str, cfg: SplitSettings) -> None:
@@ -41,12 +43,8 @@ class StreamSplitter:
         self.seen: dict[str, int] = {}
         self.assigned: dict[str, int] = {}
 
-    def test_mask(self, labels: pa.Array | pa.ChunkedArray) -> Any:
+    def test_mask(self, labels: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Boolean mask of the rows of this batch that go to the test side."""
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         rng = np.random.default_rng([self.cfg.seed, self.batch])
         self.batch += 1
         n = len(labels)
@@ -54,7 +52,7 @@ class StreamSplitter:
             labels = labels.combine_chunks() if isinstance(labels, pa.ChunkedArray) else labels
             encoded = pc.dictionary_encode(labels.cast(pa.large_string()))
             names = [str(v) for v in encoded.dictionary.to_pylist()]
-            codes = to_numpy(encoded.indices)
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
         else:
             names, codes = ["*"], np.zeros(n, dtype=np.int64)
         order = np.argsort(codes, kind="stable")  # rows grouped by class, in row order
@@ -73,18 +71,14 @@ class StreamSplitter:
 
 def split_stream(batches: Iterable[pa.Table], target: str, cfg: SplitSettings) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Core, streaming: yield (train part, test part) for each batch."""
-    import pyarrow.compute as pc
-
     splitter = StreamSplitter(cfg)
     for table in batches:
-        mask = numpy_array(splitter.test_mask(table.column(target)))
-        yield table.filter(pc.invert(mask)), table.filter(mask)
+        mask = splitter.test_mask(table.column(target))
+        yield table.filter(pa.array(~mask)), table.filter(pa.array(mask))
 
 
 def split(df: pd.DataFrame, target: str, cfg: SplitSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The same split of one in-memory frame: (train, test)."""
-    import pyarrow as pa
-
     check_classes({str(k): int(v) for k, v in df[target].value_counts().items()}, target, cfg)
     mask = StreamSplitter(cfg).test_mask(pa.array(df[target].astype(str).tolist()))
     train, test = df[~mask], df[mask]
@@ -93,11 +87,8 @@ def split(df: pd.DataFrame, target: str, cfg: SplitSettings) -> tuple[pd.DataFra
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def class_counts(pf: Any, target: str) -> dict[str, int]:
+def class_counts(pf: pq.ParquetFile, target: str) -> dict[str, int]:
     """Rows per class of a Parquet file's target column (one column read)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     column = pf.read(columns=[target]).column(target).cast(pa.large_string())
     return {str(c["values"]): int(c["counts"]) for c in pc.value_counts(column).to_pylist()}
 
@@ -108,21 +99,25 @@ def main(
     train_out: Path = paths.TRAIN,
     test_out: Path = paths.TEST,
 ) -> None:
-    import pyarrow as pa
-
-    from ..adapters.io import ParquetSink, open_parquet
-
+    clear_stale(train_out, test_out)
     settings = load_settings(params)
     cfg, target, batch_rows = settings.split, settings.data.schema_.target, settings.runtime.batch_rows
     pf = open_parquet(validated)
+    rows = pf.metadata.num_rows
+    log.info("split: %d rows from %s, in batches of %d", rows, validated, batch_rows)
     check_classes(class_counts(pf, target), target, cfg)
     batches = (pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=batch_rows))
-    with ParquetSink(train_out, batch_rows) as train_sink, ParquetSink(test_out, batch_rows) as test_sink:
+    batches = progress(batches, desc="split", total=-(-rows // batch_rows), unit="batch")
+    with (
+        timed(log, "split: split and write"),
+        ParquetSink(train_out, batch_rows) as train_sink,
+        ParquetSink(test_out, batch_rows) as test_sink,
+    ):
         for train, test in split_stream(batches, target, cfg):
             train_sink.write(train)
             test_sink.write(test)
         if train_sink.rows == 0 or test_sink.rows == 0:
-            raise UserError(f"split.test_size={cfg.test_size} leaves an empty side for {pf.metadata.num_rows} rows")
+            raise UserError(f"split.test_size={cfg.test_size} leaves an empty side for {rows} rows")
         n_test = test_sink.close(empty_schema=pf.schema_arrow)
         n_train = train_sink.close(empty_schema=pf.schema_arrow)
-    print(f"split: {n_train} train / {n_test} test rows (seed {cfg.seed}, streamed in batches of {batch_rows})")
+    log.info("split: %d train rows -> %s, %d test rows -> %s (seed %d)", n_train, train_out, n_test, test_out, cfg.seed)

@@ -1,23 +1,30 @@
 """train: fit the scikit-learn Pipeline, save it in skops format with its signature, export ONNX.
 
-The ONNX export (stages/export.py) runs in this stage, with its parity check on
-a sample of the training rows. Saving and exporting happen in a forked worker
-(worker.py) that imports skops, skl2onnx and ONNX Runtime on the other core
-while this process reads the data and fits: those imports cost more than the
-save and the export themselves.
+The ONNX export runs here, with its parity check on a sample of the training
+rows: `models/onnx.json` says whether serving may use it (an estimator that
+cannot be converted is recorded there as not usable, and serving runs skops).
 """
 
-from __future__ import annotations
-
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from ..adapters.io import clear_stale, open_parquet, parquet_rows, read_table, write_json
+from ..adapters.onnx_export import write_export
+from ..adapters.persistence import save_model
+from ..adapters.progress import progress, timed
 from ..config import paths
 from ..config.errors import UserError
+from ..config.serve import onnx_settings
 from ..config.settings import Settings, load_settings
+from ..core.features import build_pipeline, feature_frame
+from ..core.schema import read_schema, signature
 
-if TYPE_CHECKING:
-    import pandas as pd
+log = logging.getLogger(__name__)
 
 
 def sample_rows(df: pd.DataFrame, target: str, max_rows: int, seed: int) -> pd.DataFrame:
@@ -41,11 +48,6 @@ def read_sample(path: Path, settings: Settings) -> pd.DataFrame:
     (the count carried across batches), so at most ``max_rows`` rows, stratified
     by class, are ever held in memory.
     """
-    import numpy as np
-    import pandas as pd
-
-    from ..adapters.io import open_parquet, parquet_rows, read_table
-
     schema, cfg = settings.data.schema_, settings.train
     total = parquet_rows(path)
     if total <= cfg.max_rows:
@@ -55,8 +57,9 @@ def read_sample(path: Path, settings: Settings) -> pd.DataFrame:
     seen: dict[str, int] = {}
     kept: dict[str, int] = {}
     parts = []
-    pf = open_parquet(path)
-    for b, batch in enumerate(pf.iter_batches(batch_size=settings.runtime.batch_rows, columns=columns)):
+    batch_rows = settings.runtime.batch_rows
+    batches = open_parquet(path).iter_batches(batch_size=batch_rows, columns=columns)
+    for b, batch in enumerate(progress(batches, desc="train: sample", total=-(-total // batch_rows), unit="batch")):
         rng = np.random.default_rng([cfg.seed, b])
         labels = batch.column(schema.target).to_numpy(zero_copy_only=False).astype(str)
         groups, codes = np.unique(labels, return_inverse=True)
@@ -75,14 +78,10 @@ def read_sample(path: Path, settings: Settings) -> pd.DataFrame:
 
 def train(df: pd.DataFrame, settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Pure core: a fitted Pipeline and a summary of what it was fitted on."""
-    from threadpoolctl import threadpool_limits
-
-    from ..core.features import build_pipeline, feature_frame
-
     schema = settings.data.schema_
     df = sample_rows(df, schema.target, settings.train.max_rows, settings.train.seed)
     y = df[schema.target].astype(str)
-    unseen = sorted(set(y.unique()) - set(schema.classes))  # unique() first: a set of 1e6 strings costs 0.7 s
+    unseen = sorted(set(y.unique()) - set(schema.classes))  # the distinct labels, not every row
     if unseen:
         raise UserError(f"{schema.target}: label(s) {unseen} are not in the schema's categories")
     if y.nunique() < 2:
@@ -100,21 +99,6 @@ def train(df: pd.DataFrame, settings: Settings) -> tuple[Any, dict[str, Any]]:
     return pipe, summary
 
 
-# What the save-and-export worker imports while the parent fits.
-EXPORT_IMPORTS = ("pandas", "sklearn.pipeline", "skops.io", "skl2onnx", "onnxruntime")
-
-
-def save_and_export(job: dict[str, Any]) -> str:
-    """Worker step: the skops model, then the ONNX model and its parity report; the export's summary line."""
-    from ..adapters.onnx_export import write_export
-    from ..adapters.persistence import save_model
-
-    save_model(job["pipeline"], job["model"])
-    return write_export(
-        job["pipeline"], job["signature"], job["parity_rows"], job["onnx_cfg"], job["onnx"], job["onnx_report"]
-    )
-
-
 def main(
     params: Path,
     train_path: Path = paths.TRAIN,
@@ -125,42 +109,26 @@ def main(
     onnx_report: Path = paths.ONNX_REPORT,
     schema_path: Path = paths.SCHEMA,
 ) -> None:
-    from ..adapters.worker import ForkedWorker
-
-    # Forks before pyarrow starts its threads. The child imports skops, skl2onnx and ONNX
-    # Runtime only when the fit is long enough to hide that (runtime.worker_min_rows).
-    what = f"train: saving {model_out}"
-    with ForkedWorker(save_and_export, warm=EXPORT_IMPORTS, what=what, start=False) as worker:
-        from ..adapters.io import write_json
-        from ..adapters.onnx_export import parity_sample
-        from ..config.serve import onnx_settings
-        from ..core.schema import read_schema, signature
-
-        settings = load_settings(params)
-        # The schema validate enforced (a declared dependency), not the one in params.yaml.
-        data = settings.data.model_copy(update={"schema_": read_schema(schema_path)})
-        settings = settings.model_copy(update={"data": data})
-        onnx_cfg = onnx_settings(settings, str(params))  # a bad value stops us before the fit
+    clear_stale(model_out, signature_out, summary_out, onnx_out, onnx_report)
+    settings = load_settings(params)
+    # The schema validate enforced (a declared dependency), not the one in params.yaml.
+    data = settings.data.model_copy(update={"schema_": read_schema(schema_path)})
+    settings = settings.model_copy(update={"data": data})
+    onnx_cfg = onnx_settings(settings, str(params))  # a bad value stops us before the fit
+    with timed(log, "train: read"):
         df = read_sample(train_path, settings)
-        if len(df) >= settings.runtime.worker_min_rows:
-            worker.start()
-        else:
-            worker.stay()
+    log.info("train: %d rows from %s", len(df), train_path)
+    with timed(log, f"train: fit {settings.model.name}"):
         pipe, summary = train(df, settings)
-        sig = signature(settings.data.schema_)
-        sig["classes"] = summary["classes"]
-        sig["model"] = settings.model.name
-        worker.submit(
-            {
-                "pipeline": pipe,
-                "signature": sig,
-                "parity_rows": parity_sample(df, sig, onnx_cfg.parity_rows, onnx_cfg.seed),
-                "onnx_cfg": onnx_cfg,
-                "model": model_out,
-                "onnx": onnx_out,
-                "onnx_report": onnx_report,
-            }
-        )
+    sig = signature(settings.data.schema_)
+    sig["classes"] = summary["classes"]
+    sig["model"] = settings.model.name
+    if settings.model.trusted_types:
+        sig["trusted_types"] = list(settings.model.trusted_types)  # what loading the model must accept
+    with timed(log, "train: save"):
+        save_model(pipe, model_out, trusted=settings.model.trusted_types)
         write_json(signature_out, sig)
         write_json(summary_out, summary)
-        print(f"train: {settings.model.name} on {summary['rows']} rows -> {model_out}")
+    log.info("train: %s on %d rows -> %s", settings.model.name, summary["rows"], model_out)
+    with timed(log, "train: ONNX export"):
+        log.info("train: %s", write_export(pipe, sig, df, onnx_cfg, onnx_out, onnx_report))

@@ -4,29 +4,25 @@ The dataset is checked batch by batch (`runtime.batch_rows`) as Arrow tables
 (no pandas round trip: `schema.check_table`) and the coerced batches stream into
 the output, so memory stays flat at any row count; the per-batch findings are
 merged into one report (row counts summed, example row numbers global).
-
-Most datasets are already in the schema's types when they get here (ingest
-types the columns it reads), so coercion changes nothing: then the output is a
-byte copy of the input instead of the same data encoded again (half of this
-stage's time on 1e6 rows). Only from the first batch that coercion changes are
-batches written.
 """
 
-from __future__ import annotations
-
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..adapters.io import ParquetSink, clear_stale, open_parquet, write_json
+from ..adapters.progress import progress, timed
 from ..config import paths
 from ..config.errors import UserError
 from ..config.settings import DataSettings, load_settings
 from ..core.schema import EXAMPLE_ROWS, Violation, check_columns, check_table, errors_of, frame_columns, schema_document
 
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
-
+log = logging.getLogger(__name__)
 SHOWN = 3
 
 
@@ -43,8 +39,6 @@ class Report:
 
     def add(self, rows: int, columns: int, table: pa.Table, violations: list[Violation]) -> None:
         """One batch: its input shape, its coerced table and what was found in it."""
-        import pyarrow.compute as pc
-
         offset = self.rows
         self.rows += rows
         self.columns = max(self.columns, columns)
@@ -123,55 +117,27 @@ def main(
     report_path: Path = paths.VALIDATION_REPORT,
     schema_out: Path = paths.SCHEMA,
 ) -> None:
-    import sys
-
-    import pyarrow as pa
-
-    from ..adapters.io import ParquetSink, copy_file, open_parquet, write_json
-
+    clear_stale(out, report_path, schema_out)
     settings = load_settings(params)
     data, batch_rows = settings.data, settings.runtime.batch_rows
     if not dataset.exists():
         raise UserError(f"{dataset}: file not found")
-
-    def batches() -> Iterator[pa.Table]:
-        for b in open_parquet(dataset).iter_batches(batch_size=batch_rows):
-            yield pa.Table.from_batches([b])
-
-    sink: ParquetSink | None = None
-    failed = False  # a hard error was found: keep checking, stop writing
-    unchanged = 0  # leading batches that coercion left as they were (not written yet)
-    report: Report | None = None
-    try:
-        for table, coerced, report in validate_batches(batches(), data):
-            if failed or errors_of(report.all_violations):
-                failed = True
-                continue
-            if sink is None:
-                if coerced.equals(table):
-                    unchanged += 1
-                    continue
-                sink = ParquetSink(out, batch_rows)
-                for _, earlier in zip(range(unchanged), batches(), strict=False):
-                    sink.write(earlier)
-            sink.write(coerced)  # schema columns in schema order, as every coerced batch
-    except BaseException:
-        if sink is not None:
-            sink.abort()
-        raise
-    assert report is not None
-    violations = report.all_violations
-    for v in violations:
-        print(f"validate: {v.severity}: {v.line()}", file=sys.stderr)
-    errors = errors_of(violations)
-    if errors or failed:
-        if sink is not None:
-            sink.abort()
-        raise UserError(f"{data.source.path}: {summary(errors)}")
-    if sink is None:
-        copy_file(dataset, out)  # every batch already in the schema's types
-    else:
+    pf = open_parquet(dataset)
+    log.info("validate: %d rows from %s, in batches of %d", pf.metadata.num_rows, dataset, batch_rows)
+    batches = (pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=batch_rows))
+    batches = progress(batches, desc="validate", total=-(-pf.metadata.num_rows // batch_rows), unit="batch")
+    with timed(log, "validate: check and write"), ParquetSink(out, batch_rows) as sink:
+        report = Report(data)
+        for _table, coerced, report in validate_batches(batches, data):
+            if not errors_of(report.all_violations):  # after a hard error: keep checking, stop writing
+                sink.write(coerced)
+        violations = report.all_violations
+        for v in violations:
+            log.warning("validate: %s: %s", v.severity, v.line())
+        errors = errors_of(violations)
+        if errors:
+            raise UserError(f"{data.source.path}: {summary(errors)}")  # the sink drops its temp file
         sink.close()
     write_json(report_path, report.to_dict())
     write_json(schema_out, schema_document(data.schema_))  # the schema the stages after this one use
-    print(f"validate: {report.rows} rows passed ({len(violations) - len(errors)} warning(s)) -> {out}")
+    log.info("validate: %d rows passed (%d warning(s)) -> %s", report.rows, len(violations) - len(errors), out)
