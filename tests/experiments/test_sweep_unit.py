@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from ml_gitops.config.errors import UserError
@@ -132,7 +134,7 @@ QUEUED = (
 )
 
 
-def test_sweep_waits_for_an_earlier_sweeps_idle_workers(capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_waits_for_an_earlier_sweeps_idle_workers(caplog: pytest.LogCaptureFixture) -> None:
     """`dvc queue status` as DVC prints it: the check waits while workers linger, says so once,
     returns when they are gone, and refuses a queue that still holds experiments."""
     from ml_gitops.cli.sweep import _check_queue_empty
@@ -144,12 +146,15 @@ def test_sweep_waits_for_an_earlier_sweeps_idle_workers(capsys: pytest.CaptureFi
         calls.append(1)
         return next(seen)
 
+    caplog.set_level(logging.INFO)
     _check_queue_empty(5, 0.01, status)
     assert len(calls) == 3
-    assert capsys.readouterr().out.count("waiting for 2 idle worker(s) of an earlier sweep to stop") == 1
+    assert caplog.text.count("waiting for 2 idle worker(s) of an earlier sweep to stop") == 1
 
+    caplog.clear()
     _check_queue_empty(0, 0.01, lambda: EMPTY.format(active=1, idle=0))  # gives up at once, and warns
-    assert "1 worker(s) of an earlier sweep still alive after 0 s" in capsys.readouterr().err
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "1 worker(s) of an earlier sweep still alive after 0 s" in warned[0].getMessage()
 
     with pytest.raises(UserError, match=r"already holds 1 experiment\(s\) \(exp-aa1\)"):
         _check_queue_empty(5, 0.01, lambda: QUEUED)

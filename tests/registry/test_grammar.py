@@ -83,17 +83,19 @@ def test_state_follows_counters_not_clock() -> None:
 
 
 def test_config_groups_validate_and_name_bad_keys() -> None:
-    from ml_gitops.registry.release import ReleaseSettings
-    from ml_gitops.registry.tags import RegistrySettings, group_settings, load_group
+    from ml_gitops.config.registry import RegistrySettings, ReleaseSettings
+    from ml_gitops.config.settings import load_group, parse_group
 
     from ..helpers import ROOT
 
-    reg = load_group(ROOT, "registry", RegistrySettings)
-    rel = load_group(ROOT, "release", ReleaseSettings)
+    reg = load_group(RegistrySettings, "registry", ROOT / "params.yaml")
+    rel = load_group(ReleaseSettings, "release", ROOT / "params.yaml")
     assert reg.auto_stage == "staging" and rel.known_limitations
-    with pytest.raises(UserError, match=r"registry\.defualt_bump: unknown config key"):
-        group_settings(RegistrySettings, {"defualt_bump": "major"}, "registry")
-    with pytest.raises(UserError, match=r"registry\.default_bump"):
-        group_settings(RegistrySettings, {"default_bump": "huge"}, "registry")
-    with pytest.raises(UserError, match=r"registry\.first_version"):
-        group_settings(RegistrySettings, {"first_version": "1.0"}, "registry")
+    with pytest.raises(UserError, match=r"params\.yaml: registry\.defualt_bump: unknown config key$"):
+        parse_group(RegistrySettings, {"defualt_bump": "major"}, "registry")
+    with pytest.raises(UserError, match=r"registry\.default_bump: .* \(got 'huge'\)"):
+        parse_group(RegistrySettings, {"default_bump": "huge"}, "registry")
+    with pytest.raises(UserError, match=r"registry\.first_version: '1\.0' is not a version like v0\.1\.0"):
+        parse_group(RegistrySettings, {"first_version": "1.0"}, "registry")
+    with pytest.raises(UserError, match=r"tag:params\.yaml: registry\.git_remote: "):
+        load_group(RegistrySettings, "registry", "tag:params.yaml", text="registry:\n  git_remote: [1]\n")

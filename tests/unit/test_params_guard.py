@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_gitops.config import params
+from ml_gitops.adapters import params
 from ml_gitops.config.errors import UserError
 
 from ..helpers import ROOT

@@ -7,13 +7,13 @@ silently running with the default.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.metrics import METRICS
 from .errors import UserError
-from .settings import Settings
+from .metric_names import METRICS
+from .settings import Settings, group_of
 
 
 class _Strict(BaseModel):
@@ -104,22 +104,8 @@ class RetrainSettings(_Strict):
     refresh: Literal["auto", "none"] = "auto"
 
 
-def _validate(model: type[_Strict], group: str, raw: Any) -> Any:
-    try:
-        return model.model_validate(raw or {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join([group, *(str(p) for p in first["loc"])]).replace("json_", "json")
-        msg = "unknown config key" if first["type"] == "extra_forbidden" else first["msg"]
-        value = first.get("input")
-        shown = (
-            "" if isinstance(value, dict) or first["type"] in {"missing", "extra_forbidden"} else f" (got {value!r})"
-        )
-        raise UserError(f"params.yaml: {where}: {msg}{shown}") from None
-
-
 def monitor_settings(settings: Settings) -> MonitorSettings:
-    cfg: MonitorSettings = _validate(MonitorSettings, "monitor", settings.extra_groups.get("monitor"))
+    cfg = group_of(settings, MonitorSettings, "monitor")
     unknown = sorted(set(cfg.performance.floors) - set(METRICS))
     if unknown:
         raise UserError(f"params.yaml: monitor.performance.floors: unknown metric {unknown[0]!r} (known: {METRICS})")
@@ -131,4 +117,4 @@ def monitor_settings(settings: Settings) -> MonitorSettings:
 
 
 def retrain_settings(settings: Settings) -> RetrainSettings:
-    return _validate(RetrainSettings, "retrain", settings.extra_groups.get("retrain"))
+    return group_of(settings, RetrainSettings, "retrain")

@@ -9,10 +9,10 @@ dependency) took seconds and add nothing to install. See docs/performance.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
 
-if TYPE_CHECKING:
-    import numpy as np
+import numpy as np
+from scipy import stats
 
 # Floor for empty bins in PSI: an empty bin would make ln(c/r) infinite.
 PSI_EPS = 1e-4
@@ -20,7 +20,6 @@ PSI_EPS = 1e-4
 
 def psi_from_counts(ref: np.ndarray, cur: np.ndarray) -> float:
     """Population stability index sum((c - r) * ln(c / r)) over shares of the same bins."""
-    import numpy as np
 
     r = np.asarray(ref, dtype=float)
     c = np.asarray(cur, dtype=float)
@@ -33,7 +32,6 @@ def psi_from_counts(ref: np.ndarray, cur: np.ndarray) -> float:
 
 def quantile_edges(ref: np.ndarray, bins: int) -> np.ndarray:
     """Inner bin edges at the reference's quantiles (duplicates dropped for discrete data)."""
-    import numpy as np
 
     if ref.size == 0:
         return np.array([])
@@ -41,15 +39,12 @@ def quantile_edges(ref: np.ndarray, bins: int) -> np.ndarray:
 
 
 def binned_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    import numpy as np
 
     return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
 
 
 def numeric_drift(ref: np.ndarray, cur: np.ndarray, bins: int) -> dict[str, float]:
     """KS statistic and p-value, PSI on reference-quantile bins, Wasserstein / reference std."""
-    import numpy as np
-    from scipy import stats
 
     if ref.size < 2 or cur.size < 2:
         nan = float("nan")
@@ -64,8 +59,6 @@ def numeric_drift(ref: np.ndarray, cur: np.ndarray, bins: int) -> dict[str, floa
 
 def categorical_drift(ref_counts: np.ndarray, cur_counts: np.ndarray) -> dict[str, float]:
     """Chi-square test of homogeneity, PSI and the largest change of one category's share."""
-    import numpy as np
-    from scipy import stats
 
     r = np.asarray(ref_counts, dtype=float)
     c = np.asarray(cur_counts, dtype=float)
@@ -82,7 +75,6 @@ def categorical_drift(ref_counts: np.ndarray, cur_counts: np.ndarray) -> dict[st
 
 def proportion_test(k_ref: int, n_ref: int, k_cur: int, n_cur: int) -> float:
     """Two-sided p-value that two rates (e.g. missing rates) are equal (chi-square on 2x2)."""
-    from scipy import stats
 
     table = [[k_ref, n_ref - k_ref], [k_cur, n_cur - k_cur]]
     if min(n_ref, n_cur) == 0 or k_ref + k_cur == 0 or k_ref + k_cur == n_ref + n_cur:
@@ -92,7 +84,6 @@ def proportion_test(k_ref: int, n_ref: int, k_cur: int, n_cur: int) -> float:
 
 def adjust(p_values: list[float], method: str) -> list[float]:
     """Family-wise adjusted p-values (Holm step-down or Bonferroni); NaN stays NaN."""
-    import math
 
     idx = [i for i, p in enumerate(p_values) if not math.isnan(p)]
     m = len(idx)

@@ -1,87 +1,121 @@
-"""Hydra multirun over the same training code, for Hydra's launchers (joblib, Ray, SLURM).
+"""Hydra multirun over the pipeline's own stages, for Hydra's launchers (joblib, Ray, SLURM).
 
 `dvc exp run --queue` (`make sweep`) is the GitOps path: every point is a DVC
 experiment that can become a PR. This entry point is for grids bigger than one
 machine: Hydra launches one job per point through `hydra/launcher=...`
-(conf/hydra/launcher/), and each job runs the split, train and evaluate cores
-in-process on the pipeline's validated data, writing its metrics into the job
-directory. `ml-gitops multirun-table <dir>` collects them into one table.
+(conf/hydra/launcher/), and each job runs the split, train and evaluate stage
+commands, exactly as `dvc repro` runs them, on the pipeline's validated data with
+its outputs in the job directory. `ml-gitops sweep table --multirun <dir>`
+collects the jobs' metrics into one table.
 
-    ml-gitops multirun hydra/launcher=joblib_local model.C=0.1,1,10
+    ml-gitops sweep run --launcher joblib_local model.C=0.1,1,10
     python -m ml_gitops.experiments.multirun -m hydra/launcher=slurm model=logistic_regression,random_forest
 """
 
 from __future__ import annotations
 
+import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import hydra
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+from ..adapters.io import read_json, write_text
 from ..config import paths
 from ..config.errors import UserError
+from ..config.metric_names import METRICS
+from ..config.settings import load_settings, parse_settings
+from ..config.sweep import parse_sweep_settings
 
 CONF_DIR = paths.CONF
 CONFIG_NAME = "config"
+JOB_PARAMS = "params.yaml"
 JOB_METRICS = "metrics.json"
 JOB_SUMMARY = "training.json"
 VERSION_BASE = "1.3"  # no chdir into the job dir; outputs go to hydra.runtime.output_dir
+ROOT_PACKAGE = __package__.split(".")[0]
+log = logging.getLogger(__name__)
+
+
+def stage_commands(root: Path, out_dir: Path) -> list[list[str]]:
+    """split, train and evaluate on ``root``'s validated data and schema, every output in ``out_dir``."""
+
+    def job(path: Path) -> str:
+        return str(out_dir / path.name)
+
+    params = ["--params", str(out_dir / JOB_PARAMS)]
+    model = {"--model": job(paths.MODEL), "--signature": job(paths.SIGNATURE)}
+    onnx = {"--onnx": job(paths.ONNX), "--onnx-report": job(paths.ONNX_REPORT)}
+    flags = {
+        "split": {
+            "--validated": str(root / paths.VALIDATED),
+            "--train-out": job(paths.TRAIN),
+            "--test-out": job(paths.TEST),
+        },
+        "train": {
+            "--train": job(paths.TRAIN),
+            **model,
+            "--summary": str(out_dir / JOB_SUMMARY),
+            **onnx,
+            "--schema": str(root / paths.SCHEMA),
+        },
+        "evaluate": {
+            "--test": job(paths.TEST),
+            **model,
+            "--metrics": str(out_dir / JOB_METRICS),
+            "--predictions": job(paths.PREDICTIONS),
+            "--plots": str(out_dir / paths.PLOTS.name),
+            "--figures": str(out_dir / paths.FIGURES.name),
+            **onnx,
+        },
+    }
+    return [
+        [sys.executable, "-m", ROOT_PACKAGE, stage, *params, *(a for kv in args.items() for a in kv)]
+        for stage, args in flags.items()
+    ]
 
 
 def run_job(raw: dict[str, Any], root: Path, out_dir: Path) -> dict[str, Any]:
-    """One sweep point: split, train, evaluate on root's validated data; metrics into out_dir."""
-    from threadpoolctl import threadpool_limits
-
-    from ..adapters.io import read_table, write_json
-    from ..config.settings import load_settings, parse_settings
-    from ..pipeline.evaluate import evaluate, predict
-    from ..pipeline.split import split
-    from ..pipeline.train import train
-
+    """One sweep point: the pipeline's split, train and evaluate stages; metrics into out_dir."""
     settings = parse_settings(raw, source="conf/ (multirun job)")
     validated = root / paths.VALIDATED
     if not validated.exists():
         raise UserError(f"{validated}: not found; run `dvc repro validate` (or `dvc pull`) before a multirun")
-    pipeline = load_settings(root / "params.yaml")
+    pipeline = load_settings(root / paths.PARAMS)
     if settings.data != pipeline.data:
         raise UserError(
             "data.*: a multirun trains on the pipeline's validated data, so it cannot sweep the data group; "
             "use `make sweep` (DVC experiments) for that"
         )
-    df = read_table(validated)
-    train_df, test_df = split(df, settings.data.schema_.target, settings.split)
-    model, summary = train(train_df, settings)
-    with threadpool_limits(limits=settings.runtime.threads):
-        p = predict(model, test_df, settings.data.schema_)
-    metrics = evaluate(p, settings.evaluate)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / JOB_METRICS, metrics)
-    write_json(out_dir / JOB_SUMMARY, summary)
-    return metrics
+    write_text(out_dir / JOB_PARAMS, yaml.safe_dump(raw, sort_keys=False))
+    for argv in stage_commands(root, out_dir):
+        proc = subprocess.run(argv, cwd=root, check=False)
+        if proc.returncode != 0:
+            raise UserError(f"multirun job {out_dir.name}: stage {argv[3]} failed (exit {proc.returncode})")
+    return read_json(out_dir / JOB_METRICS)
 
 
 def task(cfg: Any) -> float | None:
     """Hydra task function (module level, so launchers pickle it by reference)."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
-
-    from .sweep import parse_sweep_settings
-
     hc = HydraConfig.get()
     raw = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(raw, dict)
     metrics = run_job(raw, Path(hc.runtime.cwd), Path(hc.runtime.output_dir))
     metric = parse_sweep_settings(raw.get("sweep")).metric if raw.get("sweep") else None
     value = metrics.get(metric) if metric else None
-    print(f"multirun job {hc.job.num}: {' '.join(hc.overrides.task) or '(defaults)'} -> {metric}={value}")
+    log.info("multirun job %s: %s -> %s=%s", hc.job.num, " ".join(hc.overrides.task) or "(defaults)", metric, value)
     # Returned for sweepers that optimise (e.g. Optuna), which read the job's return value.
     return value
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "multirun") -> None:
     """Run Hydra on conf/ of the current directory with the given command-line arguments."""
-    import hydra
-
     conf = (Path.cwd() / CONF_DIR).resolve()
     if not (conf / f"{CONFIG_NAME}.yaml").exists():
         raise UserError(f"{conf}/{CONFIG_NAME}.yaml: not found; run from the project root")
@@ -99,16 +133,12 @@ def latest(root: Path = Path("multirun")) -> Path:
     """The newest multirun directory (Hydra's default layout multirun/<date>/<time>)."""
     found = sorted(p.parent for p in root.glob("*/*/multirun.yaml"))
     if not found:
-        raise UserError(f"{root}/: no multirun yet; run `make multirun` (or pass the directory)")
+        raise UserError(f"{root}/: no multirun yet; run `make sweep LAUNCHER=joblib_local` (or pass the directory)")
     return found[-1]
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job of a multirun directory: its overrides and metrics (jobs without metrics: failed)."""
-    import yaml
-
-    from ..adapters.io import read_json
-
     if not sweep_dir.is_dir():
         raise UserError(f"{sweep_dir}: not a directory (a multirun dir looks like multirun/<date>/<time>)")
     rows: list[dict[str, Any]] = []
@@ -131,8 +161,6 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
 
 def markdown_table(rows: list[dict[str, Any]], metric: str, lower_is_better: bool) -> str:
     """The multirun as a `dvc exp show --md`-like table, best first by the primary metric; failed jobs last."""
-    from ..core.metrics import METRICS
-
     keys = sorted({k for r in rows for k in r["params"]})
     sign = 1.0 if lower_is_better else -1.0
 
@@ -153,8 +181,9 @@ def markdown_table(rows: list[dict[str, Any]], metric: str, lower_is_better: boo
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         main(prog=f"python -m {__package__}.multirun")
     except UserError as err:
-        print(f"multirun: error: {err}", file=sys.stderr)
+        log.error("multirun: error: %s", err)
         sys.exit(err.exit_code)

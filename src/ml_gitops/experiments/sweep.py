@@ -1,75 +1,21 @@
-"""Sweeps on DVC's experiment queue: the pure parts (config, grid checks, choosing the best).
+"""Sweeps on DVC's experiment queue: the pure parts (grid checks, choosing the best).
 
 DVC expands the Hydra grid and runs the queue; Hydra parses the overrides. What
-is ours is small and testable without either running: the typed `sweep` config,
-the check that every swept key is a `params:` dependency of some stage (else
-every experiment is a silent copy of the baseline), reading `dvc exp show --json`,
-and ranking experiments by the primary metric.
+is ours is small and testable without either running (the typed `sweep` config
+is config/sweep.py): the check that every swept key is a `params:` dependency of
+some stage (else every experiment is a silent copy of the baseline), reading
+`dvc exp show --json`, and ranking experiments by the primary metric.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 
 from ..config.errors import UserError
-from ..core.metrics import LOWER_IS_BETTER, METRICS
-
-GROUP = "sweep"
-
-
-class SweepSettings(BaseModel):
-    """The `sweep` config group (conf/sweep/default.yaml)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    grid: list[str] = Field(min_length=1)
-    jobs: int = Field(2, ge=1, le=64)
-    metric: str = "balanced_accuracy"
-    stage: str | None = "evaluate"
-    branch_prefix: str = Field("sweep/", min_length=1)
-    drop: str | None = None
-    poll_seconds: float = Field(10.0, gt=0, le=600)
-    timeout_minutes: float = Field(240.0, gt=0)
-    worker_linger_seconds: float = Field(60.0, ge=0, le=600)
-    worker_linger_poll_seconds: float = Field(2.0, gt=0, le=60)
-
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, v: str) -> str:
-        if v not in METRICS:
-            raise ValueError(f"unknown metric {v!r} (known: {', '.join(METRICS)})")
-        return v
-
-    @field_validator("drop")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as err:
-                raise ValueError(f"not a regular expression: {err}") from None
-        return v
-
-    @property
-    def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
-
-
-def parse_sweep_settings(raw: Any, source: str = "params.yaml") -> SweepSettings:
-    """Validate the group or raise one UserError naming the dotted key."""
-    if raw is None:
-        raise UserError(f"{source}: no '{GROUP}' group (add `- {GROUP}: default` to conf/config.yaml, `make params`)")
-    try:
-        return SweepSettings.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in (GROUP, *err["loc"]))
-        msg = "unknown config key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise UserError(f"{source}: {loc}: {msg}") from None
 
 
 # ---------------------------------------------------------------- the grid
@@ -82,9 +28,6 @@ class GridAxis:
 
 def parse_grid(overrides: list[str]) -> list[GridAxis]:
     """Parse Hydra overrides with Hydra's own parser; a bad one is a UserError naming it."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
     parser = OverridesParser.create()
     axes: list[GridAxis] = []
     seen: set[str] = set()

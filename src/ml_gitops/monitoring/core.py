@@ -20,13 +20,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from ..config.monitor import FeatureOverride, MonitorSettings
 from ..core import drift as stats
 from ..core.metrics import LOWER_IS_BETTER, Predictions, subsample, with_intervals
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from .logsource import Current
 
 UNSEEN_EXAMPLES = 10
@@ -46,8 +47,6 @@ def is_numeric(spec: dict[str, Any]) -> bool:
 
 def as_category(s: pd.Series) -> pd.Series:
     """Categories as strings, whatever the source typed them as (1.0 -> "1", True -> "true")."""
-    import numpy as np
-    import pandas as pd
 
     if pd.api.types.is_bool_dtype(s):
         return s.astype("string").str.lower()
@@ -66,7 +65,6 @@ def typed(df: pd.DataFrame, features: dict[str, dict[str, Any]]) -> pd.DataFrame
     Absent columns become all-missing (reported as a missing-rate shift), values
     that are not numbers in numeric columns become missing too.
     """
-    import pandas as pd
 
     out = {}
     for name, spec in features.items():
@@ -80,7 +78,6 @@ def typed(df: pd.DataFrame, features: dict[str, dict[str, Any]]) -> pd.DataFrame
 
 def clean(obj: Any) -> Any:
     """JSON-safe: NaN/inf become None, NumPy scalars become Python numbers, floats rounded."""
-    import numpy as np
 
     if isinstance(obj, dict):
         return {str(k): clean(v) for k, v in obj.items()}
@@ -186,7 +183,6 @@ def feature_checks(
 
 def prediction_checks(ref: Reference, cur: Current, classes: list[str], cfg: MonitorSettings, family: _Family) -> dict:
     """Predicted-class shares and each class's score distribution vs the reference predictions."""
-    import pandas as pd
 
     out: dict[str, Any] = {}
     if ref.predicted is None:
@@ -218,7 +214,6 @@ def prediction_checks(ref: Reference, cur: Current, classes: list[str], cfg: Mon
 
 def performance(cur: Current, classes: list[str], cfg: MonitorSettings) -> dict[str, Any]:
     """Metrics on the labelled part of the window, with bootstrap intervals and the label count."""
-    import numpy as np
 
     pc = cfg.performance
     lab = cur.labelled

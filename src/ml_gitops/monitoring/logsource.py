@@ -11,16 +11,20 @@ bounds come from one aggregate query. Feedback is joined in SQL.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..adapters.predlog import PredictionLog, feedback, predictions, redact
+import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pj
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..adapters.predlog import PredictionLog, feedback, predictions, redact, utcnow
+from ..adapters.progress import progress
 from ..config.errors import UserError
-
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
 
 FETCH_ROWS = 100_000
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -31,7 +35,6 @@ def parse_time(value: str | None, *, now: dt.datetime | None = None, flag: str =
     """ISO date/datetime (UTC) or a relative age such as ``7d``, ``24h``, ``30m``."""
     if value is None or value == "":
         return None
-    from ..adapters.predlog import utcnow
 
     m = _RELATIVE.match(value.strip())
     if m:
@@ -71,7 +74,6 @@ class Current:
 
 
 def _arrow_schema(features: dict[str, dict[str, Any]]) -> pa.Schema:
-    import pyarrow as pa
 
     return pa.schema(
         [(name, pa.float64() if spec["dtype"] in {"float", "int"} else pa.string()) for name, spec in features.items()]
@@ -85,8 +87,6 @@ def decode_json(texts: list[str | None], schema: pa.Schema) -> pd.DataFrame:
     sent for a category, a string for a number) falls back to per-row decoding and
     coercion, so odd inputs are measured as data quality rather than crashing.
     """
-    import pyarrow as pa
-    import pyarrow.json as pj
 
     body = "\n".join(t if t else "{}" for t in texts).encode("utf-8")
     if not texts:
@@ -103,10 +103,6 @@ def decode_json(texts: list[str | None], schema: pa.Schema) -> pd.DataFrame:
 
 
 def _decode_slow(texts: list[str | None], schema: pa.Schema) -> pd.DataFrame:
-    import json
-
-    import pandas as pd
-    import pyarrow as pa
 
     rows = []
     for t in texts:
@@ -138,7 +134,6 @@ class LogSource:
         "The last N rows" becomes "since the N-th newest timestamp": rows sharing that
         exact timestamp are all included (a handful more than N at most).
         """
-        from sqlalchemy import select
 
         since, until = w.since, w.until
         if w.last is not None:
@@ -161,17 +156,12 @@ class LogSource:
         return stmt
 
     def read(self, w: Window, features: dict[str, dict[str, Any]], classes: list[str]) -> Current:
-        import pandas as pd
-        from sqlalchemy import func, inspect, select
-        from sqlalchemy.exc import SQLAlchemyError
 
         try:
             engine = self.log.engine
             if not inspect(engine).has_table("predictions"):
                 raise UserError(f"prediction log {redact(self.url)}: no 'predictions' table (has serving logged yet?)")
             fschema = _arrow_schema(features)
-            import pyarrow as pa
-
             pschema = pa.schema([(c, pa.float64()) for c in classes])
             feats, probs, preds = [], [], []
             with engine.connect() as conn:
@@ -183,7 +173,8 @@ class LogSource:
                 result = conn.execution_options(yield_per=FETCH_ROWS).execute(
                     self._where(select(c.inputs, c.prediction, c.probabilities), since, until)
                 )
-                for part in result.partitions():
+                batches = -(-int(n) // FETCH_ROWS)
+                for part in progress(result.partitions(), desc="monitor: reading the log", total=batches, unit="batch"):
                     ins, pr, pb = zip(*part, strict=True)
                     feats.append(decode_json(list(ins), fschema))
                     probs.append(decode_json(list(pb), pschema))
@@ -210,8 +201,6 @@ class LogSource:
         self, conn: Any, since: dt.datetime | None, until: dt.datetime | None, pschema: pa.Schema
     ) -> pd.DataFrame | None:
         """The window's predictions that have feedback (the latest label per prediction)."""
-        import pandas as pd
-        from sqlalchemy import func, inspect, select
 
         if not inspect(conn).has_table("feedback"):
             return None

@@ -11,6 +11,9 @@ import html
 import io
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from matplotlib.figure import Figure  # the object API: no pyplot state, no backend to choose
+
 if TYPE_CHECKING:
     from .core import Reference
     from .logsource import Current
@@ -116,18 +119,13 @@ def _png(fig: Any) -> str:
 
 def figures(report: dict[str, Any], ref: Reference, cur: Current, max_plots: int) -> list[tuple[str, str]]:
     """(title, base64 PNG) for the predictions and the most-drifted features first."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     out: list[tuple[str, str]] = []
     if report["status"] == "cannot_judge" or max_plots == 0:
         return out
 
     def bars(title: str, r: dict[str, float], c: dict[str, float]) -> None:
-        fig, ax = plt.subplots(figsize=(5, 3))
+        fig = Figure(figsize=(5, 3))
+        ax = fig.subplots()
         cats = list(r)
         x = np.arange(len(cats))
         ax.bar(x - 0.2, [r[k] for k in cats], 0.4, label="reference")
@@ -137,7 +135,6 @@ def figures(report: dict[str, Any], ref: Reference, cur: Current, max_plots: int
         ax.set_title(title)
         ax.legend()
         out.append((title, _png(fig)))
-        plt.close(fig)
 
     def hist(title: str, r: np.ndarray, c: np.ndarray) -> None:
         if r.size == 0 or c.size == 0:
@@ -145,7 +142,8 @@ def figures(report: dict[str, Any], ref: Reference, cur: Current, max_plots: int
         lo, hi = np.quantile(np.concatenate([r, c[:100_000]]), [0.005, 0.995])
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
-        fig, ax = plt.subplots(figsize=(5, 3))
+        fig = Figure(figsize=(5, 3))
+        ax = fig.subplots()
         edges = np.linspace(lo, hi, 41)
         # Histogram counts first, one step artist each: drawing stays cheap at 1e6 rows.
         for values, label in ((r, "reference"), (c, "current")):
@@ -154,7 +152,6 @@ def figures(report: dict[str, Any], ref: Reference, cur: Current, max_plots: int
         ax.set_title(title)
         ax.legend()
         out.append((title, _png(fig)))
-        plt.close(fig)
 
     pred = report["prediction"]
     if pred.get("available"):

@@ -9,10 +9,17 @@ GitHub step and lives in `open_pr`, so everything before it runs offline.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
+from ..adapters import dvc, git
+from ..config import paths
 from ..config.errors import UserError
 from ..config.monitor import RetrainSettings
 
@@ -21,24 +28,27 @@ if TYPE_CHECKING:
 
 DRIFT_KINDS = frozenset({"drift", "quality", "prediction"})
 HEADLINE_METRICS = ("accuracy", "balanced_accuracy", "roc_auc")
+log = logging.getLogger(__name__)
 
 
-def _run(cmd: list[str], *, capture: bool = True, what: str | None = None) -> str:
-    proc = subprocess.run(cmd, capture_output=capture, text=True, check=False)
+def _gh(*args: str, what: str) -> str:
+    """The GitHub CLI (found on PATH: GitHub-hosted runners have it preinstalled)."""
+    gh = shutil.which("gh")
+    if gh is None:
+        raise UserError("gh (GitHub CLI) not found on PATH; it is preinstalled on GitHub-hosted runners")
+    proc = subprocess.run([gh, *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout or "").strip().splitlines() if capture else []
+        detail = (proc.stderr or proc.stdout or "").strip().splitlines()
         tail = f": {detail[-1]}" if detail else ""
-        raise UserError(f"{what or ' '.join(cmd[:2])} failed (exit {proc.returncode}){tail}")
-    return proc.stdout if capture else ""
+        raise UserError(f"{what} failed (exit {proc.returncode}){tail}")
+    return proc.stdout
 
 
-def source_state(settings: Settings, lock: Path = Path("dvc.lock")) -> dict[str, Any]:
+def source_state(settings: Settings, lock: Path = paths.DVC_LOCK) -> dict[str, Any]:
     """The data source's md5 now and as recorded in dvc.lock (ingest's dependency)."""
-    from .run import file_md5, lock_md5s
-
     path = Path(settings.data.source.path)
-    md5 = file_md5(path) if path.is_file() else None
-    recorded = lock_md5s(lock).get(path.as_posix())
+    md5 = dvc.file_md5(path) if path.is_file() else None
+    recorded = dvc.lock_hashes(dvc.read_lock(lock)).get(path.as_posix())
     return {"path": path.as_posix(), "md5": md5, "lock_md5": recorded, "changed": md5 != recorded}
 
 
@@ -64,35 +74,27 @@ def decide(cfg: RetrainSettings, report: dict[str, Any] | None, event: str, sour
     return out
 
 
-def _git(*args: str, capture: bool = True) -> str:
-    return _run(["git", *args], capture=capture, what=f"git {args[0]}")
-
-
 def _dirty(allowed: set[str]) -> list[str]:
-    lines = _git("status", "--porcelain", "--untracked-files=all").splitlines()
+    lines = git.output("status", "--porcelain", "--untracked-files=all").splitlines()
     paths = [line[3:].strip().strip('"') for line in lines if line.strip()]
     return [p for p in paths if p not in allowed]
 
 
 def refresh(settings: Settings, cfg: RetrainSettings) -> str:
     """Bring the data source up to date: `dvc update` for an import, `dvc add` for a tracked file."""
-    import yaml
-
     path = Path(settings.data.source.path)
     dvcfile = path.with_name(path.name + ".dvc")
     if cfg.refresh == "none" or settings.data.source.kind != "file" or not dvcfile.exists():
         return "none (the source path's current content is the new data)"
     meta = yaml.safe_load(dvcfile.read_text(encoding="utf-8")) or {}
     if meta.get("deps"):
-        _run(["dvc", "update", str(dvcfile)], what="dvc update")
+        dvc.run("update", str(dvcfile))
         return f"dvc update {dvcfile}"
-    _run(["dvc", "add", str(path)], what="dvc add")
+    dvc.run("add", str(path))
     return f"dvc add {path}"
 
 
 def _metrics(text: str | None) -> dict[str, float]:
-    import json
-
     try:
         return json.loads(text) if text else {}
     except json.JSONDecodeError:
@@ -117,64 +119,52 @@ def commit_message(branch: str, reasons: list[str], source: dict[str, Any], befo
 
 def run_retrain(settings: Settings, cfg: RetrainSettings, reasons: list[str], *, today: dt.date | None = None) -> dict:
     """Refresh, branch, reproduce, commit, push. Returns what happened (``changed`` False: nothing to do)."""
-    from ..config import paths
-
-    start = _git("rev-parse", "--abbrev-ref", "HEAD").strip()
+    start = git.output("rev-parse", "--abbrev-ref", "HEAD").strip()
     src = Path(settings.data.source.path).as_posix()
     dirty = _dirty({src, f"{src}.dvc"})
     if dirty:
         raise UserError(f"working tree not clean ({dirty[0]} and {len(dirty) - 1} more): commit or stash first")
     how = refresh(settings, cfg)
     source = source_state(settings)
-    shown = subprocess.run(
-        ["git", "show", f"HEAD:{paths.METRICS.as_posix()}"], capture_output=True, text=True, check=False
-    )
-    before = _metrics(shown.stdout if shown.returncode == 0 else None)
+    before = _metrics(git.show_text("HEAD", paths.METRICS))
     stamp = (today or dt.datetime.now(dt.UTC).date()).strftime("%Y%m%d")
     branch = f"{cfg.branch_prefix}{stamp}-{(source['md5'] or 'source')[:8]}"
-    if _run(["git", "branch", "--list", branch]).strip():
+    if git.output("branch", "--list", branch).strip():
         raise UserError(f"branch {branch} already exists: this data was already retrained on")
-    _git("switch", "-q", "-c", branch)
-    print(f"retrain: refresh: {how}; branch {branch}; running dvc repro", flush=True)
+    git.run("switch", "-q", "-c", branch)
+    log.info("retrain: refresh: %s; branch %s; running dvc repro", how, branch)
     try:
-        _run(["dvc", "repro"], capture=False, what="dvc repro")
+        dvc.run("repro", capture=False)
     except UserError as err:
         raise UserError(f"{err}; left on branch {branch} for inspection (`git switch {start}` to go back)") from None
-    _git("add", "-A")
-    if subprocess.run(["git", "diff", "--cached", "--quiet"], check=False).returncode == 0:
-        _git("switch", "-q", start)
-        _git("branch", "-q", "-D", branch)
+    git.run("add", "-A")
+    if git.succeeds("diff", "--cached", "--quiet"):
+        git.run("switch", "-q", start)
+        git.run("branch", "-q", "-D", branch)
         return {"changed": False, "branch": None, "source": source, "why": "data and outputs unchanged"}
     after = _metrics(Path(paths.METRICS).read_text(encoding="utf-8") if Path(paths.METRICS).exists() else None)
-    _git("commit", "-q", "-m", commit_message(branch, reasons, source, before, after))
-    _git("push", "-q", "-u", cfg.remote, branch)
+    git.run("commit", "-q", "-m", commit_message(branch, reasons, source, before, after))
+    git.run("push", "-q", "-u", cfg.remote, branch)
     if cfg.dvc_push:
-        _run(["dvc", "push"], what="dvc push")
+        dvc.run("push")
     return {"changed": True, "branch": branch, "base": cfg.base, "source": source, "reasons": reasons}
 
 
 def open_pr(cfg: RetrainSettings, body_extra: Path | None = None) -> str:
     """`gh pr create` for the current retrain branch (the one GitHub-only step); idempotent."""
-    import json
-    import shutil
-
-    gh = shutil.which("gh")
-    if gh is None:
-        raise UserError("gh (GitHub CLI) not found on PATH; it is preinstalled on GitHub-hosted runners")
-    branch = _git("rev-parse", "--abbrev-ref", "HEAD").strip()
+    branch = git.output("rev-parse", "--abbrev-ref", "HEAD").strip()
     if not branch.startswith(cfg.branch_prefix):
         raise UserError(
             f"current branch {branch!r} is not a retrain branch ({cfg.branch_prefix}...): run retrain first"
         )
-    existing = json.loads(_run([gh, "pr", "list", "--head", branch, "--json", "url"], what="gh pr list") or "[]")
+    existing = json.loads(_gh("pr", "list", "--head", branch, "--json", "url", what="gh pr list") or "[]")
     if existing:
         return str(existing[0]["url"])
-    title = _git("log", "-1", "--format=%s").strip()
-    body = _git("log", "-1", "--format=%b")
+    title = git.output("log", "-1", "--format=%s").strip()
+    body = git.output("log", "-1", "--format=%b")
     if body_extra is not None and body_extra.exists():
         body += "\n" + body_extra.read_text(encoding="utf-8")
-    out = _run(
-        [gh, "pr", "create", "--base", cfg.base, "--head", branch, "--title", title, "--body", body],
-        what="gh pr create",
+    out = _gh(
+        "pr", "create", "--base", cfg.base, "--head", branch, "--title", title, "--body", body, what="gh pr create"
     )
     return out.strip()

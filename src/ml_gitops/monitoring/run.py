@@ -6,51 +6,33 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from ..adapters import dvc
+from ..adapters.io import read_json, read_table, write_json, write_text
+from ..adapters.persistence import load_model
 from ..config import paths
 from ..config.errors import UserError
 from ..config.monitor import MonitorSettings
-from .core import Reference, typed
-from .logsource import Current
+from ..core.schema import signature as make_signature
+from . import render
+from .core import Reference, judge, typed
+from .logsource import Current, LogSource, Window
 
 if TYPE_CHECKING:
     from ..config.settings import Settings
-    from .logsource import Window
 
 LOCK_FILE = paths.DVC_LOCK
-
-
-def lock_md5s(lock: Path = LOCK_FILE) -> dict[str, str]:
-    """Every path recorded in dvc.lock (deps and outs) -> its md5."""
-    import yaml
-
-    if not lock.exists():
-        return {}
-    data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
-    out: dict[str, str] = {}
-    for stage in (data.get("stages") or {}).values():
-        for key in ("deps", "outs"):
-            for entry in stage.get(key) or []:
-                if "md5" in entry:
-                    out[str(entry["path"])] = str(entry["md5"])
-    return out
-
-
-def file_md5(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.md5()  # noqa: S324 - DVC's content hash, not a security boundary
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pinned(path: Path, require: bool, lock: Path = LOCK_FILE) -> dict[str, Any]:
     """The file's md5 and whether dvc.lock records the same one (else: not the model's reference)."""
     if not path.exists():
         raise UserError(f"{path}: reference file not found (run `dvc pull` or `dvc repro` first)")
-    md5 = file_md5(path)
-    recorded = lock_md5s(lock).get(path.as_posix())
+    md5 = dvc.file_md5(path)
+    recorded = dvc.lock_hashes(dvc.read_lock(lock)).get(path.as_posix())
     info = {"path": path.as_posix(), "md5": md5, "lock_md5": recorded, "pinned": recorded == md5}
     if require and recorded is None:
         raise UserError(
@@ -67,17 +49,12 @@ def pinned(path: Path, require: bool, lock: Path = LOCK_FILE) -> dict[str, Any]:
 
 def model_schema(settings: Settings, signature: Path = paths.SIGNATURE) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The model's own input contract: models/signature.json, else the configured schema."""
-    from ..adapters.io import read_json
-    from ..core.schema import signature as make_signature
 
     sig = read_json(signature) if signature.exists() else make_signature(settings.data.schema_)
     return dict(sig["features"]), [str(c) for c in sig["classes"]]
 
 
 def load_reference(cfg: MonitorSettings, features: dict[str, dict[str, Any]], classes: list[str]) -> Reference:
-    import pandas as pd
-
-    from ..adapters.io import read_table
 
     path = Path(cfg.reference)
     meta = pinned(path, cfg.require_pinned_reference)
@@ -108,10 +85,6 @@ def load_current_file(
     path: Path, settings: Settings, features: dict[str, dict[str, Any]], classes: list[str]
 ) -> Current:
     """A batch file as the window. Predictions come from its own columns or from the model."""
-    import numpy as np
-    import pandas as pd
-
-    from ..adapters.io import read_table
 
     raw = read_table(path)
     frame = typed(raw, features)
@@ -122,10 +95,6 @@ def load_current_file(
         proba = pd.DataFrame({c: raw[f"proba_{c}"].to_numpy(float) for c in classes})
         scored_by = "file"
     else:
-        from threadpoolctl import threadpool_limits
-
-        from ..adapters.persistence import load_model
-
         model = load_model(paths.MODEL)
         order = [str(c) for c in model.classes_]
         x = frame.copy()
@@ -156,8 +125,6 @@ def monitor(
     current: Path | None = None,
     log_url: str | None = None,
 ) -> tuple[dict[str, Any], Reference, Current]:
-    from .core import judge
-    from .logsource import LogSource, Window
 
     features, classes = model_schema(settings)
     ref = load_reference(cfg, features, classes)
@@ -173,8 +140,6 @@ def monitor(
 
 def write_reports(report: dict[str, Any], ref: Reference, cur: Current, cfg: MonitorSettings) -> list[Path]:
     """JSON, Markdown and HTML, each written atomically."""
-    from ..adapters.io import write_json, write_text
-    from . import render
 
     md = render.markdown(report)
     figs = render.figures(report, ref, cur, cfg.report.max_plots)

@@ -14,18 +14,23 @@ test split, else the labels row by row) and claims no significance otherwise.
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: no global figure state
+
+from ..adapters import dvc, git, revision
+from ..adapters.io import atomic_path
 from ..config import paths
-from ..core.metrics import LOWER_IS_BETTER, METRICS
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from ..config.settings import EvaluateSettings, GateSettings
+from ..config.settings import EvaluateSettings, GateSettings
+from ..core.metrics import LOWER_IS_BETTER, METRICS, paired_delta, subsample
+from ..core.predictions import read_predictions
 
 # Plot CSVs the report draws side by side: figure name -> (kind, title).
 PLOT_KINDS: dict[str, tuple[str, str]] = {
@@ -131,9 +136,6 @@ def same_test_set(base: Side, head: Side) -> tuple[bool, str]:
 
 
 def _paired(base: Side, head: Side, cfg: EvaluateSettings) -> dict[str, tuple[float, float, float]]:
-    from ..core.metrics import paired_delta, subsample
-    from ..pipeline.evaluate import read_predictions
-
     assert base.predictions is not None and head.predictions is not None
     pb = base.predictions.sort_values("row", kind="stable").reset_index(drop=True)
     ph = head.predictions.sort_values("row", kind="stable").reset_index(drop=True)
@@ -447,11 +449,6 @@ def to_json(c: Comparison) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ plots
 def _confusion_matrix(csv_text: str, classes: list[str]) -> Any:
-    import io
-
-    import numpy as np
-    import pandas as pd
-
     df = pd.read_csv(io.StringIO(csv_text), dtype=str)
     index = {c: i for i, c in enumerate(classes)}
     m = np.zeros((len(classes), len(classes)), dtype=int)
@@ -460,10 +457,6 @@ def _confusion_matrix(csv_text: str, classes: list[str]) -> Any:
 
 
 def _classes(plots: list[dict[str, str]]) -> list[str]:
-    import io
-
-    import pandas as pd
-
     found: set[str] = set()
     for p in plots:
         if "confusion.csv" in p:
@@ -474,13 +467,6 @@ def _classes(plots: list[dict[str, str]]) -> list[str]:
 
 def draw_plots(base: dict[str, str], head: dict[str, str], base_label: str, out_dir: Path) -> list[Path]:
     """One PNG per plot kind, base on the left and this branch on the right."""
-    import io
-
-    import pandas as pd
-    from matplotlib.figure import Figure  # no pyplot: no global state, ~0.5 s less import
-
-    from ..adapters.io import atomic_path
-
     written: list[Path] = []
     classes = _classes([base, head])
     for name, (kind, title) in PLOT_KINDS.items():
@@ -530,8 +516,6 @@ def _has(plots: dict[str, str], name: str) -> bool:
 
 # ------------------------------------------------------------------ collecting the two sides (I/O)
 def _json(data: bytes | None) -> dict[str, Any] | None:
-    import json
-
     if data is None:
         return None
     try:
@@ -542,10 +526,6 @@ def _json(data: bytes | None) -> dict[str, Any] | None:
 
 
 def _read_parquet(data: bytes | None) -> pd.DataFrame | None:
-    import io
-
-    import pandas as pd
-
     if data is None:
         return None
     try:
@@ -556,7 +536,6 @@ def _read_parquet(data: bytes | None) -> pd.DataFrame | None:
 
 def collect_head(root: Path = Path(), label: str = "this branch") -> Side:
     """This branch: the working tree's pipeline outputs."""
-    from ..adapters import revision
 
     def read(rel: Path) -> bytes | None:
         p = root / rel
@@ -568,13 +547,13 @@ def collect_head(root: Path = Path(), label: str = "this branch") -> Side:
         if plots_dir.is_dir()
         else {}
     )
-    lock = revision.parse_lock(read(Path(revision.LOCK_FILE)))
+    lock = dvc.read_lock(root / paths.DVC_LOCK)
     predictions = _read_parquet(read(paths.PREDICTIONS))
     return Side(
         label=label,
         metrics=_json(read(paths.METRICS)),
         validation=_json(read(paths.VALIDATION_REPORT)),
-        lock=revision.lock_hashes(lock),
+        lock=dvc.lock_hashes(lock),
         predictions=predictions,
         predictions_note="" if predictions is not None else f"{paths.PREDICTIONS} is missing on this branch",
         plots=plots,
@@ -584,16 +563,14 @@ def collect_head(root: Path = Path(), label: str = "this branch") -> Side:
 
 def collect_base(rev: str | None, root: Path = Path()) -> Side:
     """The base revision's outputs from git (small files) and DVC (predictions)."""
-    from ..adapters import revision
-
     if rev is None:
         return Side(label="(none)", predictions_note="there is no base revision (no main branch)")
     label = f"`{revision.short(rev, root)}`"
 
     def show(rel: Path | str) -> bytes | None:
-        return revision.show(rev, Path(rel).as_posix(), root)
+        return git.show(rev, rel, root)
 
-    lock = revision.parse_lock(show(revision.LOCK_FILE))
+    lock = dvc.lock_at(rev, root)
     metrics = _json(show(paths.METRICS))
     predictions, note = None, "the base has no metrics"
     if metrics is not None:
@@ -602,7 +579,7 @@ def collect_base(rev: str | None, root: Path = Path()) -> Side:
         note = "" if predictions is not None else f"base predictions unavailable: {source}"
     prefix = paths.PLOTS.as_posix()
     plots = {}
-    for f in revision.list_files(rev, prefix, root):
+    for f in git.list_files(rev, prefix, root):
         if f.endswith(".csv"):
             text = show(f)
             if text is not None:
@@ -611,7 +588,7 @@ def collect_base(rev: str | None, root: Path = Path()) -> Side:
         label=label,
         metrics=metrics,
         validation=_json(show(paths.VALIDATION_REPORT)),
-        lock=revision.lock_hashes(lock),
+        lock=dvc.lock_hashes(lock),
         predictions=predictions,
         predictions_note=note,
         plots=plots,

@@ -14,6 +14,7 @@ exactly: a changed, missing or extra file is named in the error.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import tarfile
 import tempfile
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..adapters.io import atomic_path, read_json, write_json
 from ..config.errors import UserError
 
 MANIFEST = "MANIFEST.json"
@@ -45,8 +47,6 @@ def _files(root: Path) -> list[str]:
 
 def write_manifest(root: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Hash every file under ``root`` into MANIFEST.json (atomically); return the manifest."""
-    from ..adapters.io import write_json
-
     manifest = {**meta, "files": {rel: sha256(root / rel) for rel in _files(root)}}
     write_json(root / MANIFEST, manifest)
     return manifest
@@ -54,8 +54,6 @@ def write_manifest(root: Path, meta: dict[str, Any]) -> dict[str, Any]:
 
 def verify_dir(root: Path) -> dict[str, Any]:
     """Check ``root`` against its manifest; raise naming the first bad file."""
-    from ..adapters.io import read_json
-
     if not (root / MANIFEST).is_file():
         raise UserError(f"{root}: not a release bundle ({MANIFEST} missing)")
     manifest = read_json(root / MANIFEST)
@@ -91,9 +89,6 @@ def extract_archive(archive: Path, dest: Path) -> Path:
 
 def make_archive(root: Path, archive: Path) -> None:
     """A reproducible .tar.gz of ``root`` (sorted names, fixed owner and mtime)."""
-    import gzip
-
-    from ..adapters.io import atomic_path
 
     def norm(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
@@ -130,8 +125,6 @@ class Bundle:
         return self.root / rel
 
     def json(self, rel: str) -> Any:
-        from ..adapters.io import read_json
-
         return read_json(self.root / rel)
 
 

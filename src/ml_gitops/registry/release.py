@@ -17,22 +17,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
 
+from ..adapters import dvc, git
+from ..adapters.io import write_json, write_text
 from ..config import paths
 from ..config.errors import UserError
+from ..config.metric_names import LOWER_IS_BETTER, METRICS
+from ..config.registry import ReleaseSettings
+from ..config.settings import load_group
 from .bundle import make_archive, verify_dir, write_manifest
-from .tags import (
-    DVC_LOCK,
-    Registry,
-    fetch_output,
-    load_group,
-    lock_deps,
-    lock_outputs,
-    show_file,
-    version_key,
-    version_tag,
-)
+from .tags import DVC_LOCK, Registry, fetch_output, version_key, version_tag
 
 # bundle name -> pipeline output; optional ones are included when the tag's dvc.lock has them.
 FILES: dict[str, tuple[Path, bool]] = {
@@ -43,17 +38,6 @@ FILES: dict[str, tuple[Path, bool]] = {
     "metrics.json": (paths.METRICS, False),
     "validation.json": (paths.VALIDATION_REPORT, False),
 }
-
-
-class ReleaseSettings(BaseModel):
-    """`release:` in conf/ (conf/release/default.yaml)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    dist_dir: str = "dist"
-    intended_use: str = "Not stated: set release.intended_use in conf/release/."
-    known_limitations: list[str] = Field(default_factory=list)
-    packages: list[str] = Field(default_factory=lambda: ["scikit-learn", "skops", "numpy", "pandas", "dvc", "gto"])
 
 
 @dataclass(frozen=True)
@@ -73,10 +57,8 @@ def _json(text: str | None, what: str) -> Any:
 
 
 def lineage(
-    reg: Registry, version: str, commit: str, params_text: str, lock_text: str, cfg: ReleaseSettings
+    reg: Registry, version: str, commit: str, params_text: str, lock: dict[str, Any], cfg: ReleaseSettings
 ) -> dict[str, Any]:
-    import yaml
-
     params = yaml.safe_load(params_text) or {}
     versions = {}
     for pkg in cfg.packages:
@@ -85,13 +67,13 @@ def lineage(
         except metadata.PackageNotFoundError:
             continue
     source = str(((params.get("data") or {}).get("source") or {}).get("path", ""))
-    outs = lock_outputs(lock_text)
+    outs = dvc.lock_outputs(lock)
     return {
         "artifact": reg.artifact,
         "version": version,
         "tag": version_tag(reg.artifact, version),
         "git_sha": commit,
-        "data": {"source": source, "source_md5": lock_deps(lock_text).get(source)},
+        "data": {"source": source, "source_md5": dvc.lock_deps(lock).get(source)},
         "outputs": {p: o["md5"] for p, o in sorted(outs.items())},
         "params": {k: params[k] for k in ("data", "model", "split", "train", "evaluate", "gate") if k in params},
         "python": platform.python_version(),
@@ -114,8 +96,6 @@ def card(
     cfg: ReleaseSettings,
 ) -> str:
     """The model card: what it is for, what it learned from, how good it is, what changed."""
-    from ..core.metrics import LOWER_IS_BETTER, METRICS
-
     counts = training.get("class_counts") or {}
     total = sum(counts.values()) or 1
     balance = ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in counts.items())
@@ -191,22 +171,20 @@ def _replace_dir(src: Path, dest: Path) -> None:
 
 def build(reg: Registry, version: str, out_dir: Path | None = None) -> Built:
     """Build and verify ``dist/<artifact>-<version>/`` and its .tar.gz from the version's tag."""
-    from ..adapters.io import write_json, write_text
-
     version_key(version)
     state = reg.state()
     commit = state.require(version)
     tag = version_tag(reg.artifact, version)
     root = reg.root
-    lock_text = show_file(root, tag, DVC_LOCK)
-    params_text = show_file(root, tag, "params.yaml")
-    if lock_text is None or params_text is None:
-        raise UserError(f"{tag}: the tagged commit has no {DVC_LOCK} or params.yaml")
+    lock = dvc.lock_at(tag, root)
+    params_text = git.show_text(tag, paths.PARAMS, root)
+    if lock is None or params_text is None:
+        raise UserError(f"{tag}: the tagged commit has no readable {DVC_LOCK} or no {paths.PARAMS}")
     try:
-        cfg = load_group(root, "release", ReleaseSettings, params_text)
-    except UserError:
-        cfg = load_group(root, "release", ReleaseSettings)
-    outs = lock_outputs(lock_text)
+        cfg = load_group(ReleaseSettings, "release", f"{tag}:{paths.PARAMS}", text=params_text)
+    except UserError:  # the tag predates today's release settings: use the working tree's
+        cfg = load_group(ReleaseSettings, "release", root / paths.PARAMS)
+    outs = dvc.lock_outputs(lock)
     dist = Path(out_dir) if out_dir else root / cfg.dist_dir
     name = f"{reg.artifact.replace('/', '-')}-{version}"
     dist.mkdir(parents=True, exist_ok=True)
@@ -220,12 +198,11 @@ def build(reg: Registry, version: str, out_dir: Path | None = None) -> Built:
             fetch_output(root, tag, src.as_posix(), work / rel, outs[src.as_posix()]["md5"])
         metrics = _json((work / "metrics.json").read_text(encoding="utf-8"), f"{tag}:{paths.METRICS}")
         previous = state.previous(version)
-        prev_metrics = (
-            _json(show_file(root, version_tag(reg.artifact, previous), paths.METRICS), f"{previous}:{paths.METRICS}")
-            if previous
-            else None
-        )
-        lin = lineage(reg, version, commit, params_text, lock_text, cfg)
+        prev_metrics = None
+        if previous:
+            prev_text = git.show_text(version_tag(reg.artifact, previous), paths.METRICS, root)
+            prev_metrics = _json(prev_text, f"{previous}:{paths.METRICS}")
+        lin = lineage(reg, version, commit, params_text, lock, cfg)
         write_json(work / "lineage.json", lin)
         training = json.loads((work / "training.json").read_text(encoding="utf-8"))
         validation = json.loads((work / "validation.json").read_text(encoding="utf-8"))

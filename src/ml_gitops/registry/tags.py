@@ -2,8 +2,8 @@
 
 GTO (iterative/gto) owns the tag grammar; this module reads it with one regular
 expression into one typed result (`TagRef`) and builds the registry state from
-`git for-each-ref` in one process, because importing GTO costs about a second and
-the deploy path asks "what is in prod?" often. Writing tags goes through GTO's
+`git for-each-ref` in one process, because importing GTO is slow (docs/performance.md)
+and the deploy path asks "what is in prod?" often. Writing tags goes through GTO's
 Python API, so every tag we create is one GTO made. A test checks that our
 parser and GTO's agree on a corpus of tags, and that our view agrees with
 `gto show` on a real origin.
@@ -18,17 +18,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import yaml
 
+from ..adapters import dvc, git
 from ..config import paths
 from ..config.errors import UserError
+from ..config.metric_names import METRICS
+from ..config.registry import BUMPS, SEMVER, VERSION_RE, Bump, RegistrySettings
+from ..config.settings import load_group
 
 GTO_CONFIG = Path(".gto")
 ARTIFACTS_FILE = Path("artifacts.yaml")
@@ -36,17 +39,10 @@ DVC_LOCK = paths.DVC_LOCK
 
 # ----------------------------------------------------------------- the grammar
 _NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
-_NUM = r"(?:0|[1-9]\d*)"
-_PRE = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
-SEMVER = (
-    rf"v(?P<major>{_NUM})\.(?P<minor>{_NUM})\.(?P<patch>{_NUM})"
-    rf"(?:-{_PRE}(?:\.{_PRE})*)?(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
-)
 TAG_RE = re.compile(
     rf"^(?P<artifact>(?:[a-zA-Z0-9\-_./]+=)?{_NAME})"
     rf"(?:@(?P<version>{SEMVER})(?P<dereg>!?)|#(?P<stage>{_NAME})(?P<unassign>!?)#(?P<counter>[0-9]+))$"
 )
-VERSION_RE = re.compile(rf"^{SEMVER}$")
 STAGE_RE = re.compile(rf"^{_NAME}$")
 
 
@@ -92,10 +88,6 @@ def version_key(version: str) -> tuple[int, int, int]:
     if not m:
         raise UserError(f"version {version!r} is malformed (expected vMAJOR.MINOR.PATCH, e.g. v1.2.0)")
     return int(m["major"]), int(m["minor"]), int(m["patch"])
-
-
-Bump = Literal["major", "minor", "patch"]
-BUMPS: tuple[Bump, ...] = ("patch", "minor", "major")
 
 
 def bump(version: str, part: Bump) -> str:
@@ -192,25 +184,18 @@ def build_state(artifact: str, tags: Sequence[GitTag], stages: Sequence[str] = (
 
 # ----------------------------------------------------------------- git and dvc
 def gto_api() -> Any:
-    """GTO's Python API, with its telemetry off (imported late: it costs about a second)."""
-    os.environ.setdefault("GTO_NO_ANALYTICS", "1")
-    os.environ.setdefault("ITERATIVE_DO_NOT_TRACK", "1")
+    """GTO's Python API, with its usage reports off."""
+    os.environ.update({k: v for k, v in dvc.QUIET_ENV.items() if k not in os.environ})
+    # Importing GTO costs more than the rest of a registry read (docs/performance.md, "Imports on
+    # CLI paths"); only the commands that write tags or cross-check one import it.
     from gto import api
 
     return api
 
 
-def git(root: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise UserError(f"git {' '.join(args)} failed: {last}")
-    return proc.stdout
-
-
 def list_tags(root: Path) -> list[GitTag]:
     fmt = "%(refname:strip=2)%00%(objecttype)%00%(*objectname)%00%(objectname)%00%(creatordate:unix)%00%(contents)%01"
-    out = git(root, "for-each-ref", f"--format={fmt}", "refs/tags")
+    out = git.output("for-each-ref", f"--format={fmt}", "refs/tags", cwd=root)
     tags = []
     for rec in out.split("\x01"):
         rec = rec.lstrip("\n")
@@ -222,32 +207,19 @@ def list_tags(root: Path) -> list[GitTag]:
     return tags
 
 
-def show_file(root: Path, rev: str, path: str | Path) -> str | None:
-    """A file's text at ``rev`` (None when git does not track it there)."""
-    proc = subprocess.run(["git", "show", f"{rev}:{Path(path).as_posix()}"], cwd=root, capture_output=True, text=True)
-    return proc.stdout if proc.returncode == 0 else None
-
-
 def resolve_commit(root: Path, rev: str) -> str:
-    return git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
-
-
-def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1"}
-    return subprocess.run(["dvc", *args], cwd=root, capture_output=True, text=True, env=env)
-
-
-def _dvc_error(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("ERROR")]
-    return (errors or lines or ["(no output)"])[-1]
+    """The commit ``rev`` names; a UserError when it names none."""
+    commit = git.commit_of(rev, root)
+    if commit is None:
+        raise UserError(f"{rev}: not a commit in {root}")
+    return commit
 
 
 def stale_stages(root: Path) -> list[str]:
     """`dvc status` as one phrase per stale stage, e.g. "train (params.yaml: model modified)"."""
-    proc = _dvc(root, "status", "--json")
+    proc = dvc.run("status", "--json", cwd=root, check=False)
     if proc.returncode != 0:
-        raise UserError(f"dvc status failed: {_dvc_error(proc)}")
+        raise UserError(f"dvc status failed: {dvc.error_line(proc)}")
     status: dict[str, Any] = json.loads(proc.stdout or "{}")
     phrases = []
     for stage, changes in status.items():
@@ -269,85 +241,14 @@ def missing_in_remote(root: Path, paths: Sequence[str]) -> dict[str, str]:
     """Outputs in ``paths`` that the default DVC remote does not hold ({path: status})."""
     if not paths:
         return {}
-    proc = _dvc(root, "status", "--cloud", "--json", *paths)
+    proc = dvc.run("status", "--cloud", "--json", *paths, cwd=root, check=False)
     if proc.returncode != 0:
-        raise UserError(f"dvc status --cloud failed (is the DVC remote reachable?): {_dvc_error(proc)}")
+        raise UserError(f"dvc status --cloud failed (is the DVC remote reachable?): {dvc.error_line(proc)}")
     status = json.loads(proc.stdout or "{}")
     return {p: s for p, s in status.items() if s != "deleted"}
 
 
-def lock_outputs(lock_text: str) -> dict[str, dict[str, Any]]:
-    """{out path: {"md5", "stage", "cached"}} from the text of a dvc.lock."""
-    import yaml
-
-    lock = yaml.safe_load(lock_text) or {}
-    outs: dict[str, dict[str, Any]] = {}
-    for stage, body in (lock.get("stages") or {}).items():
-        for out in body.get("outs") or []:
-            outs[out["path"]] = {"md5": out.get("md5"), "stage": stage}
-    return outs
-
-
-def lock_deps(lock_text: str) -> dict[str, str]:
-    import yaml
-
-    lock = yaml.safe_load(lock_text) or {}
-    deps: dict[str, str] = {}
-    for body in (lock.get("stages") or {}).values():
-        for dep in body.get("deps") or []:
-            deps[dep["path"]] = dep.get("md5", "")
-    return deps
-
-
-# ----------------------------------------------------------------- settings
-class RegistrySettings(BaseModel):
-    """`registry:` in conf/ (conf/registry/default.yaml)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    artifact: str = "model"
-    auto_stage: str | None = "staging"
-    first_version: str = "v0.1.0"
-    default_bump: Bump = "minor"
-    bump_trailer: str = Field("Release-Bump", pattern=r"^[A-Za-z][A-Za-z0-9-]*$")
-    git_remote: str = "origin"
-    tag_message: str = "{artifact} {version} from {pr} at {commit}\n\n{metrics}"
-    # Model files that must be fetchable (in the DVC remote) before a tag may name them.
-    outputs: list[str] = Field(default_factory=lambda: ["models/model.skops", "models/model.onnx"])
-
-    @field_validator("first_version")
-    @classmethod
-    def _semver(cls, v: str) -> str:
-        if not VERSION_RE.match(v):
-            raise ValueError(f"{v!r} is not a version like v0.1.0")
-        return v
-
-
-def group_settings(model: type[BaseModel], raw: Any, group: str, source: str = "params.yaml") -> Any:
-    """Validate one extension group of the composed config, naming the dotted key at fault."""
-    try:
-        return model.model_validate(raw or {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in (group, *first["loc"]))
-        msg = "unknown config key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
-        raise UserError(f"{source}: {loc}: {msg}") from None
-
-
-def load_group(root: Path, group: str, model: type[BaseModel], params_text: str | None = None) -> Any:
-    """A group from params.yaml text (or the working tree's params.yaml)."""
-    import yaml
-
-    if params_text is None:
-        path = root / "params.yaml"
-        params_text = path.read_text(encoding="utf-8") if path.exists() else ""
-    raw = yaml.safe_load(params_text) or {}
-    return group_settings(model, raw.get(group), group)
-
-
 def allowed_stages(root: Path) -> list[str]:
-    import yaml
-
     path = root / GTO_CONFIG
     if not path.exists():
         return []
@@ -358,8 +259,6 @@ def allowed_stages(root: Path) -> list[str]:
 
 
 def artifact_path(root: Path, artifact: str) -> str:
-    import yaml
-
     path = root / ARTIFACTS_FILE
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     if not isinstance(raw, dict) or artifact not in raw or "path" not in (raw[artifact] or {}):
@@ -378,7 +277,7 @@ class Registry:
     @classmethod
     def open(cls, root: Path = Path()) -> Registry:
         root = Path(root)
-        settings = load_group(root, "registry", RegistrySettings)
+        settings = load_group(RegistrySettings, "registry", root / paths.PARAMS)
         stages = allowed_stages(root)
         if settings.auto_stage and stages and settings.auto_stage not in stages:
             raise UserError(
@@ -402,16 +301,12 @@ class Registry:
 
     def push(self, tag: str) -> None:
         """Push one tag; on failure delete it locally so no half-done state remains."""
-        proc = subprocess.run(
-            ["git", "push", "--quiet", self.settings.git_remote, f"refs/tags/{tag}"],
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            git(self.root, "tag", "-d", tag, check=False)
-            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise UserError(f"could not push tag {tag} to {self.settings.git_remote} (deleted it locally): {last}")
+        try:
+            git.run("push", "--quiet", self.settings.git_remote, f"refs/tags/{tag}", cwd=self.root)
+        except UserError as err:
+            git.run("tag", "-d", tag, cwd=self.root, check=False)
+            remote = self.settings.git_remote
+            raise UserError(f"could not push tag {tag} to {remote} (deleted it locally): {err}") from None
 
 
 # ----------------------------------------------------------------- promote
@@ -433,7 +328,7 @@ def _pr_number(subject: str, explicit: str | None) -> str:
 def requested_bump(root: Path, trailer: str, since: str | None, default: Bump) -> Bump:
     """The largest `<trailer>: major|minor|patch` on the commits since the last version."""
     rng = f"{since}..HEAD" if since else "HEAD"
-    out = git(root, "log", f"--format=%H %(trailers:key={trailer},valueonly,separator=%x2C)", rng)
+    out = git.output("log", f"--format=%H %(trailers:key={trailer},valueonly,separator=%x2C)", rng, cwd=root)
     wanted: list[Bump] = []
     for line in out.splitlines():
         sha, _, values = line.partition(" ")
@@ -445,8 +340,6 @@ def requested_bump(root: Path, trailer: str, since: str | None, default: Bump) -
 
 
 def metrics_lines(metrics: dict[str, Any]) -> str:
-    from ..core.metrics import METRICS
-
     out = []
     for name in METRICS:
         if name in metrics:
@@ -466,7 +359,7 @@ def promote(
 ) -> PromoteResult:
     """Register HEAD as the next version and assign the automatic stage, or refuse naming why."""
     root, cfg = reg.root, reg.settings
-    if git(root, "status", "--porcelain", "--untracked-files=no").strip():
+    if git.output("status", "--porcelain", "--untracked-files=no", cwd=root).strip():
         raise UserError("the working tree has uncommitted changes to tracked files: commit them first")
     head = resolve_commit(root, "HEAD")
     state = reg.state()
@@ -477,7 +370,7 @@ def promote(
     stale = stale_stages(root)
     if stale:
         raise UserError(f"dvc.lock is stale, run `dvc repro` and commit it: {'; '.join(stale)}")
-    outs = lock_outputs((root / DVC_LOCK).read_text(encoding="utf-8")) if (root / DVC_LOCK).exists() else {}
+    outs = dvc.lock_outputs(dvc.read_lock(root / DVC_LOCK))
     model_path = artifact_path(root, cfg.artifact)
     required = [p for p in dict.fromkeys([model_path, *cfg.outputs]) if p in outs]
     if model_path not in outs:
@@ -503,9 +396,9 @@ def promote(
         part = bump_override or requested_bump(root, cfg.bump_trailer, since, cfg.default_bump)
         version = bump(state.latest, part)
 
-    metrics_text = show_file(root, "HEAD", paths.METRICS.as_posix())
+    metrics_text = git.show_text("HEAD", paths.METRICS, root)
     metrics = json.loads(metrics_text) if metrics_text else {}
-    subject = git(root, "log", "-1", "--format=%s", "HEAD").strip()
+    subject = git.output("log", "-1", "--format=%s", "HEAD", cwd=root).strip()
     try:
         message = cfg.tag_message.format(
             artifact=cfg.artifact,
@@ -569,38 +462,24 @@ def assign(
 
 
 # ----------------------------------------------------------------- fetch exactly one model
-def md5_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.md5()  # noqa: S324 - DVC's content address, not a security hash
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_output(root: Path, rev: str, path: str, dest: Path, expected_md5: str | None) -> Path:
     """Write ``path`` as of ``rev`` to ``dest`` and check it against dvc.lock's md5.
 
-    Git-tracked outputs come from git; cached ones from the local DVC cache when it
-    has the exact md5, else `dvc get --rev` (which reads the remote).
+    Git-tracked outputs come from git; DVC-tracked ones through DVC at that revision
+    (its local cache when it holds them, else the remote).
     """
+    # adapters.io loads pandas and pyarrow (docs/performance.md, "Imports on CLI paths"); the
+    # registry's read paths (`registry show`, `registry plan` in deploy) never write a file.
     from ..adapters.io import atomic_path
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    blob = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True)
-    cached = root / ".dvc" / "cache" / "files" / "md5" / (expected_md5 or "xx")[:2] / (expected_md5 or "xx")[2:]
+    blob = git.show(rev, path, root)
     with atomic_path(dest) as tmp:
-        if blob.returncode == 0:
-            Path(tmp).write_bytes(blob.stdout)
-        elif expected_md5 and cached.is_file():
-            Path(tmp).write_bytes(cached.read_bytes())
+        if blob is not None:
+            tmp.write_bytes(blob)
         else:
-            Path(tmp).unlink(missing_ok=True)
-            proc = _dvc(root, "get", ".", path, "--rev", rev, "-o", str(tmp), "--force")
-            if proc.returncode != 0:
-                raise UserError(f"{path} at {rev} could not be fetched from the DVC remote: {_dvc_error(proc)}")
-        got = md5_file(Path(tmp))
+            dvc.copy_output(rev, path, tmp, root)
+        got = dvc.file_md5(tmp)
         if expected_md5 and got != expected_md5:
             raise UserError(f"{path} at {rev}: md5 {got} does not match dvc.lock ({expected_md5})")
     return dest

@@ -12,8 +12,11 @@ import difflib
 import tempfile
 from pathlib import Path
 
-from . import paths
-from .errors import UserError
+import yaml
+from dvc.utils.hydra import compose_and_dump
+
+from ..config import paths
+from ..config.errors import UserError
 
 CONF_DIR = paths.CONF
 CONFIG_NAME = "config"
@@ -22,8 +25,6 @@ PARAMS_FILE = paths.PARAMS
 
 def compose_text(conf_dir: Path = CONF_DIR, overrides: list[str] | None = None) -> str:
     """Compose conf/ (plus Hydra overrides) and return params.yaml's text."""
-    from dvc.utils.hydra import compose_and_dump
-
     if not (conf_dir / f"{CONFIG_NAME}.yaml").exists():
         raise UserError(f"{conf_dir}/{CONFIG_NAME}.yaml: file not found")
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,7 +46,9 @@ def compose_text(conf_dir: Path = CONF_DIR, overrides: list[str] | None = None) 
 
 def sync(conf_dir: Path = CONF_DIR, params_file: Path = PARAMS_FILE) -> bool:
     """Write the composed config to params.yaml; return True when it changed."""
-    from ..adapters.io import write_text
+    # adapters.io loads pandas and pyarrow (docs/performance.md, "Imports on CLI paths"):
+    # `params check`, a pre-commit hook, never writes, so only `sync` pays for it.
+    from .io import write_text
 
     text = compose_text(conf_dir)
     old = params_file.read_text(encoding="utf-8") if params_file.exists() else None
@@ -57,8 +60,6 @@ def sync(conf_dir: Path = CONF_DIR, params_file: Path = PARAMS_FILE) -> bool:
 
 def check(conf_dir: Path = CONF_DIR, params_file: Path = PARAMS_FILE) -> None:
     """Raise when params.yaml is not exactly the composition of conf/."""
-    import yaml
-
     text = compose_text(conf_dir)
     if not params_file.exists():
         raise UserError(f"{params_file}: missing; run `make params` to compose it from {conf_dir}/")
