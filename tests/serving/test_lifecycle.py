@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ..helpers import run
-from .conftest import params_with, start_server
+from .conftest import STARTUP_SECONDS, params_with, start_server
 
 pytestmark = pytest.mark.slow
 LOAD_REQUESTS = 400
@@ -60,7 +60,8 @@ def test_load_then_graceful_stop_loses_no_log_row_and_joins_feedback(
         assert fb.json() == {"accepted": 3}
     code, err = srv.stop()
     assert code == 0, err
-    assert "prediction log flushed" in err
+    assert "runtime onnx: model.onnx matches the skops Pipeline" in err  # which runtime, and why
+    assert f"prediction log flushed ({LOAD_REQUESTS + 10} predictions, 4 feedback, 0 failed)" in err
 
     log = PredictionLog(srv.log_url)
     assert log.counts() == {"predictions": LOAD_REQUESTS + 10, "feedback": 4}
@@ -75,6 +76,19 @@ def test_load_then_graceful_stop_loses_no_log_row_and_joins_feedback(
     # The window filter is on ts (naive UTC).
     latest = df["ts"].max()
     assert len(log.read_window(start=latest + pd.Timedelta(seconds=1))) == 0
+
+
+def test_a_model_that_fails_to_load_stops_the_server(bundle: Path, pipeline_repo: Path, tmp_path: Path) -> None:
+    """serve.runtime onnx with an impossible tolerance: the loader refuses, the server drains and exits 2."""
+    params = params_with(pipeline_repo, tmp_path / "params.yaml", runtime="onnx", onnx={"tolerance": 1e-30})
+    srv = start_server(bundle, pipeline_repo, tmp_path, params)
+    try:
+        srv.proc.wait(timeout=STARTUP_SECONDS)
+    finally:
+        code, err = srv.stop()
+    assert code == 2, err
+    assert "serve.runtime is onnx but ONNX differs from the Pipeline" in err
+    assert "prediction log flushed (0 predictions, 0 feedback, 0 failed)" in err
 
 
 def test_tampered_bundle_refuses_to_start(bundle: Path, pipeline_repo: Path, tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ def test_forced_sklearn_runtime_gives_the_same_answers(bundle: Path, pipeline_re
     sk = load(b, ServeSettings(runtime=runtime))
     ox = load(b, ServeSettings())
     assert sk.runtime == "sklearn" and ox.runtime == "onnx"
+    assert "serve.runtime is sklearn" in sk.reason and "matches the skops Pipeline" in ox.reason
     test = pd.read_parquet(pipeline_repo / "data/processed/test.parquet")
     records = [
         {k: (None if pd.isna(v) else v) for k, v in r.items()}

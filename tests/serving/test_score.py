@@ -62,8 +62,8 @@ def test_score_writes_predictions_and_rejects(
         cwd=pipeline_repo,
     )
     n_good = len(frame) - n_bad
-    assert f"{len(frame)} rows: {n_good} scored" in proc.stdout and f"{n_bad} rejected" in proc.stdout
-    assert "score:" in proc.stderr  # the progress bar
+    assert f"{len(frame)} rows: {n_good} scored" in proc.stderr and f"{n_bad} rejected" in proc.stderr
+    assert "score: runtime onnx: model.onnx matches the skops Pipeline" in proc.stderr
     scored = pd.read_parquet(out)
     rejects = pd.read_parquet(rej)
     assert len(scored) == n_good and len(rejects) == n_bad

@@ -15,28 +15,66 @@ graceful stop loses nothing.
 
 from __future__ import annotations
 
-import functools
 import json
+import logging
 import queue
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ..config.errors import UserError
 
-if TYPE_CHECKING:
-    import pandas as pd
+log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = ("id", "ts", "model", "version", "inputs", "prediction", "probabilities", "latency_ms")
 FEEDBACK_COLUMNS = ("id", "prediction_id", "ts", "label")
 WRITE_RETRIES = 5
 # Rows per INSERT: bounded memory for large back-fills (benchmarks, replays).
 WRITE_BATCH = 50_000
+
+metadata = MetaData()
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("ts", DateTime, nullable=False, index=True),
+    Column("model", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("prediction", Text, nullable=False),
+    Column("probabilities", Text, nullable=False),
+    Column("latency_ms", Float),
+)
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(32), nullable=False, index=True),
+    Column("ts", DateTime, nullable=False),
+    Column("label", Text, nullable=False),
+)
 
 
 def utcnow() -> datetime:
@@ -50,53 +88,14 @@ def new_id() -> str:
 
 def redact(url: str) -> str:
     """The URL without its password, for reports and error messages."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable URL>"
 
 
-@functools.cache
-def _tables() -> tuple[Any, Any, Any]:
-    """The one definition of the log's tables (built on first use: SQLAlchemy imports lazily)."""
-    from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text
-
-    meta = MetaData()
-    predictions = Table(
-        "predictions",
-        meta,
-        Column("id", String(32), primary_key=True),
-        Column("ts", DateTime, nullable=False, index=True),
-        Column("model", Text, nullable=False),
-        Column("version", Text, nullable=False),
-        Column("inputs", Text, nullable=False),
-        Column("prediction", Text, nullable=False),
-        Column("probabilities", Text, nullable=False),
-        Column("latency_ms", Float),
-    )
-    feedback = Table(
-        "feedback",
-        meta,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("prediction_id", String(32), nullable=False, index=True),
-        Column("ts", DateTime, nullable=False),
-        Column("label", Text, nullable=False),
-    )
-    return meta, predictions, feedback
-
-
 def _json(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), allow_nan=False)
-
-
-def __getattr__(name: str) -> Any:
-    """``predlog.metadata``, ``predlog.predictions``, ``predlog.feedback``: the shared Table objects."""
-    index = {"metadata": 0, "predictions": 1, "feedback": 2}
-    if name in index:
-        return _tables()[index[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _chunks(rows: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
@@ -114,10 +113,6 @@ class PredictionLog:
     """Read and write the log at ``url`` (e.g. ``sqlite:///logs/predictions.db``)."""
 
     def __init__(self, url: str) -> None:
-        from sqlalchemy import create_engine, event
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -139,12 +134,10 @@ class PredictionLog:
                 cur.execute("PRAGMA busy_timeout=10000")
                 cur.close()
 
-        self.meta, self.predictions, self.feedback = _tables()
+        self.meta, self.predictions, self.feedback = metadata, predictions, feedback
 
     def create(self) -> PredictionLog:
         """Create the tables if they do not exist (idempotent)."""
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             self.meta.create_all(self.engine)
         except SQLAlchemyError as err:
@@ -183,8 +176,6 @@ class PredictionLog:
         return n
 
     def counts(self) -> dict[str, int]:
-        from sqlalchemy import func, select
-
         with self.engine.connect() as conn:
             return {
                 "predictions": int(conn.execute(select(func.count()).select_from(self.predictions)).scalar_one()),
@@ -207,9 +198,6 @@ class PredictionLog:
         prediction, None when there is none); ``parse_json`` turns `inputs` and
         `probabilities` into dicts.
         """
-        import pandas as pd
-        from sqlalchemy import func, select
-
         p, f = self.predictions, self.feedback
         cols = [p.c[c] for c in PREDICTION_COLUMNS]
         if with_feedback:
@@ -325,6 +313,6 @@ class LogWriter:
                 except Exception as err:  # database locked, connection lost: retry, then report
                     if attempt == WRITE_RETRIES - 1:
                         self.failed += len(rows)
-                        print(f"prediction log: dropped {len(rows)} {table} row(s): {err}", file=sys.stderr)
+                        log.error("prediction log: dropped %d %s row(s): %s", len(rows), table, err)
                     else:
                         time.sleep(0.1 * 2**attempt)

@@ -1,13 +1,24 @@
-"""`serve` (HTTP) and `score` (batch) commands. Heavy imports stay inside the handlers."""
+"""`serve` (HTTP) and `score` (batch) commands."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config.errors import UserError
+
+# Every `ml-gitops` start imports this module to register its commands, so the serving stack
+# (uvicorn, FastAPI, ONNX Runtime, pandas, SQLAlchemy) is imported inside the handlers that need
+# it; the start-up cost it would add is in docs/performance.md (Serving).
+if TYPE_CHECKING:
+    import uvicorn
+
+log = logging.getLogger(__name__)
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
@@ -43,9 +54,6 @@ def _bundle(ns: argparse.Namespace, tmp: Path) -> Any:
 
 
 def _serve(ns: argparse.Namespace) -> int:
-    import json
-    import os
-
     import uvicorn
 
     from ..adapters.predlog import PredictionLog
@@ -55,45 +63,44 @@ def _serve(ns: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="serve-") as tmp:
         bundle = _bundle(ns, Path(tmp))
         PredictionLog(cfg.log_url).create()  # a bad log URL stops here, with one line
-        common: dict[str, Any] = {
+        options: dict[str, Any] = {
             "host": cfg.host,
             "port": cfg.port,
-            "log_level": "warning",
+            "log_config": None,  # uvicorn logs through the command's logging setup
+            "log_level": "info" if log.isEnabledFor(logging.DEBUG) else "warning",
             "access_log": False,
             "timeout_graceful_shutdown": 30,
-            "limit_concurrency": None,
         }
-        print(f"serve: {bundle.name} {bundle.version} on http://{cfg.host}:{cfg.port} ({cfg.workers} worker(s))")
+        log.info(
+            "serve: %s %s on http://%s:%s (%d worker(s))", bundle.name, bundle.version, cfg.host, cfg.port, cfg.workers
+        )
         if cfg.workers > 1:
             os.environ[app_mod.ENV_BUNDLE] = str(bundle.root)
-            os.environ[app_mod.ENV_SETTINGS] = json.dumps(cfg.model_dump())
-            uvicorn.run(f"{app_mod.__name__}:app_from_env", factory=True, workers=cfg.workers, **common)
+            os.environ[app_mod.ENV_SETTINGS] = cfg.model_dump_json()
+            uvicorn.run(f"{app_mod.__name__}:app_from_env", factory=True, workers=cfg.workers, **options)
             return 0
-        app = app_mod.asgi_app(bundle, cfg)
-        _GracefulServer = _graceful_server_class()  # noqa: N806
-        server = _GracefulServer(uvicorn.Config(app, **common))
-        server.run()
-        state = app.state.serving
-        if state.error:
-            raise UserError(state.error)
+        app = app_mod.create_app(bundle, cfg)
+        server = uvicorn.Server(uvicorn.Config(app, **options))
+        _run_until_stopped(server)
+        if app.state.serving.error:
+            return UserError.exit_code  # the model loader has logged why
         if not server.started:
             raise UserError(f"could not start on {cfg.host}:{cfg.port} (port in use?)")
     return 0
 
 
-def _graceful_server_class() -> Any:
-    import uvicorn
+def _run_until_stopped(server: uvicorn.Server) -> None:
+    """Run uvicorn until SIGTERM or Ctrl+C, then return so the command exits 0 and removes its temp files.
 
-    class GracefulServer(uvicorn.Server):
-        """SIGTERM/SIGINT: drain, flush the prediction log, exit 0 (uvicorn would re-raise the signal)."""
-
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            super().handle_exit(sig, frame)
-            captured = getattr(self, "_captured_signals", None)
-            if isinstance(captured, list):
-                captured.clear()
-
-    return GracefulServer
+    While it runs, uvicorn handles SIGTERM itself (drain, then the lifespan's shutdown flushes
+    the prediction log) and afterwards re-raises the signal to the handler that was in place
+    before it started: this one, which asks the server to stop instead of killing the process.
+    """
+    previous = signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _score(ns: argparse.Namespace) -> int:
@@ -106,17 +113,12 @@ def _score(ns: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="score-") as tmp:
         bundle = _bundle(ns, Path(tmp))
         served = load(bundle, cfg)
-        summary = score(
-            served,
-            ns.input,
-            ns.output,
-            ns.rejects,
-            ns.batch_rows or cfg.score_batch_rows,
-            progress=not ns.no_progress,
-        )
-    print(f"{summary.line(ns.output, ns.rejects)} [{served.runtime}]")
+        log.info("score: runtime %s: %s", served.runtime, served.reason)
+        batch_rows = ns.batch_rows or cfg.score_batch_rows
+        summary = score(served, ns.input, ns.output, ns.rejects, batch_rows, show_progress=not ns.no_progress)
+    log.info("%s", summary.line(ns.output, ns.rejects))
     if summary.rejected and ns.rejects is None:
-        print(f"score: {summary.rejected} invalid row(s) skipped; pass --rejects PATH to keep them with reasons")
+        log.warning("score: %d invalid row(s) skipped; pass --rejects PATH to keep them with reasons", summary.rejected)
     return 0
 
 

@@ -1,16 +1,22 @@
-"""The HTTP server: FastAPI app factory (OpenAPI from the signature), prediction log off the hot path.
+"""The HTTP server: a FastAPI app for one verified bundle.
 
-`/predict` takes the raw request and validates the JSON bytes with the models
-generated from the signature (pydantic-core, no intermediate dicts, no pandas)
-and runs ONNX Runtime on per-column arrays: a single-row request costs tens of
-microseconds of model work instead of milliseconds for a Pipeline on a DataFrame.
-The generated models are also what /openapi.json documents.
+`/predict` reads the raw body and validates it with the pydantic models generated
+from the signature (`validation.py`), scores the records with the runtime chosen
+at load time (`model.py`: ONNX Runtime or the skops Pipeline) and queues one log
+row per prediction; a background thread writes the log, so the database is never
+on the request path. The generated models are also what /openapi.json documents.
+
+The body is read by hand rather than declared as a FastAPI parameter for three
+answers FastAPI's own body handling does not give: 413 as soon as a (streamed)
+body passes `serve.max_body_bytes`, 400 for a body that is not JSON at all (422 is
+for JSON that breaks the schema), and field locations without union noise for
+"one record or a list of records".
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
 import signal
 import sys
@@ -18,19 +24,23 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from ..adapters.predlog import LogWriter, PredictionLog, utcnow
+from ..adapters.progress import setup_logging
 from ..config.errors import UserError
 from ..config.serve import ServeSettings
-from ..registry.bundle import Bundle
+from ..registry.bundle import Bundle, open_bundle
 from . import model as model_mod
 from .validation import BadJSON, RequestModels, build, error_detail, parse
 
+log = logging.getLogger(__name__)
 JSON = "application/json"
 
 
@@ -46,6 +56,10 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class FeedbackResponse(BaseModel):
+    accepted: int
+
+
 class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
@@ -56,41 +70,48 @@ class ErrorResponse(BaseModel):
     detail: list[FieldError] | str
 
 
+@dataclass
 class State:
     """What the handlers share: the model once loaded, readiness, the log writer."""
 
-    def __init__(self) -> None:
-        self.model: model_mod.ServedModel | None = None
-        self.ready = False
-        self.error: str | None = None
-        self.writer: LogWriter | None = None
+    model: model_mod.ServedModel | None = None
+    ready: bool = False
+    error: str | None = None
+    writer: LogWriter | None = None
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def _error(status: int, detail: Any) -> Response:
-    return Response(_dumps({"detail": detail}), status_code=status, media_type=JSON)
-
-
-async def _read_body(request: Request, limit: int) -> bytes | Response:
-    """The body, or a 413 as soon as it (declared or streamed) exceeds the configured size."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it (declared or streamed) exceeds ``limit`` bytes."""
+    too_big = HTTPException(413, f"request body over {limit} bytes (serve.max_body_bytes)")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return _error(413, f"request body over {limit} bytes (serve.max_body_bytes)")
+        raise too_big
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            return _error(413, f"request body over {limit} bytes (serve.max_body_bytes)")
+            raise too_big
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _loader(state: State, bundle: Bundle, cfg: ServeSettings) -> None:
-    """Load and verify the model off the event loop; /ready turns 200 only after this succeeds."""
+def validated(body: bytes, one: type[BaseModel], many: Any) -> list[BaseModel]:
+    """One object or a non-empty list of objects; 400 when not JSON, 422 naming each bad field."""
+    try:
+        return parse(body, one, many)
+    except BadJSON as err:
+        raise HTTPException(400, f"body is not valid JSON: {err}") from None
+    except ValidationError as err:
+        raise HTTPException(422, error_detail(err)) from None
+
+
+def load_in_background(state: State, bundle: Bundle, cfg: ServeSettings) -> None:
+    """Load and verify the model off the event loop; /ready turns 200 only after this succeeds.
+
+    A model that cannot load stops the server the way an operator would (SIGTERM):
+    uvicorn drains, the lifespan flushes the log, the command exits non-zero.
+    """
     try:
         served = model_mod.load(bundle, cfg)
     except UserError as err:
@@ -98,16 +119,15 @@ def _loader(state: State, bundle: Bundle, cfg: ServeSettings) -> None:
     except Exception as err:  # an unreadable model must stop the server, not leave it half-up
         state.error = f"{bundle.root}: cannot load the model ({type(err).__name__}: {err})"
     if state.error is not None:
-        print(f"serve: error: {state.error}", file=sys.stderr, flush=True)
+        log.error("serve: %s", state.error)
         os.kill(os.getpid(), signal.SIGTERM)
         return
     state.model = served
-    for note in served.notes:
-        print(f"serve: {note}", file=sys.stderr, flush=True)
+    log.info("serve: runtime %s: %s", served.runtime, served.reason)
     if cfg.ready_delay_seconds:
         time.sleep(cfg.ready_delay_seconds)
     state.ready = True
-    print(f"serve: {served.name} {served.version} ready ({served.runtime})", file=sys.stderr, flush=True)
+    log.info("serve: %s %s ready", served.name, served.version)
 
 
 def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
@@ -115,27 +135,31 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
     sig = bundle.json(model_mod.SIGNATURE_FILE)
     models: RequestModels = build(sig, cfg.max_records)
     state = State()
-    metrics = bundle.json(model_mod.METRICS_FILE) if bundle.path(model_mod.METRICS_FILE).is_file() else None
-    lineage = bundle.json(model_mod.LINEAGE_FILE) if bundle.path(model_mod.LINEAGE_FILE).is_file() else None
-    onnx_report = bundle.json(model_mod.ONNX_REPORT_FILE) if bundle.path(model_mod.ONNX_REPORT_FILE).is_file() else None
+
+    def optional(name: str) -> Any:
+        return bundle.json(name) if bundle.path(name).is_file() else None
+
+    metrics = optional(model_mod.METRICS_FILE)
+    lineage = optional(model_mod.LINEAGE_FILE)
+    onnx_report = optional(model_mod.ONNX_REPORT_FILE)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        sys.setswitchinterval(cfg.gil_switch_interval_ms / 1000)  # the event loop's tail vs the log writer
-        log = PredictionLog(cfg.log_url).create()
-        state.writer = LogWriter(log, cfg.log_batch_size, cfg.log_flush_seconds).start()
-        threading.Thread(target=_loader, args=(state, bundle, cfg), name="model-loader", daemon=True).start()
+        # How long the log writer thread may hold the GIL before the event loop gets it back.
+        sys.setswitchinterval(cfg.gil_switch_interval_ms / 1000)
+        writer = LogWriter(PredictionLog(cfg.log_url).create(), cfg.log_batch_size, cfg.log_flush_seconds)
+        state.writer = writer.start()
+        threading.Thread(target=load_in_background, args=(state, bundle, cfg), name="model-loader", daemon=True).start()
         try:
             yield
         finally:
             state.ready = False
-            state.writer.close()
-            w = state.writer
-            print(
-                f"serve: prediction log flushed ({w.written['predictions']} predictions, "
-                f"{w.written['feedback']} feedback, {w.failed} failed)",
-                file=sys.stderr,
-                flush=True,
+            writer.close()
+            log.info(
+                "serve: prediction log flushed (%d predictions, %d feedback, %d failed)",
+                writer.written["predictions"],
+                writer.written["feedback"],
+                writer.failed,
             )
 
     app = FastAPI(
@@ -149,7 +173,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
     record_schema = models.record.model_json_schema(ref_template="#/components/schemas/{model}")
     feedback_schema = models.feedback.model_json_schema(ref_template="#/components/schemas/{model}")
 
-    def body_doc(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    def body_doc(name: str, description: str) -> dict[str, Any]:
         ref = {"$ref": f"#/components/schemas/{name}"}
         many = {"type": "array", "items": ref, "minItems": 1, "maxItems": cfg.max_records}
         return {
@@ -167,12 +191,17 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
         503: {"model": ErrorResponse, "description": "model not loaded yet"},
     }
 
+    def ready_model() -> model_mod.ServedModel:
+        if state.model is None or not state.ready:
+            raise HTTPException(503, "model not loaded yet (see /ready)")
+        return state.model
+
     @app.get("/health", summary="the process is up")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/ready", summary="the model is loaded and verified", responses={503: {"description": "not yet"}})
-    async def ready() -> Response:
+    async def ready() -> JSONResponse:
         if state.ready and state.model is not None:
             return JSONResponse({"ready": True, "runtime": state.model.runtime, "version": bundle.version})
         return JSONResponse({"ready": False, "reason": state.error or "model loading"}, status_code=503)
@@ -184,7 +213,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
             "model": bundle.name,
             "version": bundle.version,
             "runtime": served.runtime if served else None,
-            "notes": served.notes if served else [],
+            "runtime_reason": served.reason if served else None,
             "schema": sig,
             "metrics": metrics,
             "lineage": lineage,
@@ -194,95 +223,66 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
             "limits": {"max_body_bytes": cfg.max_body_bytes, "max_records": cfg.max_records},
         }
 
-    name, version = bundle.name, bundle.version
-
     @app.post(
         "/predict",
         summary="predict one record or a list of records",
-        response_model=None,
-        responses={200: {"model": PredictResponse}, **errors},
-        openapi_extra=body_doc("Record", record_schema, "one record or a non-empty list of records"),
+        responses=errors,
+        openapi_extra=body_doc("Record", "one record or a non-empty list of records"),
     )
-    async def predict(request: Request) -> Response:
+    async def predict(request: Request) -> PredictResponse:
         start = time.perf_counter()
-        body = await _read_body(request, cfg.max_body_bytes)
-        if isinstance(body, Response):
-            return body
-        status, payload = predict_core(body, start)
-        return Response(payload, status_code=status, media_type=JSON)
-
-    def predict_core(body: bytes, start: float) -> tuple[int, bytes]:
-        """The whole of /predict after the body is read: shared by the route and the fast path."""
-        served = state.model
-        if served is None or not state.ready:
-            return 503, _dumps({"detail": "model not loaded yet (see /ready)"})
-        try:
-            items = parse(body, models.record, models.many)
-        except BadJSON as err:
-            return 400, _dumps({"detail": f"body is not valid JSON: {err}"})
-        except ValidationError as err:
-            return 422, _dumps({"detail": error_detail(err)})
+        served = ready_model()
+        items = validated(await read_body(request, cfg.max_body_bytes), models.record, models.many)
         records = models.as_dicts(items)
         proba = served.proba_records(records).tolist()
-        classes = served.classes
-        latency = (time.perf_counter() - start) * 1000.0
+        latency_ms = (time.perf_counter() - start) * 1000.0
         ts = utcnow()
         out = []
-        put = state.writer.put_prediction  # type: ignore[union-attr]
-        for rec, row in zip(records, proba, strict=True):
-            pid = uuid.uuid4().hex
-            best = max(range(len(row)), key=row.__getitem__)
-            probs = dict(zip(classes, row, strict=True))
-            out.append({"id": pid, "prediction": classes[best], "probabilities": probs})
-            put(
+        for record, row in zip(records, proba, strict=True):
+            probabilities = dict(zip(served.classes, row, strict=True))
+            prediction = Prediction(
+                id=uuid.uuid4().hex,
+                prediction=served.classes[row.index(max(row))],
+                probabilities=probabilities,
+            )
+            out.append(prediction)
+            state.writer.put_prediction(  # type: ignore[union-attr]
                 {
-                    "id": pid,
+                    "id": prediction.id,
                     "ts": ts,
-                    "model": name,
-                    "version": version,
-                    "inputs": rec,
-                    "prediction": classes[best],
-                    "probabilities": probs,
-                    "latency_ms": latency,
+                    "model": bundle.name,
+                    "version": bundle.version,
+                    "inputs": record,
+                    "prediction": prediction.prediction,
+                    "probabilities": probabilities,
+                    "latency_ms": latency_ms,
                 }
             )
-        return 200, _dumps({"model": name, "version": version, "predictions": out})
-
-    app.state.predict_core = predict_core
+        return PredictResponse(model=bundle.name, version=bundle.version, predictions=out)
 
     @app.post(
         "/feedback",
         summary="the observed label for an earlier prediction id",
         status_code=202,
-        response_model=None,
         responses={202: {"description": "queued for the log"}, **errors},
-        openapi_extra=body_doc("Feedback", feedback_schema, "one feedback object or a non-empty list"),
+        openapi_extra=body_doc("Feedback", "one feedback object or a non-empty list"),
     )
-    async def feedback(request: Request) -> Response:
-        body = await _read_body(request, cfg.max_body_bytes)
-        if isinstance(body, Response):
-            return body
-        try:
-            items = parse(body, models.feedback, models.feedback_many)
-        except BadJSON as err:
-            return _error(400, f"body is not valid JSON: {err}")
-        except ValidationError as err:
-            return _error(422, error_detail(err))
+    async def feedback(request: Request) -> FeedbackResponse:
+        items = validated(await read_body(request, cfg.max_body_bytes), models.feedback, models.feedback_many)
         ts = utcnow()
         for item in items:
             state.writer.put_feedback(  # type: ignore[union-attr]
                 {"prediction_id": item.prediction_id, "label": item.label, "ts": ts}  # type: ignore[attr-defined]
             )
-        return Response(_dumps({"accepted": len(items)}), status_code=202, media_type=JSON)
+        return FeedbackResponse(accepted=len(items))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, err: Exception) -> Response:  # a bug, never the client's input
-        print(f"serve: unexpected {type(err).__name__}: {err}", file=sys.stderr, flush=True)
-        return _error(500, "internal error")
+    async def unexpected(_: Request, err: Exception) -> JSONResponse:
+        """A bug, never the client's input: answer 500 (uvicorn logs the traceback), keep the worker."""
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     def openapi() -> dict[str, Any]:
-        from fastapi.openapi.utils import get_openapi
-
+        """FastAPI's document plus the generated Record and Feedback schemas the bodies refer to."""
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
@@ -297,76 +297,17 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
     return app
 
 
-# --------------------------------------------------------------- the hot path
-class FastPredict:
-    """ASGI wrapper: POST /predict goes straight to the shared core, everything else to FastAPI.
-
-    Same validation, same answers, same log rows as the FastAPI route (which documents it);
-    what it skips is routing, dependency solving and Request objects: about a third of
-    the per-request cost on one worker (see docs/performance.md, Serving).
-    """
-
-    def __init__(self, app: FastAPI, max_body: int) -> None:
-        self.app = app
-        self.max_body = max_body
-        self.state = app.state
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status, payload = await self._body(scope, receive)
-        if status == 200:
-            try:
-                status, payload = self.state.predict_core(payload, start)
-            except Exception as err:  # a bug, never the client's input: answer, keep the worker
-                print(f"serve: unexpected {type(err).__name__}: {err}", file=sys.stderr, flush=True)
-                status, payload = 500, _dumps({"detail": "internal error"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", JSON.encode()), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-
-    async def _body(self, scope: dict[str, Any], receive: Any) -> tuple[int, bytes]:
-        too_big = (413, _dumps({"detail": f"request body over {self.max_body} bytes (serve.max_body_bytes)"}))
-        for key, value in scope.get("headers", ()):
-            if key == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
-                return too_big
-        chunks = []
-        size = 0
-        more = True
-        while more:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return 400, _dumps({"detail": "client disconnected"})
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return too_big
-            chunks.append(chunk)
-            more = msg.get("more_body", False)
-        return 200, b"".join(chunks)
-
-
-def asgi_app(bundle: Bundle, cfg: ServeSettings) -> FastPredict:
-    """What uvicorn serves: the FastAPI app behind the /predict fast path."""
-    return FastPredict(create_app(bundle, cfg), cfg.max_body_bytes)
-
-
 # --------------------------------------------------------------- multi-worker entry point
 ENV_BUNDLE = "ML_GITOPS_SERVE_BUNDLE"
 ENV_SETTINGS = "ML_GITOPS_SERVE_SETTINGS"
 
 
-def app_from_env() -> FastPredict:
-    """uvicorn factory for `workers > 1` (each worker process builds its own app)."""
-    from ..registry.bundle import open_bundle
+def app_from_env() -> FastAPI:
+    """uvicorn factory for `workers > 1`: each worker process builds its own app from the environment.
 
+    Workers are fresh processes, so each sets up logging again (at the default level).
+    """
+    setup_logging()
     bundle = open_bundle(os.environ[ENV_BUNDLE])
     cfg = ServeSettings.model_validate_json(os.environ[ENV_SETTINGS])
-    return asgi_app(bundle, cfg)
+    return create_app(bundle, cfg)

@@ -3,7 +3,8 @@
 ONNX Runtime is used only when the bundle carries `model.onnx`, its export
 report (if any) says usable, and a load-time check on rows drawn from the
 signature agrees with the skops Pipeline within `serve.onnx.tolerance`.
-Otherwise the Pipeline answers (slower per row, same results).
+Otherwise the skops Pipeline (scikit-learn) answers: slower per row, same results.
+`ServedModel.reason` says which runtime was chosen and why.
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import skops.io as sio
+
+from ..adapters.io import read_json, write_json
+from ..adapters.onnx import OnnxPredictor, frame_feed, records_feed, sklearn_frame, synthetic_rows
+from ..adapters.persistence import ALLOWED_TYPES, load_model
 from ..config import paths
 from ..config.errors import UserError
 from ..config.serve import ServeSettings
-from ..registry.bundle import Bundle, open_bundle, write_manifest
+from ..registry.bundle import Bundle, open_bundle, sha256, write_manifest
 
 MODEL_FILE = "model.skops"
 ONNX_FILE = "model.onnx"
@@ -40,10 +48,6 @@ WORKSPACE_FILES = {
 
 def preflight(path: str | Path) -> Bundle:
     """Everything that must hold before the server starts: checksums, signature, allow-listed types."""
-    import skops.io as sio
-
-    from ..adapters.persistence import ALLOWED_TYPES
-
     bundle = open_bundle(path)
     for rel in (MODEL_FILE, SIGNATURE_FILE):
         if not bundle.path(rel).is_file():
@@ -71,8 +75,6 @@ def _git_sha() -> str | None:
 
 def workspace_bundle(dest: Path | None = None) -> Path:
     """A bundle from the pipeline's own outputs (models/, reports/metrics.json) until releases exist."""
-    from ..adapters.io import read_json, write_json
-
     for rel in (paths.MODEL, paths.SIGNATURE):
         if not rel.is_file():
             raise UserError(f"{rel}: not found (run `make run` first, or pass --bundle)")
@@ -81,8 +83,6 @@ def workspace_bundle(dest: Path | None = None) -> Path:
     for name, src in WORKSPACE_FILES.items():
         if src.is_file() and src.stat().st_size > 0:
             shutil.copyfile(src, root / name)
-    from ..registry.bundle import sha256
-
     sig = read_json(paths.SIGNATURE)
     digest = sha256(paths.MODEL)
     write_json(root / LINEAGE_FILE, {"source": "workspace", "git_sha": _git_sha(), "model_sha256": digest})
@@ -99,40 +99,29 @@ class ServedModel:
     classes: list[str]
     features: list[str]
     pipeline: Any
-    onnx: Any = None
-    notes: list[str] = field(default_factory=list)
+    onnx: OnnxPredictor | None = None
+    reason: str = ""  # why this runtime: the startup line and /metadata say it
 
-    def proba_records(self, records: Sequence[Mapping[str, Any]]) -> Any:
-        """Probabilities for validated records (dicts feature -> value)."""
+    def proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Probabilities for validated records (dicts feature -> value).
+
+        ONNX Runtime takes one array per column, built straight from the records: a
+        DataFrame per request would cost more than the model itself on a single row.
+        """
         if self.onnx is not None:
-            from ..adapters.onnx import records_feed
-
             return self.onnx.proba(records_feed(records, self.onnx.kinds))
-        import pandas as pd
-
-        from ..adapters.onnx import sklearn_frame
-
         frame = pd.DataFrame.from_records(list(records), columns=self.features)
         return self.pipeline.predict_proba(sklearn_frame(frame, self.signature))
 
-    def proba_frame(self, frame: Any) -> Any:
+    def proba_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities for a validated DataFrame of feature columns (batch scoring)."""
         if self.onnx is not None:
-            from ..adapters.onnx import frame_feed
-
             return self.onnx.proba(frame_feed(frame, self.onnx.kinds))
-        from ..adapters.onnx import sklearn_frame
-
         return self.pipeline.predict_proba(sklearn_frame(frame[self.features], self.signature))
 
 
 def load(bundle: Bundle, cfg: ServeSettings) -> ServedModel:
     """Load the Pipeline (allow-list) and, when allowed and verified, the ONNX model."""
-    import numpy as np
-
-    from ..adapters.onnx import OnnxPredictor, frame_feed, sklearn_frame, synthetic_rows
-    from ..adapters.persistence import load_model
-
     sig = bundle.json(SIGNATURE_FILE)
     pipeline = load_model(bundle.path(MODEL_FILE))
     classes = [str(c) for c in pipeline.classes_]
@@ -140,7 +129,7 @@ def load(bundle: Bundle, cfg: ServeSettings) -> ServedModel:
         raise UserError(f"{bundle.path(SIGNATURE_FILE)}: classes {sig['classes']} differ from the model's {classes}")
     served = ServedModel(bundle.name, bundle.version, sig, "sklearn", classes, list(sig["features"]), pipeline)
     if cfg.runtime == "sklearn":
-        served.notes.append("runtime forced to sklearn by serve.runtime")
+        served.reason = "the skops Pipeline answers, because serve.runtime is sklearn"
         return served
     onnx_path = bundle.path(ONNX_FILE)
     report = bundle.json(ONNX_REPORT_FILE) if bundle.path(ONNX_REPORT_FILE).is_file() else {}
@@ -160,10 +149,14 @@ def load(bundle: Bundle, cfg: ServeSettings) -> ServedModel:
                 reason = f"ONNX differs from the Pipeline at load time (max |Δp| {diff:.3g})"
             else:
                 served.onnx, served.runtime = predictor, "onnx"
+                served.reason = (
+                    f"{ONNX_FILE} matches the skops Pipeline on {LOAD_CHECK_ROWS} rows "
+                    f"(max |Δp| {diff:.3g} <= serve.onnx.tolerance {cfg.onnx.tolerance:g})"
+                )
         except Exception as err:  # a graph ONNX Runtime cannot run: fall back, say why
             reason = f"ONNX Runtime cannot run the model ({type(err).__name__})"
     if reason is not None:
         if cfg.runtime == "onnx":
             raise UserError(f"{bundle.root}: serve.runtime is onnx but {reason}")
-        served.notes.append(f"using scikit-learn: {reason}")
+        served.reason = f"the skops Pipeline answers, because {reason}"
     return served
