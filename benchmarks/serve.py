@@ -29,8 +29,22 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from ml_gitops.adapters.onnx import synthetic_rows  # noqa: E402
+from ml_gitops.adapters.predlog import PredictionLog  # noqa: E402
+from ml_gitops.config.serve import ServeSettings  # noqa: E402
+from ml_gitops.registry.bundle import open_bundle  # noqa: E402
+from ml_gitops.serving.batch import score  # noqa: E402
+from ml_gitops.serving.model import load as load_model  # noqa: E402
+from ml_gitops.serving.model import workspace_bundle  # noqa: E402
+
 CONNECTIONS = 8
 BATCH = 100
 
@@ -159,9 +173,6 @@ def http_section(bundle: Path, records: list[dict], seconds: float, tmp: Path) -
 
 
 def exact_run(bundle: Path, record: dict, total: int, tmp: Path) -> dict:
-    sys.path.insert(0, str(HERE.parent / "src"))
-    from ml_gitops.adapters.predlog import PredictionLog
-
     port = free_port()
     log = f"sqlite:///{tmp / 'exact-log.db'}"
     exe = str(Path(sys.executable).parent / "ml-gitops")
@@ -173,17 +184,6 @@ def exact_run(bundle: Path, record: dict, total: int, tmp: Path) -> dict:
 
 
 def batch_section(bundle: Path, rows: int, tmp: Path) -> dict:
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ml_gitops.adapters.onnx import synthetic_rows
-    from ml_gitops.config.serve import ServeSettings
-    from ml_gitops.registry.bundle import open_bundle
-    from ml_gitops.serving.batch import score
-    from ml_gitops.serving.model import load as load_model
-
     b = open_bundle(bundle)
     served = load_model(b, ServeSettings())
     frame = synthetic_rows(served.signature, rows, 1)
@@ -202,9 +202,8 @@ def batch_section(bundle: Path, rows: int, tmp: Path) -> dict:
         whole[f"proba_{c}"] = proba[:, i]
     whole.to_parquet(tmp / "inproc.parquet", compression="zstd", index=False)
     inproc = rows / (time.perf_counter() - t)
-    summary = score(
-        served, src, tmp / "scored.parquet", tmp / "rejects.parquet", ServeSettings().score_batch_rows, False
-    )
+    batch_rows = ServeSettings().score_batch_rows
+    summary = score(served, src, tmp / "scored.parquet", tmp / "rejects.parquet", batch_rows, show_progress=False)
     return {
         "rows": rows,
         "runtime": served.runtime,
@@ -226,12 +225,8 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmpdir:
         tmp = Path(tmpdir)
-        from ml_gitops.serving.model import workspace_bundle
-
         bundle = ns.bundle or workspace_bundle(tmp / "bundle")
         sig = json.loads((bundle / "signature.json").read_text())
-        import pandas as pd
-
         test = pd.read_parquet("data/processed/test.parquet")[list(sig["features"])].head(BATCH)
         records = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in test.to_dict(orient="records")]
         http = http_section(bundle, records, ns.seconds, tmp)

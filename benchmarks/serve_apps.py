@@ -15,13 +15,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import uvicorn
+from fastapi import Body, FastAPI
+
+from ml_gitops.adapters.onnx import OnnxPredictor, records_feed
+from ml_gitops.adapters.persistence import load_model
+
 
 def baseline_app(bundle: Path) -> Any:
-    import pandas as pd
-    from fastapi import Body, FastAPI
-
-    from ml_gitops.adapters.persistence import load_model
-
     pipe = load_model(bundle / "model.skops")
     classes = [str(c) for c in pipe.classes_]
     app = FastAPI()
@@ -41,8 +43,6 @@ def baseline_app(bundle: Path) -> Any:
 
 
 def bare_app(bundle: Path) -> Any:
-    from ml_gitops.adapters.onnx import OnnxPredictor, records_feed
-
     sig = json.loads((bundle / "signature.json").read_text())
     model = OnnxPredictor((bundle / "model.onnx").read_bytes(), sig)
     classes = model.classes
@@ -74,8 +74,6 @@ def bare_app(bundle: Path) -> Any:
 
 
 def main() -> None:
-    import uvicorn
-
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=["baseline", "bare"])
     parser.add_argument("--bundle", type=Path, required=True)
