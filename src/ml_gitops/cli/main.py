@@ -113,6 +113,14 @@ def _run_stage(name: str, keys: list[str]) -> Handler:
     return handler
 
 
+def _lock(ns: argparse.Namespace) -> int:
+    from ..config.lockfile import check_lock
+
+    check_lock(ns.lock, thorough=True)
+    log.debug("%s: readable", ns.lock)
+    return 0
+
+
 def _params(ns: argparse.Namespace) -> int:
     from ..adapters import params
 
@@ -221,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("sync", help="compose conf/ into params.yaml (rewritten only when it changes)")
     actions.add_parser("check", help="fail when params.yaml disagrees with conf/ or does not validate")
     p.set_defaults(handler=_params)
+
+    p = sub.add_parser("lock", help="check dvc.lock before `dvc repro` (an interrupted DVC write leaves it empty)")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = actions.add_parser("check", help="fail with one line when dvc.lock is empty or not valid YAML")
+    check.add_argument("--lock", type=Path, default=paths.DVC_LOCK, help="the lock file (default: dvc.lock)")
+    p.set_defaults(handler=_lock)
 
     p = sub.add_parser("metrics", help="print the metrics table of the last evaluate")
     p.add_argument("--metrics", type=Path, default=paths.METRICS, help=PATH_HELP[paths.METRICS])
