@@ -70,7 +70,7 @@ def _compose_with_hydra(overrides: list[str]):
 
 
 def test_launcher_configs_do_not_leak_into_params_yaml() -> None:
-    from ml_gitops.config import params
+    from ml_gitops.adapters import params
 
     text = params.compose_text(ROOT / "conf")
     assert "hydra" not in text and "launcher" not in text

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from ml_gitops.config.errors import UserError
+from ml_gitops.config.sweep import parse_sweep_settings
 from ml_gitops.experiments import multirun
 from ml_gitops.experiments.sweep import (
     changed_params,
@@ -14,7 +15,6 @@ from ml_gitops.experiments.sweep import (
     grid_size,
     param_deps,
     parse_grid,
-    parse_sweep_settings,
     rank,
     uncovered_keys,
 )
