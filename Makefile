@@ -44,7 +44,7 @@ help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 ##@ Basics
-.PHONY: install install-dev install-pip run test lint format params params-check repro metrics clean
+.PHONY: install install-dev install-pip run test test-all lint format params params-check repro metrics clean
 install: $(VENV)/.run-deps ## create .venv from uv.lock (pipeline dependencies)
 install-dev: $(VENV)/.dev-deps ## create .venv with test and lint tools too
 
@@ -57,7 +57,12 @@ run: $(VENV)/.run-deps ## run the whole pipeline on the default data and print t
 	@dvc repro
 	@ml-gitops metrics
 
-test: $(VENV)/.dev-deps ## run the whole test suite
+# `make test` is the fast loop (unit tests and the e2e tests of the main paths); tests marked
+# `slow` (the baked project's own suite, sweeps, scale runs, S3, fuzz) run only in `make test-all`.
+test: $(VENV)/.dev-deps ## fast suite: unit + main-path e2e tests (not the ones marked slow)
+	@pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(VENV)/.dev-deps ## every test, the slow ones included
 	@pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-deps $(ACTIONLINT) ## ruff, the params guard, workflow checks (all pre-commit hooks)

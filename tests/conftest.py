@@ -42,3 +42,13 @@ def settings_dict() -> dict:
     from .helpers import ROOT
 
     return load_params(ROOT / "params.yaml")
+
+
+# Whole directories that only `make test-all` runs (scale runs at 1e5+ rows).
+SLOW_DIRS = ("scale",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(item.fspath).parent.name in SLOW_DIRS:
+            item.add_marker(pytest.mark.slow)

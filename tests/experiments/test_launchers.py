@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import ROOT, env, run
+from ..helpers import ROOT, run
 
 pytestmark = pytest.mark.e2e
 
@@ -119,27 +119,3 @@ def test_slurm_submission_script_renders_without_a_cluster(tmp_path: Path, monke
     ):
         assert line in script, f"{line!r} missing from:\n{script}"
     assert "python -m ml_gitops.experiments.multirun" in script
-
-
-def test_ray_launcher_config_is_documented_when_the_plugin_is_absent() -> None:
-    text = (ROOT / "conf/hydra/launcher/ray_local.yaml").read_text()
-    assert "hydra-ray-launcher" in text and "NOT in the lock" in text
-    try:
-        import hydra_plugins.hydra_ray_launcher  # noqa: F401
-    except ImportError:
-        pytest.skip("hydra-ray-launcher not installed (see conf/hydra/launcher/ray_local.yaml)")
-    cfg = _compose_with_hydra(["hydra/launcher=ray_local"])
-    assert cfg.hydra.launcher.ray.init.num_cpus == 2
-
-
-@pytest.mark.slow
-def test_ray_multirun_on_a_local_instance(repo: Path) -> None:
-    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="hydra-ray-launcher is not in the lock")
-    sweep_dir = repo / "multirun" / "ray"
-    env_ = {**env(), "RAY_USAGE_STATS_ENABLED": "0"}
-    run(
-        ["ml-gitops", "sweep", "run", "--launcher", "ray_local", f"hydra.sweep.dir={sweep_dir}", "model.C=0.01,0.3"],
-        cwd=repo,
-        env=env_,
-    )
-    assert all((sweep_dir / job / "metrics.json").exists() for job in ("0", "1"))

@@ -10,7 +10,7 @@ import pytest
 
 from ..helpers import run, stages_run
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # make test-all only
 
 BUCKET = "ml-gitops-test"
 KEY_ID, SECRET = "testing-key", "testing-secret"  # moto accepts any credentials
