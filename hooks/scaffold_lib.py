@@ -7,7 +7,10 @@ Hook scripts are Jinja-rendered by cookiecutter, so they stay tiny and call this
 
 from __future__ import annotations
 
+import argparse
+import json
 import keyword
+import logging
 import os
 import re
 import shutil
@@ -16,8 +19,12 @@ import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
+
+from cookiecutter.exceptions import CookiecutterException, FailedHookException
+from cookiecutter.generate import generate_context
+from cookiecutter.main import cookiecutter
+from cookiecutter.prompt import prompt_for_config
 
 # Files that make the root a template; they never reach a generated project.
 SHIM = ("cookiecutter.json", "hooks/", "{{cookiecutter.project_slug}}/", "tests/scaffold/")
@@ -26,10 +33,57 @@ PLACEHOLDER = ".template-placeholder"
 KEEP_REMOTE = "local"
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 EMAIL_RE = re.compile(r"^[^@\s\"'\\]+@[^@\s\"'\\]+\.[^@\s\"'\\]+$")
-# Characters that would break the TOML/Python strings the answers are written into.
-UNSAFE_TEXT = ('"', "\\", "\n", "\r")
-# Dependencies whose import name differs from the distribution name (the rest: '-' -> '_').
-IMPORT_NAMES = {"scikit-learn": "sklearn", "hydra-core": "hydra", "pyyaml": "yaml", "python-dateutil": "dateutil"}
+# project_name lands in Python strings and YAML unescaped: these characters are refused there.
+UNSAFE_NAME = ('"', "\\")
+# Jinja syntax: cookiecutter renders answers, and `cruft update` re-renders the stored ones.
+JINJA_TOKENS = ("{{", "}}", "{%", "%}", "{#", "#}")
+# Module names that sys.stdlib_module_names omits but a package must not take either.
+RESERVED_MODULES = {"test", "tests"}
+# Locked distributions whose top-level modules are not the default name ('-' -> '_').
+# tests/scaffold/test_lib.py checks this against the wheels' metadata of the locked environment.
+IMPORT_NAMES = {
+    "antlr4-python3-runtime": ("antlr4",),
+    "atpublic": ("public",),
+    "attrs": ("attr", "attrs"),
+    "cfn-lint": ("cfnlint",),
+    "configobj": ("configobj", "validate"),
+    "flufl-lock": ("flufl",),
+    "fonttools": ("fonttools",),
+    "gitpython": ("git",),
+    "graphql-core": ("graphql",),
+    "hydra-core": ("hydra",),
+    "hydra-joblib-launcher": ("hydra_plugins",),
+    "hydra-submitit-launcher": ("hydra_plugins",),
+    "import-linter": ("importlinter",),
+    "jsonpatch": ("jsonpatch", "jsonpatch_cli"),
+    "markdown-it-py": ("markdown_it",),
+    "matplotlib": ("matplotlib", "mpl_toolkits", "pylab"),
+    "mkdocs-material": ("material",),
+    "mkdocs-material-extensions": ("materialx",),
+    "omegaconf": ("omegaconf", "pydevd_plugins"),
+    "opentelemetry-api": ("opentelemetry",),
+    "pillow": ("pil",),
+    "protobuf": ("google",),
+    "pymdown-extensions": ("pymdownx",),
+    "pytest": ("pytest", "py"),
+    "pytest-xdist": ("xdist",),
+    "python-dateutil": ("dateutil",),
+    "python-dotenv": ("dotenv",),
+    "python-slugify": ("slugify",),
+    "pyyaml": ("yaml",),
+    "pyyaml-env-tag": ("yaml_env_tag",),
+    "pywin32": ("win32", "win32api", "win32con", "win32com", "pythoncom", "pywintypes", "pythonwin"),
+    "rpds-py": ("rpds",),
+    "ruamel-yaml": ("ruamel",),
+    "ruamel-yaml-clib": ("ruamel",),
+    "scikit-learn": ("sklearn",),
+    "sympy": ("sympy", "isympy"),
+    "zc-lockfile": ("zc",),
+}
+# Markdown blocks about the template itself: dropped from a baked project, or shown only there.
+TEMPLATE_ONLY = re.compile(r"^<!-- template-only -->\n.*?^<!-- /template-only -->\n", re.MULTILINE | re.DOTALL)
+PROJECT_ONLY = re.compile(r"^<!-- project-only\n(.*?)^-->\n", re.MULTILINE | re.DOTALL)
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]  # hooks/ sits at the template root
 
 
 class ScaffoldError(Exception):
@@ -54,29 +108,57 @@ class Identity:
 
 
 # ---------------------------------------------------------------- validation (pre_gen)
-def dependency_modules() -> set[str]:
-    """Top-level import names of every installed distribution (a package must not shadow one)."""
-    return {name for name in metadata.packages_distributions() if name.isidentifier()}
+def normalise(dist: str) -> str:
+    """PEP 503 distribution name: lowercase, runs of '-', '_', '.' become '-'."""
+    return re.sub(r"[-_.]+", "-", dist).lower()
 
 
-def template_dependencies(root: Path) -> set[str]:
-    """Top-level modules the template's own dependencies provide (from pyproject + uv.lock names)."""
+def import_names(dist: str) -> tuple[str, ...]:
+    dist = normalise(dist)
+    return IMPORT_NAMES.get(dist, (dist.replace("-", "_"),))
+
+
+def locked_distributions(root: Path) -> set[str]:
+    """Every distribution of the project's dependency closure: uv.lock, plus pyproject's direct deps."""
+    names: set[str] = set()
+    lock = root / "uv.lock"
+    if lock.is_file():
+        names |= {normalise(p["name"]) for p in tomllib.loads(lock.read_text(encoding="utf-8")).get("package", [])}
     data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    project = data.get("project", {})
-    reqs = list(project.get("dependencies", []))
+    reqs = list(data.get("project", {}).get("dependencies", []))
     for group in data.get("dependency-groups", {}).values():
         reqs.extend(r for r in group if isinstance(r, str))
-    names = set()
     for r in reqs:
         m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", r)
         if m:
-            dist = m.group(1).lower().replace("_", "-").replace(".", "-")
-            names.add(IMPORT_NAMES.get(dist, dist.replace("-", "_")))
+            names.add(normalise(m.group(1)))
     return names
+
+
+def forbidden_modules(root: Path) -> set[str]:
+    """Top-level modules of the locked closure: never the interpreter running cookiecutter."""
+    own = root_identity(root)
+    dists = locked_distributions(root) - {normalise(own.slug)}
+    return {m.lower() for d in dists for m in import_names(d)} - {own.package}
+
+
+def jinja_token(value: object) -> str | None:
+    text = str(value)
+    return next((t for t in JINJA_TOKENS if t in text), None)
+
+
+def check_jinja(answers: Mapping[str, object]) -> None:
+    for key, value in answers.items():
+        token = jinja_token(value) if not str(key).startswith("_") else None
+        if token:
+            raise ScaffoldError(
+                f"{key} {value!r} contains {token!r}: answers cannot hold Jinja syntax (cruft update would fail)"
+            )
 
 
 def validate(answers: Mapping[str, object], extra_forbidden: Iterable[str] = ()) -> None:
     """Refuse a bad answer with one line naming it (raises ScaffoldError)."""
+    check_jinja(answers)
     slug = str(answers.get("project_slug", ""))
     package = str(answers.get("package_name", ""))
     if not SLUG_RE.match(slug):
@@ -89,7 +171,7 @@ def validate(answers: Mapping[str, object], extra_forbidden: Iterable[str] = ())
         raise ScaffoldError(f"package_name {package!r} is a Python keyword")
     if package != package.lower():
         raise ScaffoldError(f"package_name {package!r} must be lowercase (PEP 8)")
-    if package in sys.stdlib_module_names:
+    if package in sys.stdlib_module_names or package in RESERVED_MODULES:
         raise ScaffoldError(f"package_name {package!r} shadows the standard-library module {package!r}")
     if package in set(extra_forbidden):
         raise ScaffoldError(f"package_name {package!r} shadows the module {package!r} of a dependency")
@@ -97,9 +179,14 @@ def validate(answers: Mapping[str, object], extra_forbidden: Iterable[str] = ())
         value = str(answers.get(key, ""))
         if not value.strip():
             raise ScaffoldError(f"{key} is empty")
-        bad = [c for c in UNSAFE_TEXT if c in value]
-        if bad:
-            raise ScaffoldError(f"{key} {value!r} contains {bad[0]!r}, which cannot be written into pyproject.toml")
+        if any(not c.isprintable() for c in value):
+            raise ScaffoldError(f"{key} {value!r} must be one line of printable text")
+    name = str(answers.get("project_name", ""))
+    bad = [c for c in UNSAFE_NAME if c in name]
+    if bad:
+        raise ScaffoldError(
+            f"project_name {name!r} contains {bad[0]!r}, which Python strings and YAML in the project cannot hold"
+        )
     email = str(answers.get("author_email", ""))
     if not EMAIL_RE.match(email):
         raise ScaffoldError(f"author_email {email!r} is not an e-mail address")
@@ -108,17 +195,9 @@ def validate(answers: Mapping[str, object], extra_forbidden: Iterable[str] = ())
         raise ScaffoldError(f"dvc_remote_url {url!r} is invalid: give a URL/path without spaces, or 'local'")
 
 
-def forbidden_modules(root: Path) -> set[str]:
-    """Module names a new package must not take: the template's dependencies and what is installed."""
-    own = root_identity(root).package
-    return (template_dependencies(root) | dependency_modules()) - {own}
-
-
 # ---------------------------------------------------------------- the template root
 def root_identity(root: Path) -> Identity:
     """The root's own identity: pyproject.toml plus the project name default in cookiecutter.json."""
-    import json
-
     data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     project = data["project"]
     scripts = project.get("scripts", {})
@@ -218,6 +297,7 @@ def copy_renamed(
     Returns (written paths, paths whose content the renaming changed).
     """
     rename = make_renamer(replacements(old, new))
+    rename_toml = make_renamer(replacements(old, toml_escaped(new)))
     written: list[str] = []
     changed: set[str] = set()
     for rel in files if files is not None else source_files(root):
@@ -234,7 +314,7 @@ def copy_renamed(
             except UnicodeDecodeError:
                 text = None
             if text is not None and "\0" not in text:
-                renamed = rename(text).encode("utf-8")
+                renamed = (rename_toml if rel.endswith(".toml") else rename)(project_text(rel, text)).encode("utf-8")
                 if renamed != data:
                     changed.add(out_rel)
                 data = renamed
@@ -242,6 +322,33 @@ def copy_renamed(
             shutil.copymode(src, target)
         written.append(out_rel)
     return written, changed
+
+
+def toml_escaped(new: Identity) -> Identity:
+    """The free-text answers as they sit inside TOML basic strings ("..."): quotes and backslashes escaped."""
+
+    def esc(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"')
+
+    return Identity(
+        new.project_name,
+        new.slug,
+        new.package,
+        esc(new.description),
+        esc(new.author_name),
+        new.author_email,
+        new.script,
+    )
+
+
+def project_text(rel: str, text: str) -> str:
+    """A Markdown file as the baked project shows it: template-only blocks dropped, project-only shown."""
+    if not rel.endswith(".md"):
+        return text
+    text = PROJECT_ONLY.sub(lambda m: m.group(1), TEMPLATE_ONLY.sub("", text))
+    if "<!-- template-only -->" in text or "<!-- /template-only -->" in text or "<!-- project-only" in text:
+        raise ScaffoldError(f"{rel}: unbalanced template-only/project-only markers (each on its own line)")
+    return text
 
 
 LOCK_CMD = re.compile(r"^(\s*)cmd: (?![>|'\"])(.*)$")
@@ -298,18 +405,22 @@ def refresh_lock(lock_text: str, dest: Path, changed: set[str]) -> str:
     return LOCK_ENTRY.sub(fix, lock_text)
 
 
+def git_identity_missing(dest: Path, key: str) -> bool:
+    env_var = {"user.name": "GIT_AUTHOR_NAME", "user.email": "GIT_AUTHOR_EMAIL"}[key]
+    proc = subprocess.run(["git", "config", "--get", key], cwd=dest, capture_output=True, text=True, check=False)
+    return not proc.stdout.strip() and not os.environ.get(env_var)
+
+
 def init_git(dest: Path, new: Identity) -> None:
-    """git init + first commit; the answers are the committer when git has no identity configured."""
-    env = dict(os.environ)
-    for var, value in (("NAME", new.author_name), ("EMAIL", new.author_email)):
-        env.setdefault(f"GIT_AUTHOR_{var}", value)
-        env.setdefault(f"GIT_COMMITTER_{var}", value)
+    """git init -b main + first commit; the answers are the author only when git has no identity."""
+    fallback = {"user.name": new.author_name, "user.email": new.author_email}
+    subprocess.run(["git", "init", "--quiet", "-b", "main"], cwd=dest, capture_output=True, check=False)
+    config = [f"-c{k}={v}" for k, v in fallback.items() if git_identity_missing(dest, k)]
     for cmd in (
-        ["git", "init", "--quiet", "-b", "main"],
         ["git", "add", "--all"],
-        ["git", "commit", "--quiet", "-m", f"Start {new.project_name} from the ML GitOps template"],
+        ["git", *config, "commit", "--quiet", "-m", f"Start {new.project_name} from the ML GitOps template"],
     ):
-        proc = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise ScaffoldError(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
 
@@ -331,7 +442,7 @@ def render(context: Mapping[str, object], dest: Path, root: Path) -> list[str]:
 
 
 def wants_git(context: Mapping[str, object]) -> bool:
-    value = context.get("init_git", False)
+    value = context.get("init_git", True)
     return value is True or str(value).strip().lower() in {"y", "yes", "true", "1"}
 
 
@@ -363,3 +474,68 @@ def hook_main(stage: str, context: Mapping[str, object], root: Path) -> int:
     except ScaffoldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+# ---------------------------------------------------------------- `make new`: check, then bake
+def answers_from(root: Path, given: Mapping[str, str]) -> dict[str, object]:
+    """The full answers cookiecutter would use with --no-input: defaults rendered around the given ones."""
+    check_jinja(given)  # before cookiecutter renders them: its own error names no field
+    known = json.loads((root / "cookiecutter.json").read_text(encoding="utf-8"))
+    unknown = sorted(k for k in given if k not in known or k.startswith("_"))
+    if unknown:
+        public = ", ".join(k for k in known if not k.startswith("_"))
+        raise ScaffoldError(f"unknown answer {unknown[0]!r}: the answers are {public}")
+    try:
+        context = generate_context(str(root / "cookiecutter.json"), extra_context=dict(given))
+    except ValueError as exc:  # e.g. init_git=maybe
+        raise ScaffoldError(str(exc)) from exc
+    return dict(prompt_for_config(context, no_input=True))
+
+
+def parse_answers(pairs: Iterable[str]) -> dict[str, str]:
+    answers = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ScaffoldError(f"answer {pair!r} is not key=value")
+        answers[key] = value
+    return answers
+
+
+def validate_answers_cli(argv: list[str], root: Path = TEMPLATE_ROOT) -> int:
+    """Check key=value answers as cookiecutter would receive them: 0, or 2 with one line."""
+    try:
+        answers = answers_from(root, parse_answers(argv))
+        validate(answers, forbidden_modules(root))
+    except ScaffoldError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make new ARGS='key=value ...'`: refuse bad answers in one line, then bake with cookiecutter."""
+    parser = argparse.ArgumentParser(prog="new", description=main.__doc__)
+    parser.add_argument("answers", nargs="*", help="key=value answers (keys: cookiecutter.json)")
+    parser.add_argument("-o", "--output-dir", default="..", help="where the project folder is created")
+    parser.add_argument("--template", default=str(TEMPLATE_ROOT), help="template path/URL")
+    args = parser.parse_args(argv)
+    status = validate_answers_cli(args.answers)
+    if status:
+        return status
+    # The hooks print their own one-line refusal; cookiecutter's logged traceback would only repeat it.
+    logging.getLogger("cookiecutter").addHandler(logging.NullHandler())
+    try:
+        cookiecutter(
+            args.template, no_input=True, extra_context=parse_answers(args.answers), output_dir=args.output_dir
+        )
+    except FailedHookException:
+        return 1
+    except CookiecutterException as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,7 +32,7 @@ def test_cookiecutter_defaults_are_the_roots_identity() -> None:
     assert cc["author_email"] == OLD.author_email
     assert OLD.author_name == f"{OLD.project_name} maintainers"  # the default derives from project_name
     assert (OLD.slug, OLD.package, OLD.console_script) == ("ml-gitops", "ml_gitops", "ml-gitops")
-    assert (ROOT / "src" / OLD.package / "cli.py").is_file()
+    assert (ROOT / "src" / OLD.package / "cli" / "main.py").is_file()
 
 
 def test_the_shim_is_exactly_four_things() -> None:
@@ -68,6 +68,16 @@ def test_renaming_is_one_pass_longest_first() -> None:
         ({"package_name": "Pkg"}, "must be lowercase"),
         ({"package_name": "os"}, "standard-library"),
         ({"package_name": "numpy"}, "of a dependency"),
+        ({"package_name": "test"}, "standard-library"),
+        ({"package_name": "tests"}, "standard-library"),
+        ({"package_name": "joblib"}, "of a dependency"),
+        ({"package_name": "starlette"}, "of a dependency"),
+        ({"package_name": "fsspec"}, "of a dependency"),
+        ({"package_name": "yaml"}, "of a dependency"),
+        ({"project_name": "{{ x }}"}, "project_name '{{ x }}' contains '{{'"),
+        ({"author_name": "a }} b"}, "author_name 'a }} b' contains '}}'"),
+        ({"description": "{% raw %}"}, "description '{% raw %}' contains '{%'"),
+        ({"description": "two\nlines"}, "one line"),
         ({"project_slug": "-x"}, "project_slug"),
         ({"project_slug": "x.y"}, "project_slug"),
         ({"author_email": "a@b"}, "author_email"),
