@@ -94,7 +94,7 @@ CONFIG_CASES = {
         "split.test_size: Input should be less than 1",
     ),
     "unknown top-level group": ("colour", {"a": 1}, "unknown config key 'colour'"),
-    "unknown model": ("model", {"name": "svm"}, "model: Input tag 'svm'"),
+    "unknown model": ("model", {"name": "svm", "_target_": "sklearn.svm.Nope"}, "model._target_: cannot import"),
 }
 
 
