@@ -53,12 +53,16 @@ install-pip: ## fallback without uv: pip install from requirements.lock
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 
-run: $(VENV)/.run-deps ## run the whole pipeline on the default data and print the metrics
-	@dvc repro
-	@ml-gitops metrics
+run: $(VENV)/.run-deps ## run the whole pipeline on the default data and print the metrics (also when the gate fails)
+	@ml-gitops lock check
+	@status=0; dvc repro || status=$$?; \
+	if [ -f reports/metrics.json ]; then ml-gitops metrics; fi; \
+	exit $$status
 
 # `make test` is the fast loop (unit tests and the e2e tests of the main paths); tests marked
 # `slow` (the baked project's own suite, sweeps, scale runs, S3, fuzz) run only in `make test-all`.
+# Two workers, each test file on one of them (module fixtures are built once).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(VENV)/.dev-deps ## fast suite: unit + main-path e2e tests (not the ones marked slow)
 	@pytest -m "not slow" $(PYTEST_ARGS)
 
@@ -81,6 +85,7 @@ params-check: $(VENV)/.run-deps ## fail when params.yaml disagrees with conf/
 	@ml-gitops params check
 
 repro: $(VENV)/.run-deps ## dvc repro (only what changed)
+	@ml-gitops lock check
 	@dvc repro
 
 metrics: $(VENV)/.run-deps ## print the metrics table
@@ -101,7 +106,11 @@ clean: ## remove caches (keeps .venv and DVC outputs)
 
 # The site under docs/ (mkdocs.yml); --strict fails on a broken link. NO_MKDOCS_2_WARNING hides
 # mkdocs-material's end-of-life banner.
-.PHONY: docs
+.PHONY: docs new
+new: $(VENV)/.dev-deps ## bake a new project from this template after checking the answers (ARGS='project_name="My Proj" -o ..')
+	@test -f hooks/scaffold_lib.py || { echo "make new: run it in the template repository (hooks/ is not in baked projects)" >&2; exit 2; }
+	@python hooks/scaffold_lib.py $(ARGS)
+
 docs: $(VENV)/.dev-deps ## build the documentation site (mkdocs --strict) into site/
 	@NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir site
 
@@ -116,6 +125,7 @@ pr-gate: $(VENV)/.run-deps ## quality gate vs BASE: floors + no significant regr
 	@ml-gitops pr gate $${BASE:+--base "$$BASE"}
 
 pr: $(VENV)/.run-deps ## rehearse the PR job locally: dvc repro, report, gate
+	@ml-gitops lock check
 	@dvc repro
 	@$(MAKE) --no-print-directory report pr-gate
 

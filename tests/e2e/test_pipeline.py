@@ -42,6 +42,7 @@ def test_one_model_param_reruns_only_train_evaluate_gate(repo: Path) -> None:
     assert sorted(stages_run(out)) == sorted(["train", "evaluate", "gate"])
 
 
+@pytest.mark.slow
 def test_a_schema_change_reaches_train_through_validates_schema_file(repo: Path) -> None:
     """train reads the schema validate enforced (data/processed/schema.json), not params.yaml."""
     conf = repo / "conf/data/penguins.yaml"
@@ -53,6 +54,7 @@ def test_a_schema_change_reaches_train_through_validates_schema_file(repo: Path)
     assert json.loads((repo / "models/signature.json").read_text())["features"]["body_mass_g"]["max"] == 7500.0
 
 
+@pytest.mark.slow
 def test_from_scratch_twice_gives_byte_identical_outputs(repo: Path) -> None:
     """Reproducibility that survives a library bump: two fresh runs on this machine (the session's and
     this one, cache wiped) give the same dvc.lock outs and the same model bytes; the committed md5s
@@ -75,6 +77,7 @@ def test_from_scratch_twice_gives_byte_identical_outputs(repo: Path) -> None:
     assert (repo / "models/model.skops").read_bytes() == model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["random_forest", "hist_gradient_boosting", "lightgbm"])
 def test_other_model_families_are_deterministic(repo: Path, model: str) -> None:
     if model == "lightgbm":

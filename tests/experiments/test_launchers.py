@@ -14,6 +14,7 @@ from ..helpers import ROOT, run
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.slow
 def test_joblib_multirun_two_jobs_and_table(repo: Path) -> None:
     sweep_dir = repo / "multirun" / "test"
     out = run(

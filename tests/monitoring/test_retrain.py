@@ -34,6 +34,7 @@ def test_retrain_without_new_data_creates_nothing(repo: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_retrain_on_new_data_pushes_a_branch_that_differs_only_where_the_data_changed(repo: Path) -> None:
     lines = (repo / SOURCE).read_text().splitlines(keepends=True)
     (repo / SOURCE).write_text("".join(lines[:-30]))  # the source now holds different data

@@ -50,7 +50,7 @@ def test_default_bake_reproduces_the_root_byte_for_byte(default_bake: Path) -> N
 
 def test_renamed_bake_leaves_no_trace_of_the_old_identity(fancy_bake: Path) -> None:
     files = tree(fancy_bake)
-    assert f"src/{FANCY['package_name']}/cli.py" in files
+    assert f"src/{FANCY['package_name']}/cli/main.py" in files
     offenders = [rel for rel in files if OLD_NAMES.search(rel)]
     for rel, (data, _) in files.items():
         text = data.decode("utf-8", errors="replace")
@@ -127,7 +127,7 @@ def test_relative_template_path(baker: Baker, tmp_path: Path) -> None:
     """`cookiecutter .` from the template root: the hook resolves the relative _repo_dir."""
     proc = baker(".", tmp_path, {"project_name": "Rel Proj"}, cwd=ROOT)
     assert "make run" in proc.stdout
-    assert (tmp_path / "rel-proj" / "src" / "rel_proj" / "cli.py").is_file()
+    assert (tmp_path / "rel-proj" / "src" / "rel_proj" / "cli" / "main.py").is_file()
 
 
 def test_gh_abbreviation_form(baker: Baker, template_git: Path, tmp_path: Path) -> None:

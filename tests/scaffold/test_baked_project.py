@@ -15,7 +15,8 @@ import scaffold_lib
 from ..helpers import ROOT, run, stages_run
 from .conftest import FANCY, FANCY_SLUG, venv_env
 
-pytestmark = pytest.mark.e2e
+# A renamed bake reproduces its own pipeline and runs its suite: minutes, so the full suite only.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")

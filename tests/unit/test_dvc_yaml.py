@@ -11,7 +11,7 @@ from ..helpers import ROOT
 
 PACKAGE = next(p for p in (ROOT / "src").iterdir() if (p / "pipeline").is_dir())
 # Dispatch-only modules: changing them cannot change a stage's output.
-NOT_DEPS = {"cli.py", "errors.py", "paths.py", "__init__.py", "__main__.py"}
+NOT_DEPS = {"errors.py", "paths.py", "__init__.py", "__main__.py"}
 
 
 def imported_modules(path: Path, seen: set[Path] | None = None) -> set[Path]:

@@ -88,7 +88,11 @@ def train(df: pd.DataFrame, settings: Settings) -> tuple[Any, dict[str, Any]]:
         raise UserError(f"{schema.target}: training data has a single class {y.iloc[0]!r}")
     pipe = build_pipeline(schema, settings.model, settings.train.preprocessing, settings.train.seed)
     with threadpool_limits(limits=settings.runtime.threads):
-        pipe.fit(feature_frame(df, schema), y)
+        try:
+            pipe.fit(feature_frame(df, schema), y)
+        except (ValueError, TypeError) as err:  # scikit-learn refuses a parameter value when it fits
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"model ({settings.model.target}): {first}") from None
     summary = {
         "model": settings.model.name,
         "rows": len(df),
