@@ -60,7 +60,11 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# Three cases guard the main path in `make test`; the rest (a `dvc repro` each) run in `make test-all`.
+FAST_CASES = {"empty file", "missing column", "label never seen"}
+
+
+@pytest.mark.parametrize("case", [c if c in FAST_CASES else pytest.param(c, marks=pytest.mark.slow) for c in CASES])
 def test_bad_data_is_refused_and_keeps_outputs(repo: Path, case: str) -> None:
     text, expected = CASES[case]
     before = snapshot(repo, GOOD)
@@ -112,6 +116,7 @@ def test_bad_config_is_refused_naming_the_key(repo: Path, case: str) -> None:
     assert snapshot(repo, GOOD) == before
 
 
+@pytest.mark.slow
 def test_sigkill_mid_write_leaves_no_trusted_partial_output(repo: Path) -> None:
     """Kill ingest while it streams a big synthetic dataset: the old output survives intact."""
     params = yaml.safe_load((repo / "params.yaml").read_text())

@@ -63,7 +63,11 @@ def test_refusals_name_the_culprit_and_change_nothing(reg_repo, tmp_path: Path) 
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
     run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(tmp_path / "empty-remote")], cwd=clone)
-    refused(cli(clone, "release", "build", "--version", "v0.1.0", check=False), "models/model.skops", "neither in the DVC cache nor in the remote")
+    refused(
+        cli(clone, "release", "build", "--version", "v0.1.0", check=False),
+        "models/model.skops",
+        "neither in the DVC cache nor in the remote",
+    )
     assert not (clone / "dist/model-v0.1.0").exists() and not (clone / "dist/model-v0.1.0.tar.gz").exists()
     refused(cli(clone, "registry", "resolve", "--stage", "prod", check=False), "'prod'", "no version")
 

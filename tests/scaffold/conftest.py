@@ -96,7 +96,9 @@ def fancy_venv(fancy_bake: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     )
     (site / "baked.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n{fancy_bake / 'src'}\n")
     script = venv / "bin" / FANCY_SLUG
-    script.write_text(f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom fancy_pkg.cli.main import main\nsys.exit(main())\n")
+    script.write_text(
+        f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom fancy_pkg.cli.main import main\nsys.exit(main())\n"
+    )
     script.chmod(0o755)
     return venv
 

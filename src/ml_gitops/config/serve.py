@@ -44,4 +44,3 @@ def onnx_settings(settings: Settings, source: str = "params.yaml") -> OnnxSettin
     """Validate only `serve.onnx`: the train stage declares that key, not the rest of `serve`."""
     raw = (settings.extra_groups.get("serve") or {}).get("onnx") or {}
     return parse_group(OnnxSettings, raw, ("serve", "onnx"), source=source)
-
