@@ -63,14 +63,16 @@ def test_update_applies_the_template_change_renamed(linked: tuple[Path, Path], t
     body, out = tmp_path / "body.md", tmp_path / "gh-output"
     proc = run([CLI, "template", "update", "--commit", "--body-file", str(body), "--output", str(out)], cwd=project)
     assert "No conflicts" in proc.stdout
-    assert (project / "src" / "crufty" / "paths.py").read_text().startswith('"""Paths of crufty (template v2).')
+    assert (
+        (project / "src" / "crufty" / "config" / "paths.py").read_text().startswith('"""Paths of crufty (template v2).')
+    )
     head = run(["git", "rev-parse", "HEAD"], cwd=template).stdout.strip()
     assert json.loads((project / ".cruft.json").read_text())["commit"] == head
     outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
     assert outputs["updated"] == "true" and outputs["conflicts"] == "0"
     assert run(["git", "branch", "--show-current"], cwd=project).stdout.strip() == outputs["branch"]
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
-    assert "src/crufty/paths.py" in body.read_text()
+    assert "src/crufty/config/paths.py" in body.read_text()
     assert run([CLI, "template", "check"], cwd=project).returncode == 0
     again = run([CLI, "template", "update"], cwd=project)
     assert "already up to date" in again.stderr

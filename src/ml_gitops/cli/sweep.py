@@ -288,9 +288,9 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
     import time
 
     start = time.monotonic()
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as log:
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as output:
         proc = subprocess.Popen(
-            ["dvc", "exp", "run", "--run-all", "-j", str(jobs)], stdout=log, stderr=subprocess.STDOUT, text=True
+            ["dvc", "exp", "run", "--run-all", "-j", str(jobs)], stdout=output, stderr=subprocess.STDOUT, text=True
         )
         said = ""
         try:
@@ -311,8 +311,8 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
                 if not pending:
                     return time.monotonic() - start
                 if proc.returncode is not None:
-                    log.seek(0)
-                    tail = [ln for ln in log.read().splitlines() if ln.strip()][-1:] or ["(no output)"]
+                    output.seek(0)
+                    tail = [ln for ln in output.read().splitlines() if ln.strip()][-1:] or ["(no output)"]
                     raise UserError(
                         f"`dvc exp run --run-all` exited {proc.returncode} with {len(pending)} experiment(s) "
                         f"not done ({', '.join(pending[:3])}): {tail[0].strip()}; see `dvc queue status`",
