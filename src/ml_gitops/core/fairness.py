@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from .calibration import wilson_interval
-from .slices import MISSING, number, percentile_interval, slice_rng
+from .metrics import interval
+from .slices import MISSING, number, slice_rng
 
 
 def _rate(k: float, n: float, confidence: float) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def _rates(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _difference(point: np.ndarray, reps: np.ndarray, confidence: float) -> dict[str, Any]:
-    lo, hi = percentile_interval(reps, confidence)
+    lo, hi = interval(reps, confidence)
     return {"value": number(point[0]), "ci_low": number(lo), "ci_high": number(hi)}
 
 

@@ -124,6 +124,7 @@ def subsample(p: Predictions, max_rows: int, seed: int) -> Predictions:
 
 
 def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The bootstrap percentile interval, ignoring replicates where the metric is undefined."""
     alpha = (1 - confidence) / 2
     finite = values[np.isfinite(values)]
     if finite.size == 0:

@@ -26,6 +26,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .metrics import interval
+
 Task = Literal["classification", "regression"]
 
 CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro")
@@ -64,16 +66,6 @@ def number(x: float) -> float | None:
     """A JSON-safe float: rounded, and ``None`` for NaN or infinity."""
     x = float(x)
     return round(x, 6) if math.isfinite(x) else None
-
-
-def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    """The bootstrap percentile interval, ignoring replicates where the metric is undefined."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(finite, [alpha, 1 - alpha])
-    return float(lo), float(hi)
 
 
 def slice_rng(seed: int, name: str) -> np.random.Generator:
@@ -199,7 +191,7 @@ def _bootstrap_indices(n: int, n_boot: int, rng: np.random.Generator) -> Iterato
 def _summary(point: Mapping[str, np.ndarray], reps: Mapping[str, np.ndarray], confidence: float) -> dict[str, Any]:
     out = {}
     for m, v in point.items():
-        lo, hi = percentile_interval(reps[m], confidence)
+        lo, hi = interval(reps[m], confidence)
         out[m] = {"value": number(v[0]), "ci_low": number(lo), "ci_high": number(hi)}
     return out
 
@@ -398,7 +390,7 @@ def paired_slice_deltas(
             rep_h = {m: np.concatenate([c[1][m] for c in chunks]) for m in REGRESSION_METRICS}
         metrics = {}
         for m in metric_names(task):
-            lo, hi = percentile_interval(rep_h[m] - rep_b[m], confidence)
+            lo, hi = interval(rep_h[m] - rep_b[m], confidence)
             metrics[m] = {
                 "base": number(point_b[m][0]),
                 "head": number(point_h[m][0]),

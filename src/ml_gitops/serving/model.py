@@ -10,7 +10,6 @@ Otherwise the skops Pipeline (scikit-learn) answers: slower per row, same result
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import skops.io as sio
 
+from ..adapters.git import commit_of
 from ..adapters.io import read_json, write_json
 from ..adapters.onnx import OnnxPredictor, frame_feed, records_feed, sklearn_frame, synthetic_rows
 from ..adapters.persistence import ALLOWED_TYPES, load_model
@@ -66,11 +66,11 @@ def preflight(path: str | Path) -> Bundle:
 
 
 def _git_sha() -> str | None:
+    """The workspace's commit for the lineage record; None outside git or where git is not installed."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, timeout=10)
-    except OSError:
+        return commit_of("HEAD")
+    except (OSError, UserError):
         return None
-    return out.stdout.strip() or None
 
 
 def workspace_bundle(dest: Path | None = None) -> Path:
