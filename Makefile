@@ -56,7 +56,9 @@ install-pip: ## fallback without uv: pip install from requirements.lock
 run: $(VENV)/.run-deps ## run the whole pipeline on the default data and print the metrics (also when the gate fails)
 	@ml-gitops lock check
 	@status=0; dvc repro || status=$$?; \
-	if [ -f reports/metrics.json ]; then ml-gitops metrics; fi; \
+	if [ -f reports/metrics.json ] && { [ $$status = 0 ] || dvc status evaluate --with-deps -q; }; then \
+		ml-gitops metrics; \
+	elif [ $$status != 0 ]; then echo "no metrics: the pipeline stopped before evaluate (see above)" >&2; fi; \
 	exit $$status
 
 # `make test` is the fast loop (unit tests and the e2e tests of the main paths); tests marked
