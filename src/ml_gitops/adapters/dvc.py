@@ -44,14 +44,20 @@ def error_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def run(
-    *args: str, cwd: Cwd = ".", capture: bool = True, check: bool = True, what: str | None = None
+    *args: str,
+    cwd: Cwd = ".",
+    capture: bool = True,
+    check: bool = True,
+    what: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``dvc ARGS`` in ``cwd``; with ``check``, a failure is one UserError with DVC's last error line.
 
     Never pass ``-q``: it hides the error lines. ``capture=False`` lets DVC's output stream through
-    (``dvc repro`` in the retrain loop).
+    (``dvc repro`` in the retrain loop). ``env`` adds variables (the base rebuild's PYTHONPATH).
     """
-    proc = subprocess.run(command(*args), cwd=cwd, capture_output=capture, text=True, env=environment(), check=False)
+    full_env = {**environment(), **(env or {})}
+    proc = subprocess.run(command(*args), cwd=cwd, capture_output=capture, text=True, env=full_env, check=False)
     if check and proc.returncode != 0:
         detail = f": {error_line(proc)}" if capture else ""
         raise UserError(f"`{what or 'dvc ' + ' '.join(args)}` exited {proc.returncode}{detail}")
