@@ -34,6 +34,12 @@ def outputs(proc) -> dict[str, str]:
 
 def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> None:
     work, origin, remote = reg_repo
+    # Deploy trusts version tags by the tagger emails main's params.yaml lists: this test tags as Test.
+    conf = work / "conf/registry/default.yaml"
+    conf.write_text(conf.read_text().replace("trusted_taggers:\n", "trusted_taggers:\n  - test@example.com\n"))
+    cli(work, "params", "sync")
+    commit_all(work, "trust the test's tagger")
+    run(["git", "push", "-q", "origin", "main"], cwd=work)
 
     # ---- pipeline on main -> v0.1.0, assigned to staging, pushed
     out = outputs(cli(work, "registry", "promote", "--push"))
@@ -66,6 +72,7 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     assert origin_tags(origin) == {"model@v0.1.0", "model#staging#1"}
 
     run(["dvc", "push"], cwd=work)
+    run(["git", "push", "-q", "origin", "main"], cwd=work)  # merged: promote runs on main's push
     out = outputs(cli(work, "registry", "promote", "--push"))
     assert out["version"] == "v0.2.0" and out["stage_tag"] == "model#staging#2"
     msg = run(["git", "tag", "-l", "--format=%(contents)", "model@v0.2.0"], cwd=work).stdout

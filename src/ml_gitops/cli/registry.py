@@ -101,11 +101,16 @@ def _show(ns: argparse.Namespace) -> int:
 
 
 def _plan(ns: argparse.Namespace) -> int:
-    """What a pushed ref asks deploy to do; a ref that is not ours plans nothing (exit 0)."""
+    """What a pushed ref asks deploy to do; a ref that is not ours plans nothing (exit 0).
+
+    A registry tag deploys only when registry/provenance.py's checks pass (merged commit,
+    promote's annotated version tag, dvc.lock's model md5); else one line names the check.
+    """
+    from ..registry import provenance
     from ..registry.tags import Action, Registry, parse_tag, resolve_commit, version_tag
 
     out = os.environ.get("GITHUB_OUTPUT") if ns.github_output else None
-    nothing = {"deploy": "false", "version": "", "stage": "", "tag": "", "commit": ""}
+    nothing = {"deploy": "false", "version": "", "stage": "", "tag": "", "commit": "", "md5": ""}
     reg = Registry.open(ns.repo)
     ref = parse_tag(ns.ref)
     name = ns.ref.removeprefix("refs/tags/")
@@ -124,8 +129,9 @@ def _plan(ns: argparse.Namespace) -> int:
         log.info("%s: %s: nothing to deploy", ns.ref, ref.action.value)
         _outputs(nothing, out)
         return 0
-    _cross_check(reg.root, ref)
     state = reg.state()
+    proof = provenance.check_ref(reg.root, reg.settings, ref, state)
+    _cross_check(reg.root, ref)
     if ref.action is Action.REGISTER:
         version, stage = ref.version or "", ""
         state.require(version)
@@ -143,7 +149,8 @@ def _plan(ns: argparse.Namespace) -> int:
             _outputs(nothing, out)
             return 0
     tag = version_tag(reg.artifact, version)
-    _outputs({"deploy": "true", "version": version, "stage": stage, "tag": tag, "commit": state.versions[version]}, out)
+    plan = {"deploy": "true", "version": version, "stage": stage, "tag": tag, "commit": state.versions[version]}
+    _outputs({**plan, "md5": proof.md5}, out)
     return 0
 
 
@@ -166,10 +173,14 @@ def _cross_check(root: Path, ref: Any) -> None:
 
 
 def _resolve(ns: argparse.Namespace) -> int:
-    """Resolve a stage to its version and fetch exactly that model (md5 checked against dvc.lock)."""
-    from ..adapters import dvc, git
+    """Resolve a stage to its version and fetch exactly that model (md5 checked against dvc.lock).
+
+    The version must pass registry/provenance.py's checks, as `registry plan` does.
+    """
+    from ..adapters import git
     from ..config.errors import UserError
-    from ..registry.tags import Registry, artifact_path, fetch_output, version_tag
+    from ..registry import provenance
+    from ..registry.tags import Registry, fetch_output, version_tag
 
     reg = Registry.open(ns.repo)
     reg.check_stage(ns.stage)
@@ -180,12 +191,9 @@ def _resolve(ns: argparse.Namespace) -> int:
     if not version:
         raise UserError(f"stage {ns.stage!r} has no version assigned (see `{__package__.split('.')[0]} registry show`)")
     tag = version_tag(reg.artifact, version)
-    model = artifact_path(reg.root, reg.artifact)
-    outs = dvc.lock_outputs(dvc.lock_at(tag, reg.root))
-    if model not in outs:
-        raise UserError(f"{tag}: dvc.lock has no output {model}")
-    dest = Path(ns.out) / Path(model).name
-    fetch_output(reg.root, tag, model, dest, outs[model]["md5"])
+    proof = provenance.check_version_tag(reg.root, reg.settings, version)
+    dest = Path(ns.out) / Path(proof.model).name
+    fetch_output(reg.root, tag, proof.model, dest, proof.md5)
     _outputs(
         {
             "stage": ns.stage,
@@ -193,7 +201,7 @@ def _resolve(ns: argparse.Namespace) -> int:
             "tag": tag,
             "commit": state.versions[version],
             "model": dest,
-            "md5": outs[model]["md5"],
+            "md5": proof.md5,
         },
         os.environ.get("GITHUB_OUTPUT") if ns.github_output else None,
     )

@@ -19,6 +19,9 @@ SEMVER = (
 )
 VERSION_RE = re.compile(rf"^{SEMVER}$")
 
+# The identity promote.yml tags as (GIT_COMMITTER_*): the GitHub Actions bot.
+GITHUB_ACTIONS_BOT = "41898282+github-actions[bot]@users.noreply.github.com"
+
 Bump = Literal["major", "minor", "patch"]
 BUMPS: tuple[Bump, ...] = ("patch", "minor", "major")
 
@@ -37,6 +40,10 @@ class RegistrySettings(BaseModel):
     tag_message: str = "{artifact} {version} from {pr} at {commit}\n\n{metrics}"
     # Model files that must be fetchable (in the DVC remote) before a tag may name them.
     outputs: list[str] = Field(default_factory=lambda: ["models/model.skops", "models/model.onnx"])
+    # Deploy's chain of trust (registry/provenance.py): a version deploys only when its commit is on
+    # this branch of git_remote and its annotated tag was made by one of these tagger emails.
+    trusted_branch: str = Field("main", min_length=1)
+    trusted_taggers: list[str] = Field(default_factory=lambda: [GITHUB_ACTIONS_BOT], min_length=1)
 
     @field_validator("first_version")
     @classmethod
