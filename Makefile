@@ -98,9 +98,10 @@ lock: | $(UV) ## refresh uv.lock and requirements.lock after editing pyproject.t
 	@$(UV) export --frozen --no-emit-project --no-default-groups --format requirements-txt --quiet -o requirements.lock
 
 BENCH_SIZES ?= 1e4,1e5,1e6,1e7
-bench: $(VENV)/.dev-deps ## pipeline figures, scaling 1e4..1e7, sweep 1 vs 2 workers (~10 min; docs/performance.md)
+bench: $(VENV)/.dev-deps ## issue-14 figures side by side: pipeline, scaling 1e4..1e7, serving, sweep 1 vs 2 workers (~15 min; docs/performance.md)
 	@python benchmarks/pipeline.py $(PIPELINE_ARGS)
 	@python benchmarks/scaling.py --sizes $(BENCH_SIZES) $(SCALE_ARGS)
+	@python benchmarks/serve.py $(BENCH_ARGS)
 	@python benchmarks/sweep.py $(SWEEP_ARGS)
 
 clean: ## remove caches (keeps .venv and DVC outputs)

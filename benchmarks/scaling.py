@@ -27,7 +27,8 @@ import yaml
 from common import ROOT, emit, env, machine, measure, median, mib, project, secs, table
 
 STAGES = ["ingest", "validate", "split", "train", "evaluate", "gate"]
-FLOOR_ROWS, FLOOR_RATIO, FLOOR_RSS_MIB = 1_000_000, 2.0, 3 * 1024
+# Issue 14 set the end-to-end floor at 2.5x the bare read + fit + predict once the stages became plain code.
+FLOOR_ROWS, FLOOR_RATIO, FLOOR_RSS_MIB = 1_000_000, 2.5, 3 * 1024
 LIMIT_RSS_MIB = 24 * 1024
 
 

@@ -13,11 +13,11 @@ pytestmark = pytest.mark.e2e
 
 
 def _make_run(repo: Path) -> tuple[int, str]:
-    """`make run` in ``repo`` with this checkout's installed venv (its stamps keep make from reinstalling)."""
+    """`make run` in ``repo`` with this checkout's installed venv (`-o`: make does not reinstall it)."""
     venv = repo / ".venv"
     if not venv.exists():
         venv.symlink_to(ROOT / ".venv")
-    proc = run(["make", "run"], cwd=repo, check=False)
+    proc = run(["make", "-o", ".venv/.run-deps", "run"], cwd=repo, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
