@@ -39,6 +39,14 @@ def progress(items: Iterable[T], *, desc: str, total: int | None = None, unit: s
 
 
 @contextmanager
+def counter(*, desc: str, total: int, unit: str = "it") -> Iterator[tqdm]:
+    """A bar the caller moves with ``.update(n)``, for work that finishes outside a Python loop."""
+    disable = _quiet or not sys.stderr.isatty()
+    with tqdm(desc=desc, total=total, unit=unit, disable=disable, leave=False, dynamic_ncols=True) as bar:
+        yield bar
+
+
+@contextmanager
 def timed(log: logging.Logger, what: str) -> Iterator[None]:
     """Log how long a step took: ``what: 1.23 s``."""
     started = time.perf_counter()
