@@ -194,7 +194,8 @@ def test_ci_like_fresh_clone_with_a_cold_cache(loop: Loop, tmp_path: Path):
     assert gate.returncode == 1 and "accuracy worse by" in gate.stderr
 
 
-def test_unreachable_base_predictions_are_said_not_guessed(loop: Loop, tmp_path: Path):
+def test_unreachable_base_predictions_are_rebuilt_from_git(loop: Loop, tmp_path: Path):
+    """A fork PR's runner: no DVC credentials, so the base's predictions are rebuilt, never skipped."""
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", "--branch", "worse-model", str(loop.origin), str(clone)], cwd=tmp_path)
     run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(loop.remote)], cwd=clone)
@@ -202,12 +203,11 @@ def test_unreachable_base_predictions_are_said_not_guessed(loop: Loop, tmp_path:
     run(["dvc", "remote", "modify", "--local", "local", "url", str(tmp_path / "nowhere")], cwd=clone)
     run([PROG, "pr", "report", "--base", "origin/main"], cwd=clone)
     data = json.loads((clone / "reports/pr-report.json").read_text())
-    assert data["paired"] is False
-    assert "base predictions unavailable" in data["pairing_note"]
-    assert data["metrics"]["accuracy"]["ci"] is None and data["metrics"]["accuracy"]["delta"] < 0
-    # Without an interval the drop is noted, not counted; the floors decide.
+    assert data["paired"] is True and "rebuilt from git with `dvc repro`" in data["pairing_note"]
+    assert data["metrics"]["accuracy"] == loop.prs["worse-model"].report["metrics"]["accuracy"]
+    # The rebuilt predictions are now in the local cache: the gate reads them, and fails the regression.
     gate = run([PROG, "pr", "gate", "--base", "origin/main"], cwd=clone, check=False)
-    assert gate.returncode == 0 and "no paired interval, not counted" in gate.stderr
+    assert gate.returncode == 1 and "accuracy worse by" in gate.stderr, gate.stderr
 
 
 def test_first_pr_base_without_outputs(repo: Path):

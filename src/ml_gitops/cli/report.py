@@ -3,7 +3,10 @@
 `pr report` writes the PR comment (markdown + side-by-side PNGs) and never fails
 on a bad model, so the comment is posted either way; `pr gate` applies the same
 comparison's rules and exits 1 with a one-line reason. Both default the base
-to the merge base with main (origin/main in a CI checkout).
+to the merge base with main (origin/main in a CI checkout). When the base's
+predictions cannot be pulled (a fork PR has no DVC credentials), both rebuild
+them from git (`dvc repro` at the base in a worktree); when that fails too, the
+gate fails with "cannot compare with <base>: <reason>", never a pass.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="base revision (default: merge base of HEAD with main, else origin/main)",
     )
     cli._params_arg(p)
+    p.add_argument(
+        "--no-rebuild",
+        dest="rebuild",
+        action="store_false",
+        help="do not rebuild the base's outputs from git when they cannot be pulled (the gate then fails)",
+    )
 
 
 def register(sub: Any) -> None:
@@ -69,17 +78,20 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_gate)
 
 
-def build(base_spec: str | None, params_file: Path, root: Path, with_params: bool) -> tuple[Comparison, Side, Side]:
+def build(
+    base_spec: str | None, params_file: Path, root: Path, with_params: bool, rebuild: bool = True
+) -> tuple[Comparison, Side, Side]:
     """Collect both sides and compare them (the report and the gate share this)."""
     from ..adapters import revision
     from ..config.settings import load_settings
+    from ..prloop import base as base_outputs
     from ..prloop import report
 
     settings = load_settings(params_file)
     rev = revision.resolve_base(base_spec, root)
     diff_proc = revision.start_params_diff(rev, root) if (with_params and rev) else None
     head = report.collect_head(root)
-    base = report.collect_base(rev, root)
+    base = base_outputs.obtain(rev, root, rebuild=rebuild)
     params, note = None, "no base revision" if rev is None else ""
     if diff_proc is not None:
         flat, note = revision.finish_params_diff(diff_proc)
@@ -99,7 +111,7 @@ def _report(ns: argparse.Namespace) -> int:
     from ..prloop import report
 
     root = Path()
-    c, base, head = build(ns.base, ns.params, root, with_params=True)
+    c, base, head = build(ns.base, ns.params, root, with_params=True, rebuild=ns.rebuild)
     ns.figures.mkdir(parents=True, exist_ok=True)
     for stale in ns.figures.glob("*.png"):
         stale.unlink()
@@ -114,7 +126,9 @@ def _report(ns: argparse.Namespace) -> int:
 def _gate(ns: argparse.Namespace) -> int:
     from ..config.errors import GateFailure
 
-    c, _, _ = build(ns.base, ns.params, Path(), with_params=False)
+    c, _, _ = build(ns.base, ns.params, Path(), with_params=False, rebuild=ns.rebuild)
+    if c.gate.cannot_compare:
+        raise GateFailure(c.gate.line)
     if not c.gate.passed:
         raise GateFailure(f"{c.gate.line} (base {c.base_label.strip('`')}; rules in conf/gate/)")
     log.info("pr gate: %s (base %s)", c.gate.line, c.base_label.strip("`"))

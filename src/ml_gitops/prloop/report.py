@@ -58,6 +58,11 @@ class Side:
     predictions_note: str = ""
     plots: dict[str, str] = field(default_factory=dict)  # "roc/Adelie.csv" -> CSV text
     training: dict[str, Any] | None = None
+    source: str = ""  # how the outputs were obtained when not simply read (e.g. rebuilt from git)
+    unavailable: str = ""  # why this side's outputs could not be obtained: nothing can be compared
+
+
+CANNOT_COMPARE = "cannot compare with"
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,13 @@ class GateVerdict:
     failures: list[str]
     notes: list[str]
 
+    cannot_compare: bool = False
+
     @property
     def line(self) -> str:
         """The one-line reason printed by the gate and shown at the top of the report."""
+        if self.cannot_compare:
+            return "; ".join(self.failures)
         if self.passed:
             return "PASS: " + ("; ".join(self.notes) if self.notes else "all rules met")
         return "FAIL: " + "; ".join(self.failures)
@@ -258,13 +267,19 @@ def compare(
     params_note: str = "",
 ) -> Comparison:
     rows, paired, note = metric_rows(base, head, evaluate)
+    if base.source:
+        note = f"{note} Base outputs {base.source}."
+    verdict = gate_verdict(rows, head.metrics, gate)
+    if base.unavailable:
+        # Fail closed: without the base's outputs no regression can be ruled out.
+        verdict = GateVerdict(False, [f"{CANNOT_COMPARE} {base.label.strip('`')}: {base.unavailable}"], [], True)
     return Comparison(
         base_label=base.label,
         head_label=head.label,
         rows=rows,
         paired=paired,
         pairing_note=note,
-        gate=gate_verdict(rows, head.metrics, gate),
+        gate=verdict,
         params=params,
         params_note=params_note,
         data=data_changes(base, head),
@@ -395,7 +410,7 @@ def _plots_section(figures: list[str], plots_url: str | None, base_label: str) -
 
 def render_markdown(c: Comparison, figures: list[str], plots_url: str | None = None) -> str:
     """The PR comment. ``figures`` are paths relative to the markdown file."""
-    verdict = "✅ PASS" if c.gate.passed else "❌ FAIL"
+    verdict = "✅ PASS" if c.gate.passed else ("❌ CANNOT COMPARE" if c.gate.cannot_compare else "❌ FAIL")
     reasons = c.gate.notes if c.gate.passed else c.gate.failures
     lines = [
         f"## Model report: this branch vs base {c.base_label}",
@@ -431,7 +446,12 @@ def to_json(c: Comparison) -> dict[str, Any]:
         "base": c.base_label,
         "paired": c.paired,
         "pairing_note": c.pairing_note,
-        "gate": {"passed": c.gate.passed, "failures": c.gate.failures, "notes": c.gate.notes},
+        "gate": {
+            "passed": c.gate.passed,
+            "cannot_compare": c.gate.cannot_compare,
+            "failures": c.gate.failures,
+            "notes": c.gate.notes,
+        },
         "metrics": {
             r.name: {
                 "base": clean(r.base),
@@ -534,8 +554,8 @@ def _read_parquet(data: bytes | None) -> pd.DataFrame | None:
         return None
 
 
-def collect_head(root: Path = Path(), label: str = "this branch") -> Side:
-    """This branch: the working tree's pipeline outputs."""
+def collect_head(root: Path = Path(), label: str = "this branch", where: str = "this branch") -> Side:
+    """The pipeline outputs in the working tree at ``root`` (this branch's, or a rebuilt base's)."""
 
     def read(rel: Path) -> bytes | None:
         p = root / rel
@@ -555,7 +575,7 @@ def collect_head(root: Path = Path(), label: str = "this branch") -> Side:
         validation=_json(read(paths.VALIDATION_REPORT)),
         lock=dvc.lock_hashes(lock),
         predictions=predictions,
-        predictions_note="" if predictions is not None else f"{paths.PREDICTIONS} is missing on this branch",
+        predictions_note="" if predictions is not None else f"{paths.PREDICTIONS} is missing on {where}",
         plots=plots,
         training=_json(read(paths.TRAIN_SUMMARY)),
     )
