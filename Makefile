@@ -120,17 +120,54 @@ docs: $(VENV)/.dev-deps ## build the documentation site (mkdocs --strict) into s
 ##@ Pull-request loop
 # BASE (a git revision) and PLOTS_URL are read from the environment or the command
 # line, and expanded by the shell inside quotes: a branch name is never code.
-.PHONY: report pr-gate pr pull push actionlint sample-pr-comment
+.PHONY: report pr-gate pr pull push lock-verify pr-number pr-summary cml-install pr-comment actionlint sample-pr-comment
 report: $(VENV)/.run-deps ## compare the outputs with BASE (default: merge base with main) -> reports/pr-report.md
 	@ml-gitops pr report $${BASE:+--base "$$BASE"} $${PLOTS_URL:+--plots-url "$$PLOTS_URL"}
 
 pr-gate: $(VENV)/.run-deps ## quality gate vs BASE: floors + no significant regression (conf/gate/)
 	@ml-gitops pr gate $${BASE:+--base "$$BASE"}
 
-pr: $(VENV)/.run-deps ## rehearse the PR job locally: dvc repro, report, gate
+pr: $(VENV)/.run-deps ## rehearse the PR job locally: dvc repro, report, gate, then the committed dvc.lock is current
 	@ml-gitops lock check
 	@dvc repro
-	@$(MAKE) --no-print-directory report pr-gate
+	@$(MAKE) --no-print-directory report pr-gate lock-verify
+
+# After `make repro`: a PR whose committed dvc.lock is not what its pipeline produces would pass
+# here and then block promotion on main, so the PR job fails on it (one line, then the stages).
+lock-verify: $(VENV)/.run-deps ## fail unless the committed dvc.lock is what this branch's pipeline produces (run after make repro)
+	@if ! git diff --quiet HEAD -- dvc.lock || ! dvc status --quiet; then \
+		echo "lock-verify: dvc.lock is not what this branch's pipeline produces: run \`make repro\` and commit dvc.lock (merge the base branch first if it moved)" >&2; \
+		git --no-pager diff --stat HEAD -- dvc.lock >&2; exit 1; fi
+
+# pr.yml -> pr-comment.yml: the PR number travels in the report artifact (the workflow_run event
+# does not carry it for fork PRs). PR_NUMBER comes from the pull_request event.
+pr-number: ## write reports/pr-number (PR_NUMBER) for the comment workflow
+	@[[ "$${PR_NUMBER:-}" =~ ^[1-9][0-9]{0,9}$$ ]] || { echo "pr-number: PR_NUMBER='$${PR_NUMBER:-}' is not a PR number" >&2; exit 1; }
+	@mkdir -p reports && printf '%s\n' "$$PR_NUMBER" > reports/pr-number
+
+pr-summary: ## append reports/pr-report.md to the job summary (GITHUB_STEP_SUMMARY)
+	@test -f reports/pr-report.md || { echo "pr-summary: no reports/pr-report.md (make report first)" >&2; exit 1; }
+	@cat reports/pr-report.md >> "$${GITHUB_STEP_SUMMARY:-/dev/stdout}"
+
+# CML from npm at an exact version (iterative/setup-cml still runs on node16).
+CML_VERSION ?= 0.20.6
+cml-install: ## install CML (the sticky PR comment) from npm at CML_VERSION
+	@npm install --global --silent --no-audit --no-fund "@dvcorg/cml@$(CML_VERSION)"
+
+# pr-comment.yml runs this on the default branch's code with a downloaded pr-report artifact, which
+# is untrusted data (a fork's PR made it): the number must be digits, that PR's head must be the
+# commit the pr run built (HEAD_SHA, from the workflow_run event), and the markdown only ever goes
+# to cml as a file. One watermark, so each PR keeps one comment that every run updates.
+PR_COMMENT_TITLE := ml-gitops PR report
+pr-comment: ## post or update the one sticky PR comment from a pr-report artifact in PR_REPORT_DIR (default reports)
+	@dir="$${PR_REPORT_DIR:-reports}"; \
+	if [ ! -f "$$dir/pr-report.md" ]; then echo "pr-comment: no $$dir/pr-report.md (the pr run made no report); nothing to post"; exit 0; fi; \
+	number=$$(head -c 16 "$$dir/pr-number" 2>/dev/null | tr -d '\n'); \
+	[[ "$$number" =~ ^[1-9][0-9]{0,9}$$ ]] || { echo "pr-comment: $$dir/pr-number does not hold a PR number; not posting" >&2; exit 1; }; \
+	[[ "$${HEAD_SHA:-}" =~ ^[0-9a-f]{40}$$ ]] || { echo "pr-comment: HEAD_SHA is not a commit SHA" >&2; exit 1; }; \
+	head=$$(gh api "repos/$$GITHUB_REPOSITORY/pulls/$$number" --jq .head.sha); \
+	[ "$$head" = "$$HEAD_SHA" ] || { echo "pr-comment: PR #$$number's head is $${head:-unknown}, not $$HEAD_SHA (the commit the pr run built); not posting" >&2; exit 1; }; \
+	cml comment update "$$dir/pr-report.md" --target="pr/$$number" --watermark-title="$(PR_COMMENT_TITLE)" --no-publish
 
 pull: $(VENV)/.run-deps ## dvc pull; a cold or unreachable remote is not an error (dvc repro rebuilds)
 	@dvc pull --allow-missing || echo "pull: DVC remote incomplete or unreachable; dvc repro will rebuild what is missing"
