@@ -23,10 +23,21 @@ def _verify(ns: argparse.Namespace) -> int:
     import tempfile
 
     from ..registry.bundle import open_bundle
+    from ..registry.release import verify_lineage
 
     with tempfile.TemporaryDirectory(prefix="verify-") as tmp:
         b = open_bundle(ns.bundle, Path(tmp))
-        log.info("%s: OK (%s %s, %d files match MANIFEST.json)", ns.bundle, b.name, b.version, len(b.manifest["files"]))
+        lin = verify_lineage(b, ns.repo, require_git=ns.require_git)
+        against = f"dvc.lock at {lin.tag}" if lin.against_git else f"lineage.json only ({lin.tag} not in {ns.repo})"
+        log.info(
+            "%s: OK (%s %s, %d files match MANIFEST.json; %s match %s)",
+            ns.bundle,
+            b.name,
+            b.version,
+            len(b.manifest["files"]),
+            ", ".join(lin.files),
+            against,
+        )
     return 0
 
 
@@ -43,6 +54,15 @@ def register(sub: Any) -> None:
     b.add_argument("--repo", type=Path, default=Path(), help="the git repository holding the registry tags")
     b.add_argument("--out-dir", type=Path, default=None, help="where the bundle goes (default: release.dist_dir)")
     b.set_defaults(handler=_build)
-    v = rsub.add_parser("verify", help="refuse a bundle with a changed, missing or extra file")
+    v = rsub.add_parser(
+        "verify",
+        help="refuse a bundle with a changed, missing or extra file, or a model its lineage does not name",
+        description="Checks the files against MANIFEST.json, then the pipeline files against lineage.json's md5s "
+        "and, when --repo holds the bundle's tag, against the md5s that tag's dvc.lock names.",
+    )
     v.add_argument("bundle", type=Path, help="bundle directory or .tar.gz")
+    v.add_argument("--repo", type=Path, default=Path(), help="the git repository holding the bundle's tag")
+    v.add_argument(
+        "--require-git", action="store_true", help="refuse when --repo does not hold the tag (deploy: always)"
+    )
     v.set_defaults(handler=_verify)

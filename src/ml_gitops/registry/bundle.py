@@ -19,7 +19,7 @@ import hashlib
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..adapters.io import atomic_path, read_json, write_json
@@ -70,15 +70,33 @@ def verify_dir(root: Path) -> dict[str, Any]:
     return manifest
 
 
+def _check_member(archive: Path, member: tarfile.TarInfo, dest: Path) -> None:
+    """Refuse what a bundle never holds: links, devices, absolute paths, '..', anything outside ``dest``."""
+    if not (member.isfile() or member.isdir()):
+        raise UserError(f"{archive}: refusing member {member.name} (links and devices are not allowed)")
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts or "\\" in member.name:
+        raise UserError(f"{archive}: refusing member {member.name} (absolute or '..' paths are not allowed)")
+    target = (dest / name).resolve()
+    if target != dest.resolve() and dest.resolve() not in target.parents:
+        raise UserError(f"{archive}: refusing member {member.name} (it would land outside {dest})")
+
+
 def extract_archive(archive: Path, dest: Path) -> Path:
-    """Extract a bundle archive safely (no absolute paths, links or '..'); return its folder."""
+    """Extract a bundle archive safely (no absolute paths, links or '..'); return its folder.
+
+    Every member is checked here first, on any Python; tarfile's "data" filter (Python 3.11.4+,
+    absent from Debian 12's 3.11.2) is applied too where this interpreter has it.
+    """
     try:
         with tarfile.open(archive, "r:gz") as tar:
             members = tar.getmembers()
             for m in members:
-                if not (m.isfile() or m.isdir()):
-                    raise UserError(f"{archive}: refusing member {m.name} (links and devices are not allowed)")
-            tar.extractall(dest, filter="data")
+                _check_member(archive, m, dest)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(dest, members=members, filter="data")
+            else:  # the members were checked above: regular files and folders under dest only
+                tar.extractall(dest, members=members)  # noqa: S202
     except (tarfile.TarError, OSError) as err:
         raise UserError(f"{archive}: not a readable .tar.gz bundle ({err})") from None
     tops = {Path(m.name).parts[0] for m in members if m.name not in {"", "."}}

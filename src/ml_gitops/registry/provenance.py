@@ -121,7 +121,7 @@ def check_version_tag(root: Path, settings: RegistrySettings, version: str) -> P
     tag = version_tag(trust.artifact, version)
     facts = tag_facts(root, tag)
     if facts is None:
-        raise refuse(tag, "version-tag", "no such tag in this clone (git fetch --tags)")
+        raise refuse(tag, "version-tag", "tag not found in this clone (fetch tags: git fetch --tags)")
     if not facts.annotated:
         raise refuse(tag, "annotated", "a lightweight tag; promote makes annotated tags")
     if not on_branch(root, facts.commit, branch):
@@ -146,7 +146,7 @@ def check_ref(root: Path, settings: RegistrySettings, ref: TagRef, state: Regist
         return check_version_tag(root, settings, ref.version)
     facts = tag_facts(root, ref.tag)
     if facts is None:
-        raise refuse(ref.tag, "version-tag", "no such tag in this clone (git fetch --tags)")
+        raise refuse(ref.tag, "version-tag", "tag not found in this clone (fetch tags: git fetch --tags)")
     if not facts.annotated:
         raise refuse(ref.tag, "annotated", "a lightweight tag; `make assign` and promote make annotated tags")
     branch, _ = trust_settings(root, settings)

@@ -26,7 +26,7 @@ from ..config.errors import UserError
 from ..config.metric_names import LOWER_IS_BETTER, METRICS
 from ..config.registry import ReleaseSettings
 from ..config.settings import load_group
-from .bundle import make_archive, verify_dir, write_manifest
+from .bundle import Bundle, make_archive, verify_dir, write_manifest
 from .tags import DVC_LOCK, Registry, fetch_output, version_key, version_tag
 
 # bundle name -> pipeline output; optional ones are included when the tag's dvc.lock has them.
@@ -216,3 +216,57 @@ def build(reg: Registry, version: str, out_dir: Path | None = None) -> Built:
     archive = dist / f"{name}.tar.gz"
     make_archive(final, archive)
     return Built(final, archive, manifest)
+
+
+@dataclass(frozen=True)
+class LineageCheck:
+    """What `verify_lineage` compared the bundle's files with."""
+
+    tag: str
+    files: list[str]
+    against_git: bool
+
+
+def verify_lineage(bundle: Bundle, root: Path | None = None, *, require_git: bool = False) -> LineageCheck:
+    """Check every pipeline file in a (manifest-verified) bundle against its lineage.
+
+    A manifest only says the files are the ones it lists; anyone can recompute it. The lineage
+    says which model the tag's commit names: each file's md5 must be the one ``lineage.json``
+    records, and, when ``root`` holds the tag, the one the tag's ``dvc.lock`` names (and the tag
+    must point at lineage's commit). ``require_git`` refuses a bundle whose tag ``root`` lacks.
+    """
+    where = bundle.root
+    if not bundle.path("lineage.json").is_file():
+        raise UserError(f"{where}: file lineage.json is missing (no lineage to check the model against)")
+    lin = bundle.json("lineage.json")
+    recorded: dict[str, str] = lin.get("outputs") or {}
+    tag = str(lin.get("tag") or "")
+    for key in ("tag", "version"):
+        if bundle.manifest.get(key) != lin.get(key):
+            raise UserError(
+                f"{where}: MANIFEST.json {key} {bundle.manifest.get(key)!r} is not lineage.json's {lin.get(key)!r}"
+            )
+    checked = []
+    for rel, (src, _optional) in FILES.items():
+        if not bundle.path(rel).is_file():
+            continue
+        want = recorded.get(src.as_posix())
+        if not want:
+            raise UserError(f"{where}: lineage.json records no md5 for {src} (bundle file {rel})")
+        if dvc.file_md5(bundle.path(rel)) != want:
+            raise UserError(f"{where}: file {rel} is not the {src} lineage.json records (md5 {want})")
+        checked.append(rel)
+    commit = git.commit_of(tag, root) if root is not None and tag else None
+    if commit is None:
+        if require_git:
+            raise UserError(f"{where}: tag {tag or '?'} is not in {root or 'any repository'}: cannot check lineage")
+        return LineageCheck(tag, checked, against_git=False)
+    if commit != lin.get("git_sha"):
+        raise UserError(f"{where}: lineage.json git_sha {lin.get('git_sha')} is not {tag}'s commit {commit}")
+    outs = dvc.lock_outputs(dvc.lock_at(tag, root))
+    for rel in checked:
+        src = FILES[rel][0].as_posix()
+        locked = (outs.get(src) or {}).get("md5")
+        if locked != recorded[src]:
+            raise UserError(f"{where}: file {rel} is not the {src} that {tag}'s {DVC_LOCK} names (md5 {locked})")
+    return LineageCheck(tag, checked, against_git=True)
