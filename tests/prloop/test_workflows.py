@@ -130,20 +130,51 @@ def test_pr_workflow_specifics():
     wf = load(ROOT / ".github" / "workflows" / "pr.yml")
     assert set(triggers(wf)) == {"pull_request"}
     job = wf["jobs"]["report"]
-    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
-    by_run = {s.get("run", s.get("uses", "")).split()[0:2][-1]: s for _, _, s in steps(wf)}
+    # It runs the PR's code: no write permission, no write credential, no push, no comment.
+    assert job["permissions"] == {"contents": "read"}
+    # Secrets come from the `pr` environment, which only a same-repo PR gets.
+    assert job["environment"].replace(" ", "") == (
+        "${{github.event.pull_request.head.repo.full_name==github.repository&&'pr'||''}}"
+    )
+    text = (ROOT / ".github" / "workflows" / "pr.yml").read_text()
+    assert set(re.findall(r"secrets\.([A-Z_]+)", text)) == {
+        "DVC_READ_AWS_ACCESS_KEY_ID",
+        "DVC_READ_AWS_SECRET_ACCESS_KEY",
+    }
     checkout = next(s for _, _, s in steps(wf) if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0
     order = [s.get("run", "") for _, _, s in steps(wf) if "run" in s]
     index = {cmd: i for i, cmd in enumerate(order)}
-    assert index["make pull"] < index["make repro"] < index["make report"] < index["make pr-gate"]
-    comment = next(c for c in order if c.startswith("cml comment update"))
-    assert "--no-publish" in comment and "--watermark-title=" in comment
-    assert index[comment] < index["make pr-gate"], "the comment is posted before the gate can fail the job"
-    # Push and comment are skipped without secrets / on forks.
-    assert "IS_FORK == 'false'" in by_run["push"]["if"] and "HAS_DVC_CREDENTIALS" in by_run["push"]["if"]
-    assert "IS_FORK == 'false'" in by_run["comment"]["if"]
+    assert (
+        index["make pull"]
+        < index["make repro"]
+        < index["make lock-verify"]
+        < index["make report"]
+        < index["make pr-number"]
+        < index["make pr-gate"]
+    )
+    assert not any(c in order for c in ("make push", "make pr-comment")), order
+    upload = next(s for _, _, s in steps(wf) if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == "pr-report" and "reports/pr-number" in upload["with"]["path"].split()
     assert wf["concurrency"]["cancel-in-progress"] is True
+
+
+def test_pr_comment_workflow_never_runs_the_prs_code():
+    wf = load(ROOT / ".github" / "workflows" / "pr-comment.yml")
+    assert triggers(wf) == {"workflow_run": {"workflows": ["pr"], "types": ["completed"]}}
+    (job,) = wf["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    by_uses = {s["uses"].split("@")[0]: s for s in job["steps"] if "uses" in s}
+    # The checkout is the default branch (no ref: never the PR head), without credentials.
+    assert by_uses["actions/checkout"]["with"] == {"persist-credentials": False}
+    download = by_uses["actions/download-artifact"]["with"]
+    assert download["name"] == "pr-report" and download["path"].startswith("${{ runner.temp }}")
+    assert download["run-id"] == "${{ github.event.workflow_run.id }}"
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert runs == ["make cml-install", "make pr-comment"]
+    comment_env = next(s for s in job["steps"] if s.get("run") == "make pr-comment")["env"]
+    assert comment_env["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    assert "head_branch" not in (ROOT / ".github" / "workflows" / "pr-comment.yml").read_text()
 
 
 def test_ci_workflow_runs_lint_and_tests_on_push_and_pr():
