@@ -17,6 +17,12 @@ Only what needs GitHub itself is replaced: ``uses:`` steps get local stand-ins
 upload-artifact copies files, the rest are recorded), and ``gh``, ``cml`` and
 ``docker`` are stand-in scripts that record their arguments. Tests read those
 records (``Run.calls``) to assert what a job asked GitHub to do.
+
+Between workflows: a ``workflow_run`` rehearsal downloads the artifacts of the run
+that triggered it when given that runner's ``artifacts`` folder. A stand-in can
+answer a question GitHub would answer (``replies``: ``"api repos/o/r/pulls/7"``
+-> the text it prints when its arguments start so), and ``extra_standins`` replaces
+more tools (``npm``, when a job installs a GitHub-only CLI).
 """
 
 from __future__ import annotations
@@ -305,6 +311,9 @@ class Runner:
         secrets: dict[str, str] | None = None,
         vars_: dict[str, str] | None = None,
         extra_env: dict[str, str] | None = None,
+        artifacts: Path | None = None,
+        replies: dict[str, dict[str, str]] | None = None,
+        extra_standins: tuple[str, ...] = (),
     ) -> None:
         self.workflow_path = workflow
         self.wf = yaml.safe_load(workflow.read_text())
@@ -315,15 +324,18 @@ class Runner:
         self.vars = dict(vars_ or {})
         self.extra_env = dict(extra_env or {})
         self.calls_file = work / "calls.jsonl"
-        self.artifacts = work / "artifacts"
+        self.artifacts = artifacts or work / "artifacts"
+        self.replies = {tool: dict(r) for tool, r in (replies or {}).items()}
+        self.tools = (*STANDIN_TOOLS, *extra_standins)
         self.standins = work / "standin-bin"
         self._make_standins()
 
     # ------------------------------------------------------------------ stand-ins
     def _make_standins(self) -> None:
         self.standins.mkdir(parents=True, exist_ok=True)
-        for tool in STANDIN_TOOLS:
+        for tool in self.tools:
             script = self.standins / tool
+            replies = json.dumps(self.replies.get(tool, {}))
             script.write_text(
                 f"#!{sys.executable}\n"
                 "import json, os, sys\n"
@@ -333,6 +345,12 @@ class Runner:
                 "               if k in ('GH_TOKEN', 'REPO_TOKEN', 'GITHUB_TOKEN')}}\n"
                 f"with open({str(self.calls_file)!r}, 'a') as f:\n"
                 "    f.write(json.dumps(rec) + '\\n')\n"
+                f"replies = json.loads({replies!r})\n"
+                "said = ' '.join(sys.argv[1:])\n"
+                "for prefix, text in replies.items():\n"
+                "    if said.startswith(prefix):\n"
+                "        print(text)\n"
+                "        break\n"
             )
             script.chmod(0o755)
 
