@@ -6,6 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,19 +52,32 @@ class GitHub:
     remote: Path
     runs: int = 0
 
+    @property
+    def state(self) -> Path:
+        """What the registry and GitHub hold between runs (images, attestations, releases)."""
+        return self.base / "github-state"
+
     def head(self, ref: str = "HEAD") -> str:
         return run(["git", "rev-parse", ref], cwd=self.dev).stdout.strip()
 
     def rehearse(
-        self, workflow: str, event: Event, secrets: dict[str, str] | None = None, only: list[str] | None = None
+        self,
+        workflow: str,
+        event: Event,
+        secrets: dict[str, str] | None = None,
+        only: list[str] | None = None,
+        **runner_kw: Any,
     ) -> tuple[dict[str, JobResult], Runner]:
-        """Run ``workflow``'s jobs for ``event`` in fresh clones of origin; (results by job, the runner)."""
+        """Run ``workflow``'s jobs for ``event`` in fresh clones of origin; (results by job, the runner).
+
+        ``runner_kw`` go to `Runner` (e.g. ``state=github.state`` for stand-ins that remember across runs).
+        """
         self.runs += 1
         work = self.base / f"run-{self.runs}-{workflow.split('.')[0]}"
         # The DVC remote sits beside the checkouts (`../ml-gitops-dvc-remote` in .dvc/config).
         (work / "ws").mkdir(parents=True)
         (work / "ws" / "ml-gitops-dvc-remote").symlink_to(self.remote)
-        r = Runner(WORKFLOWS / workflow, self.origin, work, event, secrets=secrets, extra_env=runner_env())
+        r = Runner(WORKFLOWS / workflow, self.origin, work, event, secrets=secrets, extra_env=runner_env(), **runner_kw)
         return r.run(only), r
 
 

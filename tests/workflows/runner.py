@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from .standins import attest
+
 EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.S)
 TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+(?:\.\d+)?)|(?P<op>==|!=|&&|\|\||<=|>=|[!<>(),\[\].*])"
@@ -314,6 +316,8 @@ class Runner:
         artifacts: Path | None = None,
         replies: dict[str, dict[str, str]] | None = None,
         extra_standins: tuple[str, ...] = (),
+        state: Path | None = None,
+        artifacts_from_common_root: bool = False,
     ) -> None:
         self.workflow_path = workflow
         self.wf = yaml.safe_load(workflow.read_text())
@@ -327,6 +331,11 @@ class Runner:
         self.artifacts = artifacts or work / "artifacts"
         self.replies = {tool: dict(r) for tool, r in (replies or {}).items()}
         self.tools = (*STANDIN_TOOLS, *extra_standins)
+        # Optional: a folder shared by several runs, where docker/gh/attest stand-ins keep what a
+        # registry and GitHub would hold between runs (tests/workflows/standins.py).
+        self.state = state
+        # Opt-in: store uploaded paths relative to their least common ancestor, as upload-artifact does.
+        self.common_root = artifacts_from_common_root
         self.standins = work / "standin-bin"
         self._make_standins()
 
@@ -351,6 +360,13 @@ class Runner:
                 "    if said.startswith(prefix):\n"
                 "        print(text)\n"
                 "        break\n"
+                + (
+                    f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
+                    "from tests.workflows.standins import answer\n"
+                    f"sys.exit(answer({tool!r}, sys.argv[1:], {str(self.state)!r}))\n"
+                    if self.state is not None
+                    else ""
+                )
             )
             script.chmod(0o755)
 
@@ -581,12 +597,20 @@ class Runner:
             bindir = str(Path(sys.executable).resolve().parent)
             prefix.insert(0, bindir)
             return StepResult(name, "uses", 0, f"python at {bindir}")
+        if action == "actions/attest-build-provenance" and self.state is not None:
+            try:
+                return StepResult(name, "uses", 0, attest(with_, workspace, self.state))
+            except FileNotFoundError as err:
+                return StepResult(name, "uses", 1, str(err))
         if action == "actions/upload-artifact":
             dest = self.artifacts / with_.get("name", "artifact")
             dest.mkdir(parents=True, exist_ok=True)
+            found = [src for pattern in with_.get("path", "").split() for src in workspace.glob(pattern)]
+            roots = [p if p.is_dir() else p.parent for p in found]
+            root = Path(os.path.commonpath(roots)) if found and self.common_root else workspace
             for pattern in with_.get("path", "").split():
                 for src in workspace.glob(pattern):
-                    target = dest / src.relative_to(workspace)
+                    target = dest / src.relative_to(root)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     if src.is_dir():
                         shutil.copytree(src, target, dirs_exist_ok=True)
