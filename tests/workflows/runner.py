@@ -211,7 +211,7 @@ def evaluate(text: Any, contexts: dict[str, Any], status: str = "success") -> An
     if not isinstance(text, str):
         return text
     whole = EXPR.fullmatch(text.strip())
-    if whole:
+    if whole and "${{" not in whole.group(1):  # one expression, not `${{ a }}/${{ b }}`
         return Expression(whole.group(1), contexts, status).value()
     return EXPR.sub(lambda m: _as_text(Expression(m.group(1), contexts, status).value()), text)
 
