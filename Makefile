@@ -236,7 +236,7 @@ image-push: image ## push IMAGE:VERSION to the registry (logs in to ghcr.io as A
 
 ##@ Serving
 .PHONY: serve score bench-serve
-serve: $(VENV)/.run-deps ## serve the model over HTTP (BUNDLE=dir|.tar.gz, default: the workspace's model; PORT=8123)
+serve: $(VENV)/.run-deps ## serve the model over HTTP (BUNDLE=dir|.tar.gz, default: the workspace's model; PORT=8123; /feedback needs ML_GITOPS_FEEDBACK_TOKEN in the env)
 	@ml-gitops serve $(if $(BUNDLE),--bundle $(BUNDLE),--from-workspace) $(if $(PORT),--port $(PORT))
 
 score: $(VENV)/.run-deps ## batch-score INPUT=file.csv|.parquet into OUTPUT=out.parquet (REJECTS=, BUNDLE=)

@@ -16,6 +16,10 @@ import yaml
 
 from ..helpers import BIN, env
 
+# The feedback token the test servers get through serve.auth.feedback_token_env's default variable.
+FEEDBACK_TOKEN = "test-feedback-token-0123456789abcdef"
+FEEDBACK_ENV = "ML_GITOPS_FEEDBACK_TOKEN"
+AUTH = {"authorization": f"Bearer {FEEDBACK_TOKEN}"}
 STARTUP_SECONDS = 90  # a cold process imports sklearn, onnxruntime, fastapi: slow on a busy 2-core box
 
 
@@ -46,11 +50,18 @@ def params_with(pipeline_repo: Path, dest: Path, **serve: object) -> Path:
 
 
 class Server:
-    def __init__(self, cmd: list[str], cwd: Path, port: int, log_url: str) -> None:
+    def __init__(
+        self, cmd: list[str], cwd: Path, port: int, log_url: str, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_url = log_url
-        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stdout = ""
+        environ = {k: v for k, v in env().items() if k != FEEDBACK_ENV}  # only the token a test gives
+        environ.update(extra_env or {})
+        self.proc = subprocess.Popen(
+            cmd, cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     def wait(self, path: str = "/ready", timeout: float = STARTUP_SECONDS) -> None:
         deadline = time.monotonic() + timeout
@@ -70,20 +81,22 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.stdout, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
+            self.stdout, err = self.proc.communicate()
         return self.proc.returncode, err
 
 
-def start_server(bundle: Path, cwd: Path, tmp: Path, params: Path | None = None) -> Server:
+def start_server(
+    bundle: Path, cwd: Path, tmp: Path, params: Path | None = None, extra_env: dict[str, str] | None = None
+) -> Server:
     port = free_port()
     log_url = f"sqlite:///{tmp / 'predictions.db'}"
     cmd = [str(BIN / "ml-gitops"), "serve", "--bundle", str(bundle), "--port", str(port), "--log-url", log_url]
     if params is not None:
         cmd += ["--params", str(params)]
-    return Server(cmd, cwd, port, log_url)
+    return Server(cmd, cwd, port, log_url, extra_env)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +104,7 @@ def server(bundle: Path, pipeline_repo: Path, tmp_path_factory: pytest.TempPathF
     """One server shared by the read-only tests of a module (bad inputs never change its state)."""
     tmp = tmp_path_factory.mktemp("server")
     params = params_with(pipeline_repo, tmp / "params.yaml", max_body_bytes=16384, max_records=50)
-    srv = start_server(bundle, pipeline_repo, tmp, params)
+    srv = start_server(bundle, pipeline_repo, tmp, params, {FEEDBACK_ENV: FEEDBACK_TOKEN})
     try:
         srv.wait()
         yield srv

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import Server
+from .conftest import AUTH, Server
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,8 @@ def mutated_records(draw: st.DrawFn, good: dict, sig: dict) -> object:
 
 @pytest.fixture(scope="module")
 def client(server: Server):
-    with httpx.Client(base_url=server.url, timeout=30) as c:
+    # JSON-declared and authenticated, so the bodies reach validation (not 415/401).
+    with httpx.Client(base_url=server.url, timeout=30, headers={"content-type": "application/json", **AUTH}) as c:
         yield c
 
 

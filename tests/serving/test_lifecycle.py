@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ..helpers import run
-from .conftest import STARTUP_SECONDS, params_with, start_server
+from .conftest import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, STARTUP_SECONDS, params_with, start_server
 
 pytestmark = pytest.mark.slow
 LOAD_REQUESTS = 400
@@ -41,7 +41,7 @@ def test_load_then_graceful_stop_loses_no_log_row_and_joins_feedback(
 
     # A long flush interval and big batches: rows are certainly still queued when SIGTERM arrives.
     params = params_with(pipeline_repo, tmp_path / "params.yaml", log_flush_seconds=30.0, log_batch_size=100_000)
-    srv = start_server(bundle, pipeline_repo, tmp_path, params)
+    srv = start_server(bundle, pipeline_repo, tmp_path, params, {FEEDBACK_ENV: FEEDBACK_TOKEN})
     srv.wait()
     with httpx.Client(base_url=srv.url, timeout=30) as client:
 
@@ -54,10 +54,11 @@ def test_load_then_graceful_stop_loses_no_log_row_and_joins_feedback(
         batch = client.post("/predict", json=good[:10]).json()["predictions"]
         ids = [pid for status, pid in results if status == 200] + [p["id"] for p in batch]
         assert len(ids) == LOAD_REQUESTS + 10, [r for r in results if r[0] != 200][:3]
-        fb = client.post("/feedback", json={"prediction_id": ids[0], "label": sig["classes"][0]})
-        assert fb.status_code == 202 and fb.json() == {"accepted": 1}
-        fb = client.post("/feedback", json=[{"prediction_id": i, "label": sig["classes"][-1]} for i in ids[1:4]])
-        assert fb.json() == {"accepted": 3}
+        fb = client.post("/feedback", json={"prediction_id": ids[0], "label": sig["classes"][0]}, headers=AUTH)
+        assert fb.status_code == 202 and fb.json() == {"accepted": 1, "ignored": 0}
+        labels = [{"prediction_id": i, "label": sig["classes"][-1]} for i in ids[1:4]]
+        fb = client.post("/feedback", json=labels, headers=AUTH)
+        assert fb.json() == {"accepted": 3, "ignored": 0}
     code, err = srv.stop()
     assert code == 0, err
     assert "runtime onnx: model.onnx matches the skops Pipeline" in err  # which runtime, and why

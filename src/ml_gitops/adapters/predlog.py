@@ -8,9 +8,11 @@ Tables (any SQLAlchemy URL; SQLite by default)::
     feedback(id INTEGER PK autoincrement, prediction_id TEXT (indexed), ts DATETIME (UTC, naive),
              label TEXT)
 
-Serving never writes on the request path: `LogWriter` queues rows and a
+Serving never writes predictions on the request path: `LogWriter` queues rows and a
 background thread inserts them in batches; `close()` drains the queue, so a
-graceful stop loses nothing.
+graceful stop loses nothing. Feedback is written by `add_feedback` while the client
+waits (it is rare, and the answer says whether the id is known and unlabelled): one
+label per prediction id, for ids that are in the log or still queued by this process.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    exists,
     func,
+    literal,
     select,
 )
 from sqlalchemy.engine import make_url
@@ -92,6 +97,15 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable URL>"
+
+
+@dataclass
+class FeedbackOutcome:
+    """What `add_feedback` did: rows written, ids not in the log, ids that already had a label."""
+
+    written: int = 0
+    unknown: list[str] = field(default_factory=list)
+    labelled: list[str] = field(default_factory=list)
 
 
 def _json(value: Any) -> str:
@@ -166,6 +180,47 @@ class PredictionLog:
             {"prediction_id": r["prediction_id"], "ts": r.get("ts") or utcnow(), "label": str(r["label"])} for r in rows
         )
         return self._insert(self.feedback, rows_out)
+
+    def add_feedback(
+        self, rows: list[Mapping[str, Any]], queued: Callable[[str], bool], *, keep_first: bool = False
+    ) -> FeedbackOutcome:
+        """Write labels for known ids only, one label per id, all or nothing.
+
+        ``queued(id)`` says whether this process answered the id and its row is not written yet.
+        Any unknown id: nothing is written. An id that already has a label (in the log, or earlier
+        in ``rows``): nothing is written, unless ``keep_first``, which skips that row. Each insert is
+        one ``INSERT ... SELECT ... WHERE NOT EXISTS`` statement, so two writers cannot both label
+        an id (SQLite runs a statement under its write lock).
+        """
+        out = FeedbackOutcome()
+        ids = [str(r["prediction_id"]) for r in rows]
+        p, f = self.predictions, self.feedback
+        with self.engine.connect() as conn:  # committed at the end only: any early return rolls back
+            in_log: set[str] = set()
+            for start in range(0, len(ids), 500):  # bound the IN list (old SQLite: 999 variables)
+                part = [i for i in ids[start : start + 500] if not queued(i)]
+                if part:
+                    in_log.update(conn.execute(select(p.c.id).where(p.c.id.in_(part))).scalars())
+            out.unknown = sorted({i for i in ids if i not in in_log and not queued(i)})
+            if out.unknown:
+                return out
+            for r, pid in zip(rows, ids, strict=True):
+                label_free = ~exists().where(f.c.prediction_id == pid)
+                query = f.insert().from_select(
+                    ["prediction_id", "ts", "label"],
+                    select(literal(pid), literal(r.get("ts") or utcnow(), DateTime), literal(str(r["label"]))).where(
+                        label_free
+                    ),
+                )
+                if conn.execute(query).rowcount == 1:
+                    out.written += 1
+                else:
+                    out.labelled.append(pid)
+            if out.labelled and not keep_first:
+                out.written = 0
+                return out
+            conn.commit()
+        return out
 
     def _insert(self, table: Any, rows: Iterable[dict[str, Any]]) -> int:
         n = 0
@@ -242,13 +297,20 @@ class LogWriter:
         self.written = {"predictions": 0, "feedback": 0}
         self.failed = 0
         self._closed = False
+        self._queued_ids: set[str] = set()  # predictions answered, not yet committed (or dropped)
 
     def start(self) -> LogWriter:
         self._thread.start()
         return self
 
     def put_prediction(self, row: Mapping[str, Any]) -> None:
+        if row.get("id"):
+            self._queued_ids.add(row["id"])
         self._queue.put(("predictions", row))
+
+    def is_queued(self, prediction_id: str) -> bool:
+        """True while a prediction this writer was given is waiting for its batch to be committed."""
+        return prediction_id in self._queued_ids
 
     def put_feedback(self, row: Mapping[str, Any]) -> None:
         self._queue.put(("feedback", row))
@@ -313,6 +375,10 @@ class LogWriter:
                 except Exception as err:  # database locked, connection lost: retry, then report
                     if attempt == WRITE_RETRIES - 1:
                         self.failed += len(rows)
-                        log.error("prediction log: dropped %d %s row(s): %s", len(rows), table, err)
+                        # The driver's message, not SQLAlchemy's (which lists the rows' parameters).
+                        reason = getattr(err, "orig", None) or err
+                        log.error("prediction log: dropped %d %s row(s): %s", len(rows), table, type(reason).__name__)
                     else:
                         time.sleep(0.1 * 2**attempt)
+            if table == "predictions":  # committed (or dropped): the log, not this set, knows them now
+                self._queued_ids.difference_update(r.get("id") for r in rows)

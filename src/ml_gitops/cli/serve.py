@@ -58,8 +58,10 @@ def _serve(ns: argparse.Namespace) -> int:
 
     from ..adapters.predlog import PredictionLog
     from ..serving import app as app_mod
+    from ..serving.auth import load_tokens
 
     cfg = _settings(ns)
+    load_tokens(cfg.auth)  # a configured token that is missing or unreadable stops here, with one line
     with tempfile.TemporaryDirectory(prefix="serve-") as tmp:
         bundle = _bundle(ns, Path(tmp))
         PredictionLog(cfg.log_url).create()  # a bad log URL stops here, with one line

@@ -19,6 +19,22 @@ class OnnxSettings(Strict):
     seed: int = 0
 
 
+class AuthSettings(Strict):
+    """Where the bearer tokens come from: the names of an env var and/or a secret file, never the token."""
+
+    feedback_token_env: str | None = Field("ML_GITOPS_FEEDBACK_TOKEN", min_length=1)
+    feedback_token_file: str | None = Field(None, min_length=1)
+    # No feedback token configured: /feedback answers 403, unless this opens it (a local demo only).
+    open_feedback: bool = False
+    predict_token_env: str | None = Field(None, min_length=1)
+    predict_token_file: str | None = Field(None, min_length=1)
+
+
+class FeedbackSettings(Strict):
+    # A second label for an id: refuse (409, nothing written) or keep_first (202, counted as ignored).
+    on_second_label: Literal["refuse", "keep_first"] = "refuse"
+
+
 class ServeSettings(Strict):
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8000, ge=0, le=65535)
@@ -33,6 +49,8 @@ class ServeSettings(Strict):
     gil_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     score_batch_rows: int = Field(100_000, ge=1)
     onnx: OnnxSettings = OnnxSettings()
+    auth: AuthSettings = AuthSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
 
 def serve_settings(settings: Settings, source: str = "params.yaml") -> ServeSettings:

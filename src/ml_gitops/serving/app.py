@@ -11,10 +11,18 @@ answers FastAPI's own body handling does not give: 413 as soon as a (streamed)
 body passes `serve.max_body_bytes`, 400 for a body that is not JSON at all (422 is
 for JSON that breaks the schema), and field locations without union noise for
 "one record or a list of records".
+
+Writes need a bearer token (`auth.py`; /predict too when `serve.auth` says so), POST bodies
+must be application/json (415 otherwise), and feedback is written while the client waits:
+404 for an id this log never answered, one label per id (`serve.feedback.on_second_label`).
+HEAD is answered on every GET route. `/docs` is off: FastAPI's page loads Swagger UI from a
+CDN, which fails offline and is a third-party script on the server's origin; the document it
+would show is `/openapi.json`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -31,12 +39,15 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.predlog import LogWriter, PredictionLog, utcnow
 from ..adapters.progress import setup_logging
 from ..config.errors import UserError
 from ..config.serve import ServeSettings
 from ..registry.bundle import Bundle, open_bundle
+from . import auth
 from . import model as model_mod
 from .validation import BadJSON, RequestModels, build, error_detail, parse
 
@@ -57,7 +68,8 @@ class PredictResponse(BaseModel):
 
 
 class FeedbackResponse(BaseModel):
-    accepted: int
+    accepted: int = Field(description="labels written to the log")
+    ignored: int = Field(0, description="second labels skipped (serve.feedback.on_second_label: keep_first)")
 
 
 class FieldError(BaseModel):
@@ -78,6 +90,7 @@ class State:
     ready: bool = False
     error: str | None = None
     writer: LogWriter | None = None
+    feedback_written: int = 0
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -94,6 +107,18 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_big
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class HeadAsGet:
+    """Route HEAD like GET (FastAPI's routes answer 405); the server sends the headers, no body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
 
 
 def validated(body: bytes, one: type[BaseModel], many: Any) -> list[BaseModel]:
@@ -135,6 +160,8 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
     sig = bundle.json(model_mod.SIGNATURE_FILE)
     models: RequestModels = build(sig, cfg.max_records)
     state = State()
+    tokens = auth.load_tokens(cfg.auth)  # read once: no per-request I/O; never logged
+    keep_first = cfg.feedback.on_second_label == "keep_first"
 
     def optional(name: str) -> Any:
         return bundle.json(name) if bundle.path(name).is_file() else None
@@ -149,6 +176,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
         sys.setswitchinterval(cfg.gil_switch_interval_ms / 1000)
         writer = LogWriter(PredictionLog(cfg.log_url).create(), cfg.log_batch_size, cfg.log_flush_seconds)
         state.writer = writer.start()
+        log.info("%s", auth.describe(tokens, cfg.auth))
         threading.Thread(target=load_in_background, args=(state, bundle, cfg), name="model-loader", daemon=True).start()
         try:
             yield
@@ -158,7 +186,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
             log.info(
                 "serve: prediction log flushed (%d predictions, %d feedback, %d failed)",
                 writer.written["predictions"],
-                writer.written["feedback"],
+                state.feedback_written,
                 writer.failed,
             )
 
@@ -167,8 +195,11 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
         version=bundle.version,
         description="Predictions validated by the training schema; every prediction and feedback is logged.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.serving = state
+    app.add_middleware(HeadAsGet)
 
     record_schema = models.record.model_json_schema(ref_template="#/components/schemas/{model}")
     feedback_schema = models.feedback.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -187,8 +218,23 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
     errors: dict[int | str, dict[str, Any]] = {
         400: {"model": ErrorResponse, "description": "body is not JSON"},
         413: {"model": ErrorResponse, "description": "body over serve.max_body_bytes"},
+        415: {"model": ErrorResponse, "description": "Content-Type is not application/json"},
         422: {"model": ErrorResponse, "description": "body breaks the schema (field-level messages)"},
+    }
+    denied: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorResponse, "description": "no bearer token"},
+        403: {"model": ErrorResponse, "description": "wrong token, or feedback off (no token configured)"},
+    }
+    predict_errors = {
+        **errors,
+        **(denied if tokens.predict else {}),
         503: {"model": ErrorResponse, "description": "model not loaded yet"},
+    }
+    feedback_errors = {
+        **errors,
+        **denied,
+        404: {"model": ErrorResponse, "description": "unknown prediction id (nothing written)"},
+        409: {"model": ErrorResponse, "description": "the id already has a label (nothing written)"},
     }
 
     def ready_model() -> model_mod.ServedModel:
@@ -226,11 +272,14 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
     @app.post(
         "/predict",
         summary="predict one record or a list of records",
-        responses=errors,
+        responses=predict_errors,
         openapi_extra=body_doc("Record", "one record or a non-empty list of records"),
     )
     async def predict(request: Request) -> PredictResponse:
         start = time.perf_counter()
+        auth.require_json(request)
+        if tokens.predict is not None:
+            auth.require_token(request, tokens.predict)
         served = ready_model()
         items = validated(await read_body(request, cfg.max_body_bytes), models.record, models.many)
         records = models.as_dicts(items)
@@ -264,17 +313,32 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
         "/feedback",
         summary="the observed label for an earlier prediction id",
         status_code=202,
-        responses={202: {"description": "queued for the log"}, **errors},
+        responses={202: {"description": "written to the log"}, **feedback_errors},
         openapi_extra=body_doc("Feedback", "one feedback object or a non-empty list"),
     )
     async def feedback(request: Request) -> FeedbackResponse:
+        auth.require_json(request)
+        auth.require_feedback_token(request, tokens, cfg.auth)
         items = validated(await read_body(request, cfg.max_body_bytes), models.feedback, models.feedback_many)
         ts = utcnow()
-        for item in items:
-            state.writer.put_feedback(  # type: ignore[union-attr]
-                {"prediction_id": item.prediction_id, "label": item.label, "ts": ts}  # type: ignore[attr-defined]
+        rows = [{"prediction_id": i.prediction_id, "label": i.label, "ts": ts} for i in items]  # type: ignore[attr-defined]
+        writer = state.writer
+        assert writer is not None
+        outcome = await run_in_threadpool(writer.log.add_feedback, rows, writer.is_queued, keep_first=keep_first)
+        if outcome.unknown and cfg.workers > 1:
+            # Another worker may have answered the id and not written it yet: wait one flush, ask again.
+            await asyncio.sleep(cfg.log_flush_seconds + 0.1)
+            outcome = await run_in_threadpool(writer.log.add_feedback, rows, writer.is_queued, keep_first=keep_first)
+        if outcome.unknown:
+            shown = ", ".join(outcome.unknown[:5]) + (" ..." if len(outcome.unknown) > 5 else "")
+            raise HTTPException(404, f"unknown prediction id(s), nothing written: {shown}")
+        if outcome.labelled and not keep_first:
+            shown = ", ".join(outcome.labelled[:5]) + (" ..." if len(outcome.labelled) > 5 else "")
+            raise HTTPException(
+                409, f"already labelled, nothing written (serve.feedback.on_second_label: refuse): {shown}"
             )
-        return FeedbackResponse(accepted=len(items))
+        state.feedback_written += outcome.written
+        return FeedbackResponse(accepted=outcome.written, ignored=len(outcome.labelled))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, err: Exception) -> JSONResponse:
