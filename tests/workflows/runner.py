@@ -27,6 +27,7 @@ more tools (``npm``, when a job installs a GitHub-only CLI).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -198,12 +199,29 @@ class Expression:
         if fn == "format":
             return re.sub(r"\{(\d+)\}", lambda m: str(args[1 + int(m.group(1))]), str(args[0]))
         if fn == "hashfiles":
-            return "0" * 64
+            root = self.contexts.get(WORKSPACE_KEY)
+            return hash_files(Path(root), [str(a) for a in args]) if root else "0" * 64
         if fn == "tojson":
             return json.dumps(args[0])
         if fn == "fromjson":
             return _wrap(json.loads(args[0]))
         raise ValueError(f"unsupported function {name}()")
+
+
+# Step conditions know the job's workspace under this key, so hashFiles() hashes real files there
+# ('' when none match, as on GitHub); elsewhere (job-level, no workspace yet) it stays a constant.
+WORKSPACE_KEY = "__workspace__"
+
+
+def hash_files(root: Path, patterns: list[str]) -> str:
+    """hashFiles(): one sha256 over the sha256 of every matching file, '' when no file matches."""
+    found = sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})
+    if not found:
+        return ""
+    outer = hashlib.sha256()
+    for p in found:
+        outer.update(hashlib.sha256(p.read_bytes()).digest())
+    return outer.hexdigest()
 
 
 def evaluate(text: Any, contexts: dict[str, Any], status: str = "success") -> Any:
@@ -496,6 +514,7 @@ class Runner:
             step_env = dict(env)
             step_env.update(parse_env_file(files["GITHUB_ENV"]))
             ctx = self._contexts(needs, step_env, steps_ctx)
+            ctx[WORKSPACE_KEY] = str(workspace)
             if not condition(step.get("if"), ctx, status):
                 result.steps.append(StepResult(name, "skipped"))
                 continue
