@@ -185,7 +185,7 @@ sample-pr-comment: $(VENV)/.dev-deps ## regenerate docs/sample-pr-comment.md fro
 	@UPDATE_SAMPLE=1 pytest -q tests/prloop/test_report_e2e.py -k sample
 
 ##@ Registry and release
-.PHONY: promote release verify assign registry deploy-plan deploy-resolve release-publish image image-push
+.PHONY: promote release verify assign registry deploy-plan deploy-resolve release-publish image image-push image-promote attest-verify
 # Tags are pushed to the git remote unless REGISTRY_PUSH=0 (try things locally first).
 REGISTRY_PUSH ?= 1
 _push = $(if $(filter 1,$(REGISTRY_PUSH)),--push)
@@ -197,9 +197,10 @@ release: $(VENV)/.run-deps ## build dist/model-VERSION/ and its .tar.gz from the
 	@test -n "$(VERSION)" || { echo "usage: make release VERSION=vX.Y.Z" >&2; exit 2; }
 	@ml-gitops release build --version "$(VERSION)"
 
-verify: $(VENV)/.run-deps ## refuse a bundle with a changed, missing or extra file (BUNDLE=dir or .tar.gz)
+# In CI the bundle's tag must be in this clone: the model is checked against the tag's dvc.lock.
+verify: $(VENV)/.run-deps ## refuse a bundle with a changed, missing or extra file, or a model its lineage does not name (BUNDLE=dir or .tar.gz)
 	@test -n "$(BUNDLE)" || { echo "usage: make verify BUNDLE=dist/model-vX.Y.Z.tar.gz" >&2; exit 2; }
-	@ml-gitops release verify "$(BUNDLE)"
+	@ml-gitops release verify "$(BUNDLE)" --repo . $(if $(GITHUB_ACTIONS),--require-git)
 
 assign: $(VENV)/.run-deps ## assign STAGE to VERSION (UNASSIGN=1 removes it); rollback: make assign STAGE=prod VERSION=v0.1.0
 	@test -n "$(STAGE)" -a -n "$(VERSION)" || { echo "usage: make assign STAGE=prod VERSION=vX.Y.Z [UNASSIGN=1]" >&2; exit 2; }
@@ -213,9 +214,13 @@ deploy-plan: $(VENV)/.run-deps ## what a pushed ref asks deploy to do: deploy=, 
 	@test -n "$$REF" || { echo "usage: make deploy-plan REF=refs/tags/model#prod#3" >&2; exit 2; }
 	@ml-gitops registry plan --ref "$$REF" $(if $(GITHUB_ACTIONS),--github-output)
 
-deploy-resolve: $(VENV)/.run-deps ## fetch the model STAGE holds into dist/deploy/, md5 checked (STAGE=prod; fetches tags first)
-	@test -n "$$STAGE" || { echo "usage: make deploy-resolve STAGE=prod" >&2; exit 2; }
-	@ml-gitops registry resolve --stage "$$STAGE" --fetch $(if $(GITHUB_ACTIONS),--github-output)
+# With VERSION (deploy.yml: the planned one), a stage that has moved on since the plan is refused.
+deploy-resolve: $(VENV)/.run-deps ## fetch the model STAGE holds into dist/deploy/, provenance and md5 checked (STAGE=prod [VERSION=]; fetches tags first)
+	@test -n "$$STAGE" || { echo "usage: make deploy-resolve STAGE=prod [VERSION=vX.Y.Z]" >&2; exit 2; }
+	@out=$$(ml-gitops registry resolve --stage "$$STAGE" --fetch $(if $(GITHUB_ACTIONS),--github-output)); \
+	printf '%s\n' "$$out"; got=$$(printf '%s\n' "$$out" | sed -n 's/^version=//p'); \
+	if [ -n "$${VERSION:-}" ] && [ "$$got" != "$$VERSION" ]; then \
+		echo "deploy-resolve: $$STAGE is at $$got now, not the planned $$VERSION (a newer assignment's run deploys it)" >&2; exit 1; fi
 
 # Values arrive as environment variables ($$VERSION, $$TAG): the shell expands them inside
 # quotes, so a crafted value can never run as code in these recipes.
@@ -230,9 +235,30 @@ image: ## build the serving image IMAGE:VERSION from the verified bundle dist/mo
 	@test -n "$$VERSION" || { echo "usage: make image VERSION=vX.Y.Z" >&2; exit 2; }
 	@docker build --build-arg "MODEL_BUNDLE=dist/model-$$VERSION" -t "$(IMAGE):$$VERSION" .
 
-image-push: image ## push IMAGE:VERSION to the registry (logs in to ghcr.io as ACTOR with GH_TOKEN)
+# Built once per version: when IMAGE:VERSION exists its digest is reused, never rebuilt. Prints (and,
+# in CI, outputs) image=, digest= and built=true|false; stages point at that digest (image-promote).
+image-push: ## build and push IMAGE:VERSION once, print its digest (logs in to ghcr.io as ACTOR with GH_TOKEN)
+	@test -n "$$VERSION" || { echo "usage: make image-push VERSION=vX.Y.Z" >&2; exit 2; }
 	@printf '%s' "$$GH_TOKEN" | docker login ghcr.io -u "$$ACTOR" --password-stdin
-	@docker push "$(IMAGE):$$VERSION"
+	@ref="$(IMAGE):$$VERSION"; built=false; \
+	if ! docker buildx imagetools inspect "$$ref" --format '{{.Manifest.Digest}}' >/dev/null 2>&1; then \
+		docker buildx build --build-arg "MODEL_BUNDLE=dist/model-$$VERSION" -t "$$ref" --push . || exit 1; built=true; fi; \
+	digest=$$(docker buildx imagetools inspect "$$ref" --format '{{.Manifest.Digest}}'); \
+	[[ "$$digest" =~ ^sha256:[0-9a-f]{64}$$ ]] || { echo "image-push: no digest for $$ref ($$digest)" >&2; exit 1; }; \
+	printf 'image=%s\ndigest=%s\nbuilt=%s\n' "$(IMAGE)" "$$digest" "$$built" | tee -a "$${GITHUB_OUTPUT:-/dev/null}"
+
+image-promote: ## point IMAGE:STAGE at the built IMAGE@DIGEST: a retag in the registry, no rebuild (STAGE= DIGEST=sha256:...)
+	@test -n "$$STAGE" || { echo "usage: make image-promote STAGE=prod DIGEST=sha256:..." >&2; exit 2; }
+	@[[ "$${DIGEST:-}" =~ ^sha256:[0-9a-f]{64}$$ ]] || { echo "image-promote: DIGEST is not sha256:<64 hex>" >&2; exit 2; }
+	@printf '%s' "$$GH_TOKEN" | docker login ghcr.io -u "$$ACTOR" --password-stdin
+	@docker buildx imagetools create -t "$(IMAGE):$$STAGE" "$(IMAGE)@$$DIGEST"
+
+# Before rollout: both artifacts must carry a build-provenance attestation made by this repository's workflows.
+attest-verify: ## gh attestation verify the bundle archive and IMAGE@DIGEST (VERSION= DIGEST=sha256:...; GH_TOKEN)
+	@test -n "$$VERSION" || { echo "usage: make attest-verify VERSION=vX.Y.Z DIGEST=sha256:..." >&2; exit 2; }
+	@[[ "$${DIGEST:-}" =~ ^sha256:[0-9a-f]{64}$$ ]] || { echo "attest-verify: DIGEST is not sha256:<64 hex>" >&2; exit 2; }
+	@gh attestation verify "dist/model-$$VERSION.tar.gz" --repo "$$GITHUB_REPOSITORY"
+	@gh attestation verify "oci://$(IMAGE)@$$DIGEST" --repo "$$GITHUB_REPOSITORY"
 
 ##@ Serving
 .PHONY: serve score bench-serve
