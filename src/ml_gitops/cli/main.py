@@ -259,6 +259,7 @@ COMMAND_MODULES: list[str] = [
     "retrain",
     "sweep",
     "template",
+    "data",
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from datetime import date as _date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -27,27 +28,61 @@ class Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- data + schema
+DatePart = Literal["year", "month", "day", "dayofweek", "days_since"]
+Dtype = Literal["float", "int", "category", "bool", "date", "text", "id"]
+NON_FEATURE_DTYPES = frozenset({"id"})  # kinds that never reach the model
+
+
 class ColumnSpec(Strict):
-    dtype: Literal["float", "int", "category", "bool"]
+    """One column: its kind, what values are allowed, and whether the model sees it.
+
+    ``date`` columns become the numeric ``date_parts`` (days since ``date_reference``
+    among them); ``text`` columns are hashed into ``text_features`` columns; ``id``
+    columns are checked but never reach the model. A column with ``feature: false``
+    needs no ``categories``: validate then checks only its type and nulls.
+    """
+
+    dtype: Dtype
     nullable: bool = True
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
     feature: bool = True
+    date_parts: list[DatePart] | None = None
+    date_reference: str | None = None
+    text_features: int | None = Field(None, ge=2, le=1 << 20)
 
     @model_validator(mode="after")
     def _check(self) -> ColumnSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        if self.dtype == "category" and not self.categories:
-            raise ValueError("a category column needs a non-empty 'categories' list")
+        if self.dtype == "category" and not self.categories and self.feature:
+            raise ValueError("a category column needs a non-empty 'categories' list (or feature: false)")
         if self.dtype != "category" and self.categories is not None:
             raise ValueError(f"'categories' only applies to category columns, not {self.dtype}")
+        if self.dtype not in {"float", "int"} and (self.min is not None or self.max is not None):
+            raise ValueError(f"'min'/'max' only apply to float and int columns, not {self.dtype}")
+        if self.dtype != "date" and (self.date_parts is not None or self.date_reference is not None):
+            raise ValueError(f"'date_parts'/'date_reference' only apply to date columns, not {self.dtype}")
+        if self.dtype != "text" and self.text_features is not None:
+            raise ValueError(f"'text_features' only applies to text columns, not {self.dtype}")
+        if self.date_reference is not None:
+            try:
+                _date.fromisoformat(self.date_reference)
+            except ValueError:
+                raise ValueError(f"date_reference {self.date_reference!r} is not an ISO date (YYYY-MM-DD)") from None
+        if self.date_parts is not None and not self.date_parts:
+            raise ValueError("'date_parts' needs at least one of year, month, day, dayofweek, days_since")
         return self
+
+    @property
+    def is_feature(self) -> bool:
+        return self.feature and self.dtype not in NON_FEATURE_DTYPES
 
 
 class SchemaSpec(Strict):
     target: str
+    task: Literal["classification", "regression"] = "classification"
     allow_extra_columns: bool = False
     columns: dict[str, ColumnSpec]
 
@@ -56,15 +91,19 @@ class SchemaSpec(Strict):
         if self.target not in self.columns:
             raise ValueError(f"target {self.target!r} is not one of the columns")
         spec = self.columns[self.target]
-        if spec.dtype != "category":
+        if self.task == "classification" and spec.dtype != "category":
             raise ValueError(f"target {self.target!r} must be a category column (classification)")
+        if self.task == "classification" and not spec.categories:
+            raise ValueError(f"target {self.target!r} needs its classes under 'categories'")
+        if self.task == "regression" and spec.dtype not in {"float", "int"}:
+            raise ValueError(f"target {self.target!r} must be a float or int column (regression)")
         if not self.feature_columns:
             raise ValueError("the schema has no feature columns")
         return self
 
     @property
     def feature_columns(self) -> list[str]:
-        return [c for c, s in self.columns.items() if s.feature and c != self.target]
+        return [c for c, s in self.columns.items() if s.is_feature and c != self.target]
 
     @property
     def numeric_features(self) -> list[str]:
@@ -73,6 +112,14 @@ class SchemaSpec(Strict):
     @property
     def categorical_features(self) -> list[str]:
         return [c for c in self.feature_columns if self.columns[c].dtype in {"category", "bool"}]
+
+    @property
+    def date_features(self) -> list[str]:
+        return [c for c in self.feature_columns if self.columns[c].dtype == "date"]
+
+    @property
+    def text_features(self) -> list[str]:
+        return [c for c in self.feature_columns if self.columns[c].dtype == "text"]
 
     @property
     def classes(self) -> list[str]:
@@ -91,7 +138,19 @@ class SourceSpec(Strict):
     batch_rows: int = Field(500_000, ge=1_000)
 
 
-ValidationRule = Literal["missing_column", "extra_column", "dtype", "null", "range", "category"]
+ValidationRule = Literal[
+    "missing_column",
+    "extra_column",
+    "duplicate_column",
+    "dtype",
+    "null",
+    "range",
+    "category",
+    "non_finite",
+    "magnitude",
+]
+# Findings that are warnings unless listed under `error_on`: the data may still train.
+QualityRule = Literal["all_null", "constant"]
 
 
 class DataSettings(Strict):
@@ -99,6 +158,10 @@ class DataSettings(Strict):
     source: SourceSpec
     schema_: SchemaSpec = Field(alias="schema")
     warn_only: list[ValidationRule] = Field(default_factory=list)
+    error_on: list[QualityRule] = Field(default_factory=list)
+    # |x| above this in a number column is refused: past ~1.3e154 squares overflow float64
+    # (scaling, variances), so such a value is a unit or parsing mistake, not data.
+    max_abs_value: float = Field(1e150, gt=0.0)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$|^id_|identifier", re.IGNORECASE)
 DATE_NAME = re.compile(r"date|time|_at$|_on$|timestamp|day$", re.IGNORECASE)
@@ -148,8 +149,8 @@ def _column(
         ratio = unique / max(len(present), 1)
         words = _mean_words(sample)
         if _looks_like_dates(sample):
-            spec = {"dtype": "date"}
-            reason = f"date: ≥95 % of sampled values parse as dates{null_note}"
+            spec = {"dtype": "date", "date_parts": ["year", "month", "dayofweek", "days_since"]}
+            reason = f"date: ≥95 % of sampled values parse as dates; the model sees its parts{null_note}"
         elif words >= opts.text_min_words:
             spec = {"dtype": "text"}
             reason = f"text: {words:.1f} words per value on average (vectorised in the model){null_note}"
@@ -169,3 +170,24 @@ def _column(
     elif not is_target:
         spec["nullable"] = False
     return spec, reason
+
+
+def to_yaml(config: dict[str, Any], command: str) -> str:
+    """The drafted config as conf/data YAML: one flow-style line per column, like the shipped ones."""
+
+    def dump(obj: Any, flow: bool) -> str:
+        return yaml.safe_dump(obj, sort_keys=False, default_flow_style=flow, width=1 << 16, allow_unicode=True)
+
+    schema = config["schema"]
+    head = {k: v for k, v in config.items() if k not in {"schema", "warn_only"}}
+    lines = [
+        f"# Drafted by `{command}`: read each column, then correct what the data could not tell.",
+        dump(head, False),
+    ]
+    lines.append(dump({"schema": {k: v for k, v in schema.items() if k != "columns"}}, False))
+    lines.append("  columns:\n")
+    for col, spec in schema["columns"].items():
+        lines.append(f"    {dump({col: spec}, True).strip()[1:-1]}\n")
+    lines.append("# Rules listed here are reported as warnings instead of stopping the pipeline.\n")
+    lines.append(dump({"warn_only": config.get("warn_only", [])}, None))
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

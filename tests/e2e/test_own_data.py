@@ -1,0 +1,106 @@
+"""Someone else's CSV: `ml-gitops schema draft` writes a config that validates, and the pipeline trains on it.
+
+The CSV mixes numbers, categories, a date column, a free-text column, an id column and a
+column named `od280/od315_of_diluted_wines` (not an identifier), as a new user's file would.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ml_gitops.adapters.params import compose_text
+from ml_gitops.cli.main import main
+from ml_gitops.config.settings import Settings, parse_settings
+
+from ..helpers import ROOT
+
+WINE = "od280/od315_of_diluted_wines"
+
+
+def mixed_csv(path: Path, n: int = 600, seed: int = 0) -> Path:
+    """A churn-like file whose label depends on a number, a category, the date and the text."""
+    rng = np.random.default_rng(seed)
+    signup = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    plan = rng.choice(["basic", "pro", "team"], n)
+    happy = rng.random(n) < 0.5
+    comment = np.where(happy, "happy with the product so far", "slow support and long waits")
+    wine = rng.normal(2.5, 0.6, n)
+    score = 1.5 * (wine - 2.5) + (plan == "pro") + 2.0 * happy - (signup.month.to_numpy() > 6) + rng.normal(0, 0.5, n)
+    df = pd.DataFrame(
+        {
+            "customer_id": np.arange(10_000, 10_000 + n),
+            "signup": signup.strftime("%Y-%m-%d"),
+            "plan": plan,
+            "comment": comment,
+            WINE: np.round(wine, 3),
+            "spend": np.where(rng.random(n) < 0.05, np.nan, np.round(rng.gamma(2.0, 20.0, n), 2)),
+            "churned": np.where(score > np.median(score), "yes", "no"),
+        }
+    )
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with a copy of conf/ and the mixed CSV under data/raw/."""
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    mixed_csv(tmp_path / "data" / "raw" / "churn.csv")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def settings_for(root: Path, name: str) -> Settings:
+    """The composed settings with data=<name>, as `make params` would compose them."""
+    return parse_settings(yaml.safe_load(compose_text(root / "conf", [f"data={name}"])), source="params.yaml")
+
+
+def test_draft_writes_a_config_that_validates(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "draft", "data/raw/churn.csv", "--target", "churned"]) == 0
+    out = capsys.readouterr().out
+    written = project / "conf" / "data" / "churn.yaml"
+    cols = yaml.safe_load(written.read_text())["schema"]["columns"]
+    assert {c: cols[c]["dtype"] for c in cols} == {
+        "customer_id": "id",
+        "signup": "date",
+        "plan": "category",
+        "comment": "text",
+        WINE: "float",
+        "spend": "float",
+        "churned": "category",
+    }
+    for col in cols:  # one reason per column
+        assert any(line.startswith(f"{col}: ") for line in out.splitlines()), col
+    schema = settings_for(project, "churn").data.schema_
+    assert schema.target == "churned" and schema.classes == ["no", "yes"]
+    assert "customer_id" not in schema.feature_columns  # an id never reaches the model
+    assert schema.date_features == ["signup"] and schema.text_features == ["comment"]
+    assert WINE in schema.numeric_features
+
+
+def test_draft_never_overwrites_without_force(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = project / "conf" / "data" / "churn.yaml"
+    target.write_text("# mine\n")
+    assert main(["schema", "draft", "data/raw/churn.csv"]) == 2
+    assert target.read_text() == "# mine\n"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "conf/data/churn.yaml: already exists; pass --force" in err[0]
+    assert main(["schema", "draft", "data/raw/churn.csv", "--force"]) == 0
+    assert "schema:" in target.read_text()
+
+
+def test_draft_refuses_a_duplicate_header(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "dup.csv").write_text("sex,sex,y\nmale,female,a\nfemale,male,b\n")
+    assert main(["schema", "draft", "dup.csv"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "ml-gitops schema draft: error: dup.csv: column 'sex' appears twice in the header; "
+        "give each column its own name"
+    ]
+    assert not (project / "conf" / "data" / "dup.yaml").exists()
