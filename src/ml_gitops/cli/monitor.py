@@ -39,6 +39,7 @@ def _monitor(ns: argparse.Namespace) -> int:
     from ..config.errors import UserError
     from ..config.monitor import monitor_settings
     from ..config.settings import load_settings
+    from ..monitoring.deployed import Deployed, resolve
     from ..monitoring.logsource import Window, parse_time
     from ..monitoring.run import monitor, summary, write_reports
 
@@ -51,7 +52,10 @@ def _monitor(ns: argparse.Namespace) -> int:
     window = Window(since, until, ns.last if ns.last else (None if since or until else cfg.default_last))
     log_url = ns.log_url or os.environ.get(LOG_URL_ENV) or cfg.log_url
     try:
-        report, ref, cur = monitor(settings, cfg, window=window, current=ns.current, log_url=log_url)
+        stage = None if ns.workspace else (ns.stage if ns.stage is not None else cfg.stage)
+        deployed = Deployed() if ns.workspace else resolve(Path.cwd(), stage, ns.version)
+        _github_output(version=deployed.version or "")
+        report, ref, cur = monitor(settings, cfg, window=window, current=ns.current, log_url=log_url, deployed=deployed)
     except UserError:
         _github_output(status="error", exit_code="2")
         raise
@@ -128,6 +132,13 @@ def register(sub: Any) -> None:
     g.add_argument("--current", type=Path, help="a batch file (CSV/Parquet) instead of the prediction log")
     p.add_argument(
         "--log-url", help=f"SQLAlchemy URL of the prediction log (default: ${LOG_URL_ENV}, then monitor.log_url)"
+    )
+    d = p.add_argument_group("judged model (default: the version at registry stage monitor.stage)")
+    which = d.add_mutually_exclusive_group()
+    which.add_argument("--stage", help="judge the version this registry stage points to")
+    which.add_argument("--version", help="judge this registered version (e.g. v0.2.0)")
+    which.add_argument(
+        "--workspace", action="store_true", help="the working tree's model and reference, all logged traffic"
     )
     p.set_defaults(handler=_monitor)
 

@@ -31,6 +31,14 @@ def _report(path: Path) -> dict[str, Any] | None:
     return read_json(path) if path.exists() else None
 
 
+def _summary(line: str) -> None:
+    """One line in the workflow's job summary (no-op outside GitHub Actions): what the job concluded."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:  # appending is the summary file's contract
+            fh.write(line + "\n")
+
+
 def _decide(ns: argparse.Namespace) -> int:
     from ..monitoring.retrain import decide, source_state
     from .monitor import _github_output
@@ -40,23 +48,30 @@ def _decide(ns: argparse.Namespace) -> int:
     d = decide(cfg, _report(ns.report), event, source_state(settings))
     print(f"retrain={'true' if d['retrain'] else 'false'}: {d['why']}")  # the answer: stdout
     _github_output(retrain="true" if d["retrain"] else "false", reasons=",".join(d["reasons"]))
+    if not d["retrain"]:
+        _summary(f"Retraining: nothing to do ({d['why']}).")
     return 0
 
 
 def _run(ns: argparse.Namespace) -> int:
     from ..monitoring.retrain import decide, run_retrain, source_state
+    from .monitor import _github_output
 
     settings, cfg = _load(ns)
     d = decide(cfg, _report(ns.report), "manual", source_state(settings))
     given = [r.strip() for r in (ns.reasons or "").split(",") if r.strip()]
     reasons = given or [r for r, hit in d["fired"].items() if hit] or ["manual"]
     out = run_retrain(settings, cfg, reasons)
+    # The branch output is what the workflow's PR step waits for: empty means no PR to open.
+    _github_output(branch=out["branch"] or "", changed="true" if out["changed"] else "false")
     if not out["changed"]:
         log.info("retrain: nothing to do (%s); no branch created", out["why"])
+        _summary(f"Retraining: nothing to do ({out['why']}); no branch, no pull request.")
         return 0
     log.info(
         "retrain: pushed %s to %s (base %s); open the PR with `make retrain-pr`", out["branch"], cfg.remote, cfg.base
     )
+    _summary(f"Retraining: pushed `{out['branch']}` ({', '.join(reasons)}); opening its pull request.")
     return 0
 
 

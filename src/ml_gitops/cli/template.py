@@ -16,18 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..adapters import git
 from ..config.errors import GateFailure, UserError
 
 CRUFT_FILE = ".cruft.json"
 BOT = ("template-sync", "template-sync@users.noreply.github.com")
 log = logging.getLogger(__name__)
-
-
-def _git(*args: str, cwd: Path, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise UserError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
-    return proc.stdout
 
 
 def _cruft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -47,15 +41,14 @@ def read_state(project: Path) -> dict[str, Any] | None:
 
 def conflicts(project: Path) -> list[str]:
     """Paths cruft left unmerged (git apply -3) or rejected (*.rej when the 3-way apply failed)."""
-    unmerged = _git("diff", "--name-only", "--diff-filter=U", cwd=project).split()
-    rejects = [
-        p for p in _git("ls-files", "--others", "--exclude-standard", cwd=project).splitlines() if p.endswith(".rej")
-    ]
+    unmerged = git.output("diff", "--name-only", "--diff-filter=U", cwd=project).split()
+    untracked = git.output("ls-files", "--others", "--exclude-standard", cwd=project).splitlines()
+    rejects = [p for p in untracked if p.endswith(".rej")]
     return sorted(set(unmerged) | set(rejects))
 
 
 def changed_paths(project: Path) -> list[str]:
-    return sorted({line[3:] for line in _git("status", "--porcelain", cwd=project).splitlines() if line.strip()})
+    return sorted({line[3:] for line in git.output("status", "--porcelain", cwd=project).splitlines() if line.strip()})
 
 
 def pr_body(template: str, old: str, new: str, changed: list[str], conflicted: list[str]) -> str:
@@ -137,12 +130,12 @@ def update(
     body = pr_body(state["template"], old, new, changed, conflicted)
     branch = f"template-update/{new[:12]}"
     if commit:
-        _git("switch", "--quiet", "-c", branch, cwd=project)
-        _git("add", "--all", cwd=project)
-        ident = [] if _git("config", "user.email", cwd=project, check=False).strip() else [
+        git.output("switch", "--quiet", "-c", branch, cwd=project)
+        git.output("add", "--all", cwd=project)
+        ident = [] if git.output("config", "user.email", cwd=project, check=False).strip() else [
             "-c", f"user.name={BOT[0]}", "-c", f"user.email={BOT[1]}"
         ]  # fmt: skip
-        _git(*ident, "commit", "--quiet", "-m", f"Update from the template at {new[:12]}", cwd=project)
+        git.output(*ident, "commit", "--quiet", "-m", f"Update from the template at {new[:12]}", cwd=project)
     if body_file is not None:
         from ..adapters.io import write_text
 

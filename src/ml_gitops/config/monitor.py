@@ -67,6 +67,9 @@ class ReportSettings(_Strict):
 
 
 class MonitorSettings(_Strict):
+    # The registry stage whose version is judged (its log rows against its tag's reference);
+    # null or "": the working tree's model against all logged traffic.
+    stage: str | None = "prod"
     log_url: str = Field("sqlite:///logs/predictions.db", min_length=1)
     default_last: int = Field(100_000, ge=1)
     min_rows: int = Field(100, ge=2)

@@ -122,10 +122,11 @@ def _decode_slow(texts: list[str | None], schema: pa.Schema) -> pd.DataFrame:
 
 
 class LogSource:
-    """A window of the prediction log at ``url``."""
+    """A window of the prediction log at ``url``; with ``version``, only the rows that version served."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, version: str | None = None) -> None:
         self.url = url
+        self.version = version
         self.log = PredictionLog(url)
 
     def _bounds(self, conn: Any, w: Window) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -137,23 +138,30 @@ class LogSource:
 
         since, until = w.since, w.until
         if w.last is not None:
-            stmt = select(predictions.c.ts)
-            if since is not None:
-                stmt = stmt.where(predictions.c.ts >= since)
-            if until is not None:
-                stmt = stmt.where(predictions.c.ts < until)
+            stmt = self._where(select(predictions.c.ts), since, until)
             cutoff = conn.execute(stmt.order_by(predictions.c.ts.desc()).offset(w.last - 1).limit(1)).scalar()
             if cutoff is not None:
                 since = cutoff
         return since, until
 
-    @staticmethod
-    def _where(stmt: Any, since: dt.datetime | None, until: dt.datetime | None) -> Any:
+    def _where(self, stmt: Any, since: dt.datetime | None, until: dt.datetime | None, *, versioned: bool = True) -> Any:
         if since is not None:
             stmt = stmt.where(predictions.c.ts >= since)
         if until is not None:
             stmt = stmt.where(predictions.c.ts < until)
+        if versioned and self.version is not None:
+            stmt = stmt.where(predictions.c.version == self.version)
         return stmt
+
+    def _no_traffic(self, conn: Any, since: dt.datetime | None, until: dt.datetime | None) -> UserError:
+        """The one-line error for a version with no rows in the window, naming the versions that have some."""
+        stmt = self._where(select(predictions.c.version).distinct(), since, until, versioned=False)
+        others = sorted(str(v) for v in conn.execute(stmt.limit(20)).scalars())
+        seen = f"the window has traffic of {', '.join(others)}" if others else "the window has no traffic at all"
+        return UserError(
+            f"prediction log {redact(self.url)}: no traffic logged for version {self.version} ({seen}); "
+            "is that version the one being served?"
+        )
 
     def read(self, w: Window, features: dict[str, dict[str, Any]], classes: list[str]) -> Current:
 
@@ -170,6 +178,8 @@ class LogSource:
                 n, first, last = conn.execute(
                     self._where(select(func.count(), func.min(c.ts), func.max(c.ts)), since, until)
                 ).one()
+                if self.version is not None and not n:
+                    raise self._no_traffic(conn, since, until)
                 result = conn.execution_options(yield_per=FETCH_ROWS).execute(
                     self._where(select(c.inputs, c.prediction, c.probabilities), since, until)
                 )
@@ -191,6 +201,7 @@ class LogSource:
             "url": redact(self.url),
             **w.describe(),
             "rows": int(n),
+            "version": self.version,
             "first_ts": first.isoformat() if isinstance(first, dt.datetime) else first,
             "last_ts": last.isoformat() if isinstance(last, dt.datetime) else last,
         }

@@ -30,9 +30,18 @@ def _f(v: Any, fmt: str = ".3g") -> str:
 def markdown(report: dict[str, Any]) -> str:
     w, ref = report["window"], report["reference"]
     rule = report["decision_rule"]
+    dep = report.get("deployed") or {}
+    judged = (
+        f"Judged: version `{dep['version']}`" + (f" (stage `{dep['stage']}`)" if dep.get("stage") else "")
+        + f", its own traffic against the reference at `{dep['tag']}`."
+        if dep.get("version")
+        else "Judged: the working tree's model against all logged traffic."
+    )  # fmt: skip
     lines = [
         MARKER,
         f"## Model monitor: {HEADLINE[report['status']]}",
+        "",
+        judged,
         "",
         f"Window: {w['rows']} row(s) from `{w.get('url') or w.get('path')}`"
         + (f", {w['first_ts']} → {w['last_ts']}" if w.get("first_ts") else "")

@@ -19,6 +19,7 @@ from ..config.monitor import MonitorSettings
 from ..core.schema import signature as make_signature
 from . import render
 from .core import Reference, judge, typed
+from .deployed import Deployed, reference_files, signature_at
 from .logsource import Current, LogSource, Window
 
 if TYPE_CHECKING:
@@ -47,18 +48,49 @@ def pinned(path: Path, require: bool, lock: Path = LOCK_FILE) -> dict[str, Any]:
     return info
 
 
-def model_schema(settings: Settings, signature: Path = paths.SIGNATURE) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """The model's own input contract: models/signature.json, else the configured schema."""
+def model_schema(
+    settings: Settings, signature: Path = paths.SIGNATURE, committed: dict[str, Any] | None = None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The model's own input contract: the deployed version's signature, models/signature.json, else the schema."""
 
-    sig = read_json(signature) if signature.exists() else make_signature(settings.data.schema_)
+    if committed is not None:
+        sig = committed
+    else:
+        sig = read_json(signature) if signature.exists() else make_signature(settings.data.schema_)
     return dict(sig["features"]), [str(c) for c in sig["classes"]]
 
 
-def load_reference(cfg: MonitorSettings, features: dict[str, dict[str, Any]], classes: list[str]) -> Reference:
+def _reference_frames(
+    cfg: MonitorSettings, dep: Deployed, root: Path
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None, dict[str, Any] | None]:
+    """(reference split, its pin info, reference predictions or None, their pin info)."""
+    ref_path, pred_path = Path(cfg.reference), Path(cfg.prediction_reference)
+    if dep.workspace:
+        meta = pinned(ref_path, cfg.require_pinned_reference)
+        raw = read_table(ref_path)
+        if not pred_path.exists():
+            return raw, meta, None, None
+        return raw, meta, read_table(pred_path), pinned(pred_path, cfg.require_pinned_reference)
+    wanted = {ref_path.as_posix(): True, pred_path.as_posix(): False}
+    with reference_files(dep, root, wanted) as files:
+        local, meta = files[ref_path.as_posix()]
+        raw = read_table(local)
+        if pred_path.as_posix() not in files:
+            return raw, meta, None, None
+        plocal, pmeta = files[pred_path.as_posix()]
+        return raw, meta, read_table(plocal), pmeta
 
-    path = Path(cfg.reference)
-    meta = pinned(path, cfg.require_pinned_reference)
-    raw = read_table(path)
+
+def load_reference(
+    cfg: MonitorSettings,
+    features: dict[str, dict[str, Any]],
+    classes: list[str],
+    dep: Deployed | None = None,
+    root: Path = Path(),
+) -> Reference:
+    """The training reference of the judged model: its version's tag, else the working tree."""
+    raw, meta, pdf, pmeta = _reference_frames(cfg, dep or Deployed(), root)
+    path, ppath = Path(cfg.reference), Path(cfg.prediction_reference)
     missing = [c for c in features if c not in raw.columns]
     if missing:
         raise UserError(f"{path}: reference lacks feature column(s) {missing} of the model's signature")
@@ -68,10 +100,7 @@ def load_reference(cfg: MonitorSettings, features: dict[str, dict[str, Any]], cl
         meta["sampled_rows"] = cfg.reference_max_rows
     frame = typed(raw, features)
     predicted = proba = None
-    ppath = Path(cfg.prediction_reference)
-    if ppath.exists():
-        pmeta = pinned(ppath, cfg.require_pinned_reference)
-        pdf = read_table(ppath)
+    if pdf is not None and pmeta is not None:
         cols = [f"proba_{c}" for c in classes]
         if "predicted" not in pdf.columns or any(c not in pdf.columns for c in cols):
             raise UserError(f"{ppath}: expected columns 'predicted' and {cols}")
@@ -124,16 +153,21 @@ def monitor(
     window: Window | None = None,
     current: Path | None = None,
     log_url: str | None = None,
+    deployed: Deployed | None = None,
+    root: Path = Path(),
 ) -> tuple[dict[str, Any], Reference, Current]:
+    """Judge the window of the ``deployed`` version (default: the working tree) against its reference."""
 
-    features, classes = model_schema(settings)
-    ref = load_reference(cfg, features, classes)
+    dep = deployed or Deployed()
+    features, classes = model_schema(settings, committed=signature_at(dep, root))
+    ref = load_reference(cfg, features, classes, dep, root)
     if current is not None:
         cur = load_current_file(current, settings, features, classes)
     else:
         w = window or Window(last=cfg.default_last)
-        cur = LogSource(log_url or cfg.log_url).read(w, features, classes)
+        cur = LogSource(log_url or cfg.log_url, version=dep.version).read(w, features, classes)
     report = judge(ref, cur, features, classes, cfg)
+    report["deployed"] = dep.describe()
     report["generated_at"] = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     return report, ref, cur
 
