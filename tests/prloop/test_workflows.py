@@ -113,7 +113,7 @@ def test_workflow_hardening(path: Path):
     for job_id, job in wf["jobs"].items():
         assert "permissions" in job, f"{job_id}: job-level permissions (least privilege)"
         writes = {k for k, v in (job["permissions"] or {}).items() if v == "write"}
-        assert writes <= {"pull-requests", "contents", "issues", "id-token", "packages", "deployments"}
+        assert writes <= {"pull-requests", "contents", "issues", "id-token", "packages", "deployments", "attestations"}
     for job_id, i, step in steps(wf):
         uses = step.get("uses", "")
         if uses.startswith("actions/checkout@"):
