@@ -278,13 +278,20 @@ bench-serve: $(VENV)/.dev-deps ## serving benchmark (baseline vs ceiling vs ours
 	@python benchmarks/serve.py $(BENCH_ARGS)
 
 ##@ Monitoring
-.PHONY: monitor monitor-pull monitor-issue retrain retrain-decide retrain-pr
+.PHONY: monitor monitor-pull monitor-summary monitor-verdict monitor-issue retrain retrain-decide retrain-auth retrain-pr
 # Window: SINCE/UNTIL (ISO time or an age like 7d), LAST (rows) or CURRENT (a batch file); LOG_URL overrides the log.
 monitor: $(VENV)/.run-deps ## drift, data quality, predictions, feedback vs the training reference (SINCE= UNTIL= LAST= CURRENT=)
 	@ml-gitops monitor run $(if $(SINCE),--since "$(SINCE)") $(if $(UNTIL),--until "$(UNTIL)") $(if $(LAST),--last "$(LAST)") $(if $(CURRENT),--current "$(CURRENT)") $(if $(LOG_URL),--log-url "$(LOG_URL)")
 
-monitor-pull: $(VENV)/.run-deps ## dvc pull what the monitor reads (reference split, model, reference predictions)
+monitor-pull: $(VENV)/.run-deps ## dvc pull the working tree's reference (a deployed version's is read at its tag)
 	@dvc pull data/processed/train.parquet models/model.skops reports/predictions.parquet
+
+monitor-summary: ## append reports/monitor.md to the job summary (GITHUB_STEP_SUMMARY; stdout locally)
+	@cat reports/monitor.md >> "$${GITHUB_STEP_SUMMARY:-/dev/stdout}"
+
+monitor-verdict: ## fail when the monitor could not run (STATUS= empty or error); a judged status passes
+	@case "$(STATUS)" in healthy|breach|cannot_judge) echo "monitor: $(STATUS)";; \
+		*) echo "monitor could not run (status '$(STATUS)'): see the monitor step's error line" >&2; exit 1;; esac
 
 monitor-issue: $(VENV)/.run-deps ## open or update the one GitHub issue with reports/monitor.md (needs gh)
 	@ml-gitops monitor issue
@@ -294,6 +301,9 @@ retrain: $(VENV)/.run-deps ## refresh the data, branch retrain/<date>-<md5>, dvc
 
 retrain-decide: $(VENV)/.run-deps ## print whether a switched-on retraining trigger fired
 	@ml-gitops retrain decide
+
+retrain-auth: ## gh as git's credential helper for the retrain push (GH_TOKEN; the workflow's step)
+	@gh auth setup-git
 
 retrain-pr: $(VENV)/.run-deps ## open the pull request for the current retrain branch (gh; the only GitHub step)
 	@ml-gitops retrain open-pr
@@ -333,9 +343,10 @@ template-check: $(VENV)/.dev-deps ## exit 1 when the template moved on since thi
 template-update: $(VENV)/.dev-deps ## apply template changes (cruft update), list conflicts, write the PR body
 	@ml-gitops template update --body-file $(TEMPLATE_PR_BODY) $(if $(GITHUB_OUTPUT),--output $(GITHUB_OUTPUT)) $(TEMPLATE_UPDATE_ARGS)
 
-template-pr: ## push BRANCH and open (or refresh) its pull request against BASE (gh, GH_TOKEN)
+template-pr: ## push BRANCH to origin and open (or refresh) its pull request against BASE (gh, GH_TOKEN)
 	@test -n "$$BRANCH" -a -n "$$BASE" || { echo "usage: make template-pr BRANCH=template-update/x BASE=main" >&2; exit 2; }
-	@git push --force "https://x-access-token:$${GH_TOKEN}@github.com/$${GITHUB_REPOSITORY}.git" "HEAD:refs/heads/$$BRANCH"
+	@gh auth setup-git
+	@git push --force origin "HEAD:refs/heads/$$BRANCH"
 	@gh pr create --base "$$BASE" --head "$$BRANCH" --title "Update from the template" --body-file "$(TEMPLATE_PR_BODY)" \
 		|| gh pr edit "$$BRANCH" --body-file "$(TEMPLATE_PR_BODY)"
 
