@@ -22,7 +22,9 @@ Between workflows: a ``workflow_run`` rehearsal downloads the artifacts of the r
 that triggered it when given that runner's ``artifacts`` folder. A stand-in can
 answer a question GitHub would answer (``replies``: ``"api repos/o/r/pulls/7"``
 -> the text it prints when its arguments start so), and ``extra_standins`` replaces
-more tools (``npm``, when a job installs a GitHub-only CLI).
+more tools (``npm``, when a job installs a GitHub-only CLI). Given a ``state`` folder
+shared by several runs, the docker, gh and attest-build-provenance stand-ins keep an
+image registry, attestations and releases there (tests/workflows/standins.py).
 """
 
 from __future__ import annotations
