@@ -141,6 +141,16 @@ def test_a_message_not_in_promotes_format_is_refused(repo: Path, message: str) -
     refused(repo, "v9.0.0", "promote-message")
 
 
+def test_a_later_tag_message_format_on_main_keeps_older_versions_deployable(repo: Path) -> None:
+    sha = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    tag(repo, "model@v0.1.0", sha, promote_message("v0.1.0", sha), BOT)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["registry"]["tag_message"] = "{artifact} {version} ({commit})"
+    commit(repo, "new tag format", {"params.yaml": yaml.safe_dump(params)})
+    run(["git", "push", "-q", "origin", "main"], cwd=repo)
+    assert provenance.check_version_tag(repo, settings(repo), "v0.1.0").commit == sha  # a rollback target
+
+
 def test_a_commit_whose_dvc_lock_names_no_model_is_refused(repo: Path) -> None:
     sha = commit(repo, "no model", {"dvc.lock": lock(None)})
     run(["git", "push", "-q", "origin", "main"], cwd=repo)

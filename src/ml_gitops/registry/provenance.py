@@ -12,8 +12,8 @@ deploy acts on a tag, these checks run against git itself (each refusal names it
   approval is the GitHub environment's job);
 - ``trusted-tagger``: the version tag's tagger email is in ``registry.trusted_taggers`` (by
   default the GitHub Actions bot that promote.yml tags as);
-- ``promote-message``: the version tag's message has ``registry.tag_message``'s format, naming
-  this artifact, this version and this commit;
+- ``promote-message``: the version tag's message has ``registry.tag_message``'s format (as of
+  the tagged commit, which promote used), naming this artifact, this version and this commit;
 - ``locked-md5``: the commit's dvc.lock names an md5 for the model (the one deploy fetches
   and release bundles, checked again when the file is fetched).
 
@@ -111,6 +111,20 @@ def trust_settings(root: Path, settings: RegistrySettings) -> tuple[str, Registr
     return short, load_group(RegistrySettings, "registry", f"{short}:{paths.PARAMS}", text=text)
 
 
+def tag_message_at(root: Path, commit: str) -> str | None:
+    """The ``registry.tag_message`` promote used: the one in the (merged) tagged commit's params.yaml.
+
+    A later change of the format on main must not make older versions undeployable (rollbacks).
+    """
+    text = git.show_text(commit, paths.PARAMS, root)
+    if text is None:
+        return None
+    try:
+        return load_group(RegistrySettings, "registry", f"{commit[:12]}:{paths.PARAMS}", text=text).tag_message
+    except UserError:  # a commit older than today's settings: main's format applies
+        return None
+
+
 def on_branch(root: Path, commit: str, ref: str) -> bool:
     return git.succeeds("merge-base", "--is-ancestor", commit, f"refs/remotes/{ref}", cwd=root)
 
@@ -130,7 +144,8 @@ def check_version_tag(root: Path, settings: RegistrySettings, version: str) -> P
     if facts.tagger_email.lower() not in trusted:
         who, allowed = facts.tagger_email or "nobody", ", ".join(sorted(trusted))
         raise refuse(tag, "trusted-tagger", f"tagged by {who}, not one of registry.trusted_taggers ({allowed})")
-    if not message_pattern(trust.tag_message, trust.artifact, version, facts.commit).fullmatch(facts.message):
+    template = tag_message_at(root, facts.commit) or trust.tag_message
+    if not message_pattern(template, trust.artifact, version, facts.commit).fullmatch(facts.message):
         first = facts.message.splitlines()[0] if facts.message else ""
         raise refuse(tag, "promote-message", f"message {first!r} is not registry.tag_message's format for this commit")
     model = artifact_path(root, trust.artifact)
