@@ -14,9 +14,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from ml_gitops.adapters.io import read_json, read_table
 from ml_gitops.adapters.params import compose_text
+from ml_gitops.adapters.persistence import load_model
 from ml_gitops.cli.main import main
 from ml_gitops.config.settings import Settings, parse_settings
+from ml_gitops.pipeline import ingest, split, train, validate
 
 from ..helpers import ROOT
 
@@ -104,3 +107,34 @@ def test_draft_refuses_a_duplicate_header(project: Path, capsys: pytest.CaptureF
         "give each column its own name"
     ]
     assert not (project / "conf" / "data" / "dup.yaml").exists()
+
+
+def test_drafted_config_trains_end_to_end(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ingest -> validate -> split -> train on the draft: dates and text inside the Pipeline, the id left out."""
+    assert main(["schema", "draft", "data/raw/churn.csv", "--target", "churned"]) == 0
+    params = project / "params.yaml"
+    params.write_text(compose_text(project / "conf", ["data=churn"]))
+    out = project / "out"
+    files = {k: out / v for k, v in {
+        "dataset": "dataset.parquet", "validated": "validated.parquet", "report": "validation.json",
+        "schema": "schema.json", "train": "train.parquet", "test": "test.parquet", "model": "model.skops",
+        "signature": "signature.json", "summary": "train.json", "onnx": "model.onnx", "onnx_report": "onnx.json",
+    }.items()}  # fmt: skip
+    ingest.main(params, files["dataset"])
+    validate.main(params, files["dataset"], files["validated"], files["report"], files["schema"])
+    split.main(params, files["validated"], files["train"], files["test"])
+    train.main(
+        params, files["train"], files["model"], files["signature"], files["summary"], files["onnx"],
+        files["onnx_report"], files["schema"],
+    )  # fmt: skip
+    sig = read_json(files["signature"])
+    assert sig["feature_order"] == ["signup", "plan", "comment", WINE, "spend"]  # no customer_id
+    pipe = load_model(files["model"])
+    steps = dict((name, cols) for name, _, cols in pipe.named_steps["preprocess"].transformers_)
+    assert steps["date_signup"] == ["signup"] and steps["text_comment"] == ["comment"]
+    test = read_table(files["test"])
+    accuracy = float((pipe.predict(test[sig["feature_order"]]) == test["churned"]).mean())
+    assert accuracy > 0.75  # the label depends on the month and the comment: they reached the model
+    report = read_json(files["onnx_report"])
+    assert report["usable"] is False
+    assert report["reason"] == "date and text columns have no ONNX converter (comment, signup)"

@@ -16,6 +16,7 @@ import pandas as pd
 
 MISSING_CATEGORY = ""  # how a missing category reaches the ONNX graph (see onnx_export.py)
 MISSING_FRACTION = 0.1  # share of synthetic values set missing in nullable columns
+SYNTHETIC_WORDS = np.array(["alpha", "beta", "gamma", "delta", "late", "refund", "great", "slow"], dtype=object)
 
 
 def feature_kinds(signature: Mapping[str, Any]) -> dict[str, str]:
@@ -78,6 +79,11 @@ def synthetic_rows(signature: Mapping[str, Any], n: int, seed: int) -> pd.DataFr
             col: Any = values.astype("float64")
         elif spec["dtype"] == "bool":
             col = rng.choice(np.array(["true", "false"], dtype=object), n)
+        elif spec["dtype"] == "date":
+            days = pd.Timestamp("2000-01-01") + pd.to_timedelta(rng.integers(0, 20_000, n), unit="D")
+            col = np.asarray(days.strftime("%Y-%m-%d"), dtype=object)
+        elif spec["dtype"] == "text":
+            col = np.array([" ".join(rng.choice(SYNTHETIC_WORDS, 4)) for _ in range(n)], dtype=object)
         else:
             col = rng.choice(np.array(spec["categories"], dtype=object), n)
         if spec.get("nullable", True):

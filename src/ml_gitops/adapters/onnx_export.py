@@ -46,6 +46,7 @@ from .persistence import load_model
 log = logging.getLogger(__name__)
 
 OPSETS = {"": 17, "ai.onnx.ml": 3}
+NO_ONNX_DTYPES = frozenset({"date", "text"})  # kinds whose Pipeline steps (core/features.py) cannot convert
 
 
 def _imputer_converter(scope: Any, operator: Any, container: Any) -> None:
@@ -140,6 +141,10 @@ def export(
     synthetic rows from the signature.
     """
     report: dict[str, Any] = {"tolerance": tolerance, "format": "onnx", "opsets": OPSETS}
+    unsupported = sorted(n for n, spec in signature["features"].items() if spec["dtype"] in NO_ONNX_DTYPES)
+    if unsupported:  # our date and text steps have no skl2onnx converter: say so, not its traceback
+        why = f"date and text columns have no ONNX converter ({', '.join(unsupported)})"
+        return b"", {**report, "usable": False, "reason": why}
     try:
         data = convert(pipeline, signature)
     except Exception as err:  # skl2onnx raises many types for unsupported models

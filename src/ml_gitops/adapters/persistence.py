@@ -17,6 +17,7 @@ from typing import Any
 import skops.io as sio
 
 from ..config.errors import UserError
+from ..core.features import CUSTOM_TYPES
 from .io import write_bytes
 
 # Types skops does not trust by default but scikit-learn pipelines legitimately contain.
@@ -24,6 +25,7 @@ ALLOWED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    *CUSTOM_TYPES,  # the date and text steps of core/features.py
 )
 
 

@@ -109,7 +109,33 @@ def coerce_column(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series | None
                 _examples(bad),
             )
         return mapped, None
+    if spec.dtype == "date":
+        return _dates(series)
     return _map_unique(series, _category_text), None
+
+
+def parse_dates(values: Any) -> pd.DatetimeIndex:
+    """Date text (ISO, or any form pandas reads) as timestamps; what does not parse is NaT.
+
+    Each distinct value is parsed once: a date column has far fewer days than rows.
+    """
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    text = pd.Series(uniques, dtype=object).astype(str)
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)  # zones as UTC
+    out = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
+    return pd.DatetimeIndex(out[codes])
+
+
+def _dates(series: pd.Series) -> tuple[pd.Series | None, Violation | None]:
+    """Date text kept as written, after checking every value parses (the model derives its parts)."""
+    text = _map_unique(series, _category_text)
+    bad = np.asarray(text.notna()) & np.asarray(parse_dates(text).isna())
+    if bad.any():
+        first = text[bad].iloc[0]
+        return None, Violation(
+            str(series.name), "dtype", int(bad.sum()), f"expected a date, found {first!r}", _examples(bad)
+        )
+    return text, None
 
 
 def _arrow_examples(mask: pa.ChunkedArray | pa.Array) -> list[int]:
@@ -145,7 +171,7 @@ def coerce_array(column: pa.ChunkedArray | pd.Series, spec: ColumnSpec) -> tuple
                     return None, Violation("", "dtype", n, f"expected int, found {first!r}", _arrow_examples(frac))
             return values, None
         text = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)
-        if spec.dtype == "category" and text:
+        if spec.dtype in {"category", "text", "id"} and text:
             return column.cast(pa.large_string()), None
         if spec.dtype == "bool" and pa.types.is_boolean(t):
             yes, no = pa.scalar("true", pa.large_string()), pa.scalar("false", pa.large_string())
@@ -164,12 +190,14 @@ def check_columns(
     *,
     warn_only: frozenset[str] = frozenset(),
     require_target: bool = True,
+    max_abs: float = 1e150,
 ) -> tuple[pa.Table, list[Violation]]:
     """Validate and coerce named columns (Arrow arrays or pandas Series) against ``schema``.
 
     Returns the coerced table (schema columns only, in schema order: numbers as
     float64, categories and bools as text) and every violation found. Rules in
-    ``warn_only`` are reported with severity "warning".
+    ``warn_only`` are reported with severity "warning". Infinite numbers and any
+    above ``max_abs`` in magnitude are refused whether or not the column has a range.
     """
     violations: list[Violation] = []
 
@@ -201,6 +229,18 @@ def check_columns(
             nulls = pc.is_null(values)
             add(Violation(col, "null", values.null_count, f"missing values in {what}", _arrow_examples(nulls)))
         if spec.dtype in {"float", "int"}:
+            infinite = pc.fill_null(pc.is_inf(values), pa.scalar(False))
+            if pc.any(infinite).as_py():
+                first = pc.filter(values, infinite)[0].as_py()
+                n = pc.sum(infinite).as_py()
+                add(Violation(col, "non_finite", n, f"infinite value {first!r}", _arrow_examples(infinite)))
+                values = pc.if_else(infinite, pa.scalar(None, pa.float64()), values)  # reported once, not as range
+            huge = pc.fill_null(pc.greater(pc.abs(values), max_abs), pa.scalar(False))
+            if pc.any(huge).as_py():
+                first = pc.filter(values, huge)[0].as_py()
+                n = pc.sum(huge).as_py()
+                detail = f"|value| above data.max_abs_value {max_abs:g}, e.g. {first!r}"
+                add(Violation(col, "magnitude", n, detail, _arrow_examples(huge)))
             lo = -float("inf") if spec.min is None else spec.min
             hi = float("inf") if spec.max is None else spec.max
             below, above = pc.less(values, lo), pc.greater(values, hi)
@@ -216,7 +256,7 @@ def check_columns(
                         _arrow_examples(outside),
                     )
                 )
-        elif spec.dtype == "category":
+        elif spec.dtype == "category" and spec.categories:
             allowed = pa.array(spec.categories or [], pa.large_string())
             unseen = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=allowed)))
             if pc.any(unseen).as_py():
@@ -235,7 +275,11 @@ def check_columns(
 
 def check_table(table: pa.Table, schema: SchemaSpec, **kw: Any) -> tuple[pa.Table, list[Violation]]:
     """``check_columns`` on an Arrow table (the validate stage: no pandas round trip)."""
-    return check_columns({name: table.column(name) for name in table.column_names}, schema, **kw)
+    names = table.column_names
+    if len(set(names)) < len(names):  # a dict would keep one of each: name the duplicates first
+        dup = next(n for i, n in enumerate(names) if n in names[:i])
+        return pa.table({}), [Violation(dup, "duplicate_column", 0, "the header names this column more than once")]
+    return check_columns({name: table.column(i) for i, name in enumerate(names)}, schema, **kw)
 
 
 def frame_columns(df: pd.DataFrame) -> dict[str, Any]:
@@ -252,6 +296,9 @@ def frame_columns(df: pd.DataFrame) -> dict[str, Any]:
 
 def check_frame(df: pd.DataFrame, schema: SchemaSpec, **kw: Any) -> tuple[pd.DataFrame, list[Violation]]:
     """``check_columns`` on a pandas frame; the coerced frame comes back as pandas."""
+    if df.columns.has_duplicates:
+        dup = str(df.columns[df.columns.duplicated()][0])
+        return df.iloc[:0], [Violation(dup, "duplicate_column", 0, "the header names this column more than once")]
     table, violations = check_columns(frame_columns(df), schema, **kw)
     return table.to_pandas(), violations
 
@@ -283,7 +330,10 @@ def signature_schema(sig: dict[str, Any]) -> SchemaSpec:
 
 def schema_document(schema: SchemaSpec) -> dict[str, Any]:
     """The schema as JSON that keeps its column order (JSON files here sort keys)."""
-    return {**schema.model_dump(exclude_none=True), "column_order": list(schema.columns)}
+    doc = schema.model_dump(exclude_none=True)
+    if doc.get("task") == "classification":
+        del doc["task"]  # the default: a classification schema's file (and its md5 in dvc.lock) is unchanged
+    return {**doc, "column_order": list(schema.columns)}
 
 
 def read_schema(path: Path) -> SchemaSpec:

@@ -79,6 +79,8 @@ def read_sample(path: Path, settings: Settings) -> pd.DataFrame:
 def train(df: pd.DataFrame, settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Pure core: a fitted Pipeline and a summary of what it was fitted on."""
     schema = settings.data.schema_
+    if schema.task != "classification":
+        raise UserError(f"data.schema.task: train fits classifiers only; {schema.task!r} is not supported yet")
     df = sample_rows(df, schema.target, settings.train.max_rows, settings.train.seed)
     y = df[schema.target].astype(str)
     unseen = sorted(set(y.unique()) - set(schema.classes))  # the distinct labels, not every row
