@@ -106,10 +106,11 @@ def _run_until_stopped(server: uvicorn.Server) -> None:
 
 
 def _score(ns: argparse.Namespace) -> int:
-    from ..serving.batch import score
+    from ..serving.batch import check_input, score
     from ..serving.model import load
 
     cfg = _settings(ns)
+    check_input(ns.input)
     if ns.bundle is None:
         ns.from_workspace = True
     with tempfile.TemporaryDirectory(prefix="score-") as tmp:

@@ -1,19 +1,23 @@
 """Batch scoring: CSV or Parquet in, Parquet out, in chunks so memory stays flat.
 
-Each chunk is checked row by row against the signature (the same rules as
-/predict: types, ranges, categories, nulls); bad rows go to the reject file
-with every reason, good rows are scored. Columns that are not features (ids,
-the target, timestamps) are carried through to the output as strings, so the
-output schema is the same for every chunk whatever pandas infers per chunk.
+Each row is validated by /predict's own request model (`validation.validate_row`: types,
+ranges, categories, nulls, the same missing spellings); bad rows go to the reject file with
+every reason, good rows are scored. A CSV line that is not a record (an unbalanced quote,
+too many or too few fields, not UTF-8) goes to the reject file with its line number and the
+reason, and the run goes on: CSV is read line by line here, so one broken line cannot eat
+the lines after it (a quoted value cannot span lines). Columns that are not features (ids,
+the target, timestamps) are carried through to the output as strings, so the output schema
+is the same for every chunk whatever pandas infers per chunk.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +30,22 @@ from ..adapters.io import atomic_path, iter_table_batches, parquet_options, parq
 from ..adapters.progress import progress
 from ..config.errors import UserError
 from .model import ServedModel
+from .validation import RequestModels, build, is_missing, validate_row
 
 
 @dataclass
 class ScoreSummary:
-    rows: int = 0
+    rows: int = 0  # data lines (CSV) or rows (Parquet) read
+    records: int = 0  # of which well-formed records (numbered 0.. in the `row` column)
     scored: int = 0
-    rejected: int = 0
+    rejected: int = 0  # invalid records + malformed lines
+    malformed: int = 0
     seconds: float = 0.0
 
     def line(self, output: Path, rejects: Path | None) -> str:
         where = f", rejects in {rejects}" if rejects and self.rejected else ""
+        if self.malformed:
+            where = f" ({self.malformed} malformed CSV line(s)){where}"
         rate = self.rows / self.seconds if self.seconds else 0.0
         return (
             f"score: {self.rows} rows: {self.scored} scored -> {output}, {self.rejected} rejected{where} "
@@ -44,73 +53,65 @@ class ScoreSummary:
         )
 
 
-def check_rows(
-    chunk: pd.DataFrame, features: Mapping[str, Mapping[str, Any]]
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Coerced feature columns, the mask of rejected rows, and each rejected row's reasons.
+def decode_cell(value: Any, dtype: str) -> Any:
+    """A file's cell as the JSON value /predict would get: CSV text (or Parquet text) to a number or bool.
 
-    Reasons are built for rejected rows only, so a clean chunk costs no per-row string work.
+    Only the file format is decoded here (all CSV cells are text); whether the value is valid is
+    `validation.validate_row`'s decision alone. Text that is not a number stays text, so the
+    validator refuses it with /predict's message.
     """
-    n = len(chunk)
-    found: list[tuple[np.ndarray, Any]] = []  # (row positions, one text or a text per position)
-    out: dict[str, Any] = {}
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if not isinstance(value, str) or is_missing(value) or "_" in value:  # float("1_0") is 10.0
+        return value
+    try:
+        if dtype == "float":
+            return float(value)
+        if dtype == "int":
+            try:
+                return int(value)
+            except ValueError:
+                return float(value)  # 12.5: the validator says "a valid integer", as /predict does
+    except ValueError:
+        return value
+    if dtype == "bool":
+        return {"true": True, "false": False}.get(value.lower(), value)
+    return value
 
-    def flag(mask: Any, text: Any) -> None:
-        where = np.flatnonzero(np.asarray(mask, dtype=bool))
-        if where.size:
-            found.append((where, text))
 
-    for name, spec in features.items():
-        raw = chunk[name]
-        present = raw.notna().to_numpy()
-        if spec["dtype"] in {"float", "int"}:
-            if pd.api.types.is_bool_dtype(raw.dtype):
-                values = pd.Series(np.nan, index=raw.index)
-                flag(present, f"{name}: expected a number")
-            else:
-                values = pd.to_numeric(raw, errors="coerce").astype("float64")
-                flag(present & values.isna().to_numpy(), f"{name}: expected a number")
-            arr = values.to_numpy(dtype="float64", na_value=np.nan)
-            if spec["dtype"] == "int":
-                flag(~np.isnan(arr) & (arr != np.round(arr)), f"{name}: expected an integer")
-            lo, hi = spec.get("min"), spec.get("max")
-            if lo is not None or hi is not None:
-                outside = ~np.isnan(arr) & (
-                    (arr < (lo if lo is not None else -np.inf)) | (arr > (hi if hi is not None else np.inf))
-                )
-                flag(outside, [f"{name}: {float(v)!r} outside [{lo}, {hi}]" for v in arr[outside]])
-            out[name] = arr
+def check_rows(
+    chunk: pd.DataFrame, features: Mapping[str, Mapping[str, Any]], models: RequestModels
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The valid rows' feature columns, the mask of rejected rows, and each rejected row's reasons.
+
+    Every row goes through `validate_row`, the model /predict validates with.
+    """
+    names = list(features)
+    dtypes = [features[n]["dtype"] for n in names]
+    columns = [chunk[n].to_numpy(dtype=object) for n in names]
+    bad = np.zeros(len(chunk), dtype=bool)
+    reasons: list[str] = []
+    good: list[dict[str, Any]] = []
+    for i, cells in enumerate(zip(*columns, strict=True)):
+        row = {n: decode_cell(v, d) for n, v, d in zip(names, cells, dtypes, strict=True)}
+        values, reason = validate_row(models, row)
+        if values is None:
+            bad[i] = True
+            reasons.append(reason or "invalid")
         else:
-            strs = as_strings(raw)
-            allowed = ["true", "false"] if spec["dtype"] == "bool" else [str(c) for c in spec["categories"]]
-            text = raw if isinstance(raw.dtype, pd.StringDtype) else pd.Series(strs, dtype=object, copy=False)
-            unseen = present & ~text.isin(allowed).to_numpy()  # Arrow's isin when the column is Arrow text
-            flag(unseen, [f"{name}: unseen category {v!r}" for v in strs[unseen]])
-            out[name] = pd.Series(strs, index=chunk.index, dtype=object, copy=False)  # no str inference
-        if not spec.get("nullable", True):
-            flag(~present, f"{name}: missing value")
-    frame = pd.DataFrame(out, index=chunk.index)
-    bad = np.zeros(n, dtype=bool)
-    for where, _ in found:
-        bad[where] = True
-    rejected = np.flatnonzero(bad)
-    texts: list[list[str]] = [[] for _ in range(rejected.size)]
-    for where, text in found:  # in feature order, so a row's reasons read left to right
-        slots = np.searchsorted(rejected, where)
-        for i, slot in enumerate(slots):
-            texts[slot].append(text if isinstance(text, str) else text[i])
-    return frame, bad, np.array(["; ".join(t) for t in texts], dtype=object)
-
-
-def as_strings(col: pd.Series) -> Any:
-    """Vectorised str() of a column as an object array, None for missing (booleans as "true"/"false")."""
-    if isinstance(col.dtype, pd.StringDtype):
-        return col.to_numpy(dtype=object, na_value=None)
-    if pd.api.types.is_bool_dtype(col.dtype):
-        col = col.map({True: "true", False: "false"})
-    elif col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) not in {"string", "empty"}:
-        col = col.map(lambda v: str(v).lower() if isinstance(v, bool) else v)
-    return col.astype("string").to_numpy(dtype=object, na_value=None)
+            good.append(values)
+    out: dict[str, Any] = {}
+    for name, dtype in zip(names, dtypes, strict=True):
+        col = [g[name] for g in good]
+        if dtype in {"float", "int"}:
+            out[name] = np.array([np.nan if v is None else v for v in col], dtype="float64")
+        elif dtype == "bool":
+            out[name] = pd.Series([None if v is None else ("true" if v else "false") for v in col], dtype=object)
+        else:
+            out[name] = pd.Series(col, dtype=object)
+    return pd.DataFrame(out), bad, np.array(reasons, dtype=object)
 
 
 class ParquetSink:
@@ -158,23 +159,108 @@ def _output_frame(features: Mapping[str, Mapping[str, Any]], proba_cols: list[st
     )
 
 
-def _rejects_frame(chunk: pd.DataFrame, rows: np.ndarray, bad: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
-    """Rejected rows as text, with their row number and reasons first."""
-    rej = chunk[bad].astype("string").astype(object)
+@dataclass
+class Chunk:
+    """Records of the input (CSV cells as text), their CSV line numbers, and the lines that were not records."""
+
+    frame: pd.DataFrame
+    lines: np.ndarray | None = None
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _parse_line(raw: bytes, width: int) -> tuple[list[str] | None, str | None]:
+    """A CSV line's fields, or why it is not a record of ``width`` fields ((None, None): blank line)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    if not text.strip():
+        return None, None  # blank lines are skipped, as pandas does
+    try:
+        [fields] = csv.reader([text], strict=True)
+    except csv.Error as err:
+        reason = "unbalanced quote" if "unexpected end of data" in str(err) else f"malformed quoting ({err})"
+        return None, reason
+    if len(fields) != width:
+        return None, f"{len(fields)} fields, expected {width} (the header's)"
+    return fields, None
+
+
+def check_input(path: Path) -> None:
+    """Refuse a missing or empty input with one line before the model is loaded."""
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    if table_format(path) == "csv":
+        with path.open("rb") as f:
+            if not any(line.strip() for line in f):
+                raise UserError(f"{path}: file is empty (no header row)")
+    elif path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+
+
+def iter_csv_chunks(path: Path, batch_rows: int) -> Iterator[Chunk]:
+    """A CSV file in chunks of records (text cells, missing spellings as None) and malformed lines."""
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    with path.open("rb") as f:
+        header: list[str] | None = None
+        lineno = 0
+        for raw in f:
+            lineno += 1
+            if not raw.strip():
+                continue
+            try:
+                [header] = csv.reader([raw.decode("utf-8-sig")], strict=True)
+            except (UnicodeDecodeError, csv.Error) as err:
+                raise UserError(f"{path}: line {lineno} (the header) is not a CSV header ({err})") from None
+            break
+        if header is None:
+            raise UserError(f"{path}: file is empty (no header row)")
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        malformed: list[tuple[int, str]] = []
+        for raw in f:
+            lineno += 1
+            fields, reason = _parse_line(raw, len(header))
+            if reason is not None:
+                malformed.append((lineno, reason))
+            elif fields is not None:
+                rows.append([None if is_missing(v) else v for v in fields])
+                lines.append(lineno)
+            if len(rows) + len(malformed) >= batch_rows:
+                yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), np.array(lines, dtype="int64"), malformed)
+                rows, lines, malformed = [], [], []
+        if rows or malformed:
+            yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), np.array(lines, dtype="int64"), malformed)
+
+
+def _rejects_frame(chunk: Chunk, rows: np.ndarray, bad: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
+    """Rejected rows as text, with their row number, CSV line and reasons first; then the malformed lines."""
+    rej = chunk.frame[bad].astype("string").astype(object).reset_index(drop=True)
     rej.insert(0, "reason", reasons)
-    rej.insert(0, "row", rows[bad])
-    return rej.reset_index(drop=True)
+    rej.insert(0, "line", pd.array(chunk.lines[bad] if chunk.lines is not None else [None] * len(rej), dtype="Int64"))
+    rej.insert(0, "row", pd.array(rows[bad], dtype="Int64"))
+    if chunk.malformed:
+        broken = pd.DataFrame(
+            {
+                "row": pd.array([None] * len(chunk.malformed), dtype="Int64"),
+                "line": pd.array([n for n, _ in chunk.malformed], dtype="Int64"),
+                "reason": [f"line {n}: {why}" for n, why in chunk.malformed],
+                **{c: pd.Series([None] * len(chunk.malformed), dtype=object) for c in chunk.frame.columns},
+            }
+        )
+        rej = pd.concat([rej, broken], ignore_index=True) if len(rej) else broken
+    return rej
 
 
 def _scored_table(
-    served: ServedModel, chunk: pd.DataFrame, frame: pd.DataFrame, rows: np.ndarray, good: np.ndarray
+    served: ServedModel, chunk: pd.DataFrame, fgood: pd.DataFrame, rows: np.ndarray, good: np.ndarray
 ) -> pa.Table:
-    """Predictions for the valid rows, with the carried-through columns.
+    """Predictions for the valid rows (``fgood``: their validated features), with the carried-through columns.
 
     Built in Arrow, not pandas: pandas would infer (and convert) every text column again.
     """
     features = served.signature["features"]
-    fgood = frame[good].reset_index(drop=True)
     proba = np.asarray(served.proba_frame(fgood), dtype="float64")
     result: dict[str, Any] = {"row": pa.array(rows[good])}
     for c in chunk.columns:
@@ -190,9 +276,12 @@ def _scored_table(
     return pa.table(result)
 
 
-def _batches(input_path: Path, batch_rows: int, show_progress: bool) -> Iterator[pd.DataFrame]:
+def _batches(input_path: Path, batch_rows: int, show_progress: bool) -> Iterator[Chunk]:
     """The input in chunks, behind a progress bar (a known total for Parquet, whose footer has the rows)."""
-    batches = iter_table_batches(input_path, batch_rows=batch_rows)
+    if table_format(input_path) == "csv":
+        batches: Iterator[Chunk] = iter_csv_chunks(input_path, batch_rows)
+    else:
+        batches = (Chunk(df) for df in iter_table_batches(input_path, batch_rows=batch_rows))
     if not show_progress:
         return batches
     total = None
@@ -214,6 +303,7 @@ def score(
     Both files are written to a temp file beside their destination and renamed on success.
     """
     features = served.signature["features"]
+    models = build(served.signature, max_records=1)
     summary = ScoreSummary()
     start = time.perf_counter()
     with ExitStack() as stack:
@@ -222,22 +312,26 @@ def score(
         )
         reject_sink = None
         if rejects is not None:
-            empty = pd.DataFrame({"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object)})
+            empty = pd.DataFrame(
+                {"row": pd.Series(dtype="Int64"), "line": pd.Series(dtype="Int64"), "reason": pd.Series(dtype=object)}
+            )
             reject_sink = ParquetSink(stack.enter_context(atomic_path(rejects)), empty)
         for chunk in _batches(input_path, batch_rows, show_progress):
-            missing = [c for c in features if c not in chunk.columns]
+            missing = [c for c in features if c not in chunk.frame.columns]
             if missing:
                 raise UserError(f"{input_path}: feature column(s) {missing} are missing")
-            rows = np.arange(summary.rows, summary.rows + len(chunk), dtype="int64")
-            frame, bad, reasons = check_rows(chunk, features)
-            if bad.any() and reject_sink is not None:
+            rows = np.arange(summary.records, summary.records + len(chunk.frame), dtype="int64")
+            fgood, bad, reasons = check_rows(chunk.frame, features, models)
+            if (bad.any() or chunk.malformed) and reject_sink is not None:
                 reject_sink.write(_rejects_frame(chunk, rows, bad, reasons))
             good = ~bad
             if good.any():
-                sink.write(_scored_table(served, chunk, frame, rows, good))
-            summary.rows += len(chunk)
+                sink.write(_scored_table(served, chunk.frame, fgood, rows, good))
+            summary.records += len(chunk.frame)
+            summary.rows += len(chunk.frame) + len(chunk.malformed)
             summary.scored += int(good.sum())
-            summary.rejected += int(bad.sum())
+            summary.rejected += int(bad.sum()) + len(chunk.malformed)
+            summary.malformed += len(chunk.malformed)
         sink.close()
         if reject_sink is not None:
             reject_sink.close()

@@ -8,7 +8,15 @@ One pydantic model per bundle (`Record`), built from `signature.json`:
   confidently about an input it never saw; the client is better served by a 422 naming the
   field and the allowed values. (Monitoring sees the rate of such rejections as 4xx counts.)
 
-The same generated models feed FastAPI's OpenAPI document, so /docs shows exactly these rules.
+The same generated models feed FastAPI's OpenAPI document, so /openapi.json shows exactly these rules,
+and batch scoring validates each row with the same model (`validate_row`), so `make score` and
+/predict accept and refuse the same rows.
+
+Missing values, one rule for both paths (`MISSING_TEXT`, `is_missing`): JSON null, and in a nullable
+field the strings the training data's CSV reader already read as missing (pandas' defaults: "",
+"NA", "None", "null", "NaN", ...; `adapters.io.DEFAULT_NA_VALUES`). No trained category or number
+can be spelled that way, so reading them as missing never hides a real value; a non-nullable field
+refuses them like null.
 """
 
 from __future__ import annotations
@@ -17,9 +25,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
+
+from ..adapters.io import DEFAULT_NA_VALUES
 
 PREDICTION_ID_PATTERN = r"^[0-9a-f]{32}$"
+MISSING_TEXT = frozenset(DEFAULT_NA_VALUES)
+
+
+def is_missing(value: Any) -> bool:
+    """The one definition of a missing value: None, or a string spelled as missing (see module doc)."""
+    return value is None or (isinstance(value, str) and value in MISSING_TEXT)
+
+
+def _missing_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and value in MISSING_TEXT else value
+
+
+MissingAsNone = BeforeValidator(_missing_to_none)
+
+
+def _integral(value: Any) -> Any:
+    """12.0 is the integer 12 (JSON does not tell them apart; Parquet stores nullable ints as floats)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _field_type(spec: Mapping[str, Any]) -> Any:
@@ -28,12 +65,12 @@ def _field_type(spec: Mapping[str, Any]) -> Any:
     if dtype == "float":
         typ: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
     elif dtype == "int":
-        typ = Annotated[int, Field(strict=True, **bounds)]
+        typ = Annotated[int, BeforeValidator(_integral), Field(strict=True, **bounds)]
     elif dtype == "bool":
         typ = StrictBool
     else:
         typ = Literal[tuple(str(c) for c in spec["categories"])]
-    return typ | None if spec.get("nullable", True) else typ
+    return Annotated[typ | None, MissingAsNone] if spec.get("nullable", True) else typ
 
 
 @dataclass(frozen=True)
@@ -92,6 +129,17 @@ def parse(body: bytes, one: type[BaseModel], many: TypeAdapter[Any]) -> list[Bas
         if any(e["type"] == "json_invalid" for e in err.errors()):
             raise BadJSON(err.errors()[0]["msg"]) from None
         raise
+
+
+def validate_row(models: RequestModels, row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """One row by /predict's rules: (the validated feature values, None) or (None, every reason)."""
+    try:
+        item = models.record.model_validate(row)
+    except ValidationError as err:
+        errors = err.errors(include_url=False, include_context=False, include_input=False)
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in errors]
+        return None, "; ".join(parts)
+    return {name: getattr(item, attr) for attr, name in models.names}, None
 
 
 def error_detail(err: ValidationError) -> list[dict[str, Any]]:
