@@ -3,7 +3,9 @@
 The dataset is checked batch by batch (`runtime.batch_rows`) as Arrow tables
 (no pandas round trip: `schema.check_table`) and the coerced batches stream into
 the output, so memory stays flat at any row count; the per-batch findings are
-merged into one report (row counts summed, example row numbers global).
+merged into one report (row counts summed, example row numbers global). Whole-column
+findings (every value missing, one value only) are judged once the last batch is in:
+warnings, unless `data.error_on` lists them.
 """
 
 import logging
@@ -36,6 +38,7 @@ class Report:
         self.violations: dict[tuple[str, str, str], Violation] = {}
         self.missing: dict[str, int] = {}
         self.class_counts: dict[str, int] = {}
+        self.extremes: dict[str, tuple[Any, Any]] = {}  # column -> (min, max) of its non-missing values
 
     def add(self, rows: int, columns: int, table: pa.Table, violations: list[Violation]) -> None:
         """One batch: its input shape, its coerced table and what was found in it."""
@@ -55,6 +58,13 @@ class Report:
                 )
         for c in table.column_names:
             self.missing[c] = self.missing.get(c, 0) + table.column(c).null_count
+            if table.column(c).null_count < table.num_rows:
+                mm = pc.min_max(table.column(c)).as_py()
+                old_mm = self.extremes.get(c)
+                lo, hi = mm["min"], mm["max"]
+                if old_mm is not None:
+                    lo, hi = min(old_mm[0], lo), max(old_mm[1], hi)
+                self.extremes[c] = (lo, hi)
         target = self.data.schema_.target
         if target in table.column_names:
             for item in pc.value_counts(table.column(target)).to_pylist():
@@ -62,9 +72,23 @@ class Report:
                     key = str(item["values"])
                     self.class_counts[key] = self.class_counts.get(key, 0) + int(item["counts"])
 
+    def quality(self) -> list[Violation]:
+        """Whole-column findings (all missing, one value): warnings unless listed in ``data.error_on``."""
+        found = []
+        for c in self.missing:
+            if self.rows and self.missing[c] == self.rows:
+                found.append(Violation(c, "all_null", 0, "every value is missing: the column carries no signal"))
+            elif c in self.extremes and self.extremes[c][0] == self.extremes[c][1]:
+                found.append(Violation(c, "constant", 0, f"every value is {self.extremes[c][0]!r}: no signal"))
+        refuse = set(self.data.error_on)
+        return [
+            Violation(v.column, v.rule, v.rows, v.detail, v.examples, "error" if v.rule in refuse else "warning")
+            for v in found
+        ]
+
     @property
     def all_violations(self) -> list[Violation]:
-        return list(self.violations.values())
+        return [*self.violations.values(), *self.quality()]
 
     def to_dict(self) -> dict[str, Any]:
         violations = self.all_violations
@@ -87,7 +111,7 @@ def validate_batches(batches: Iterable[pa.Table], data: DataSettings) -> Iterato
     report = Report(data)
     warn = frozenset(data.warn_only)
     for table in batches:
-        out, violations = check_table(table, data.schema_, warn_only=warn)
+        out, violations = check_table(table, data.schema_, warn_only=warn, max_abs=data.max_abs_value)
         report.add(table.num_rows, table.num_columns, out, violations)
         yield table, out, report
     if report.rows == 0:
@@ -98,7 +122,12 @@ def validate(df: pd.DataFrame, data: DataSettings) -> tuple[pd.DataFrame, dict[s
     """Pure core: the coerced frame and a JSON-ready report (whole frame in memory)."""
     if df.shape[0] == 0:
         raise UserError("dataset has no rows")
-    out, violations = check_columns(frame_columns(df), data.schema_, warn_only=frozenset(data.warn_only))
+    if df.columns.has_duplicates:
+        dup = df.columns[df.columns.duplicated()][0]
+        raise UserError(f"column {str(dup)!r}: duplicate_column: the header names this column more than once")
+    out, violations = check_columns(
+        frame_columns(df), data.schema_, warn_only=frozenset(data.warn_only), max_abs=data.max_abs_value
+    )
     report = Report(data)
     report.add(int(df.shape[0]), int(df.shape[1]), out, violations)
     return out.to_pandas(), report.to_dict()
@@ -129,7 +158,8 @@ def main(
     with timed(log, "validate: check and write"), ParquetSink(out, batch_rows) as sink:
         report = Report(data)
         for _table, coerced, report in validate_batches(batches, data):
-            if not errors_of(report.all_violations):  # after a hard error: keep checking, stop writing
+            # After a hard error: keep checking, stop writing (whole-column findings are judged at the end).
+            if not errors_of(list(report.violations.values())):
                 sink.write(coerced)
         violations = report.all_violations
         for v in violations:
