@@ -32,11 +32,8 @@ ALLOWED_LINES: dict[str, re.Pattern[str]] = {
     "cli": re.compile(rf"(?:\.venv/bin/)?{re.escape(PROG)}(?: {ARG})+"),
     "fail the job": re.compile(r"exit [0-9]+"),
     "uv via pip": re.compile(r"(?:python3? -m )?pip install(?: --user)? uv==[0-9.]+"),
-    "cml install": re.compile(r"npm install -g @dvcorg/cml@(?:[0-9.]+|\$\{CML_VERSION\})"),
-    "cml comment": re.compile(rf'cml comment update {ARG}(?: --watermark-title="[A-Za-z0-9 _.-]+")?(?: --no-publish)?'),
     "gh": re.compile(rf"gh {ARG}(?: {ARG})*"),
     "git fetch": re.compile(rf"git fetch(?: {ARG})+"),
-    "job summary": re.compile(r'cat reports/[A-Za-z0-9_./-]+\.md >> "\$GITHUB_STEP_SUMMARY"'),
 }
 PIN = re.compile(r"^\s*(?:-\s+)?uses:\s*([^@\s]+)@([0-9a-f]{40})\s+#\s*v\d+(?:\.\d+)*\s*$")
 
