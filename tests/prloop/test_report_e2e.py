@@ -194,6 +194,7 @@ def test_ci_like_fresh_clone_with_a_cold_cache(loop: Loop, tmp_path: Path):
     assert gate.returncode == 1 and "accuracy worse by" in gate.stderr
 
 
+@pytest.mark.slow  # ~20 s: the base's train and evaluate rerun in a worktree
 def test_unreachable_base_predictions_are_rebuilt_from_git(loop: Loop, tmp_path: Path):
     """A fork PR's runner: no DVC credentials, so the base's predictions are rebuilt, never skipped."""
     clone = tmp_path / "clone"
