@@ -1,6 +1,6 @@
 """Batch scoring: CSV or Parquet in, Parquet out, in chunks so memory stays flat.
 
-Each row is validated by /predict's own request model (`validation.validate_row`: types,
+Each row is validated by /predict's own field types (`validation.validate_columns`: types,
 ranges, categories, nulls, the same missing spellings); bad rows go to the reject file with
 every reason, good rows are scored. A CSV line that is not a record (an unbalanced quote,
 too many or too few fields, not UTF-8) goes to the reject file with its line number and the
@@ -30,7 +30,7 @@ from ..adapters.io import atomic_path, iter_table_batches, parquet_options, parq
 from ..adapters.progress import progress
 from ..config.errors import UserError
 from .model import ServedModel
-from .validation import RequestModels, build, is_missing, validate_row
+from .validation import MISSING_TEXT, RequestModels, build, is_missing, validate_columns
 
 
 @dataclass
@@ -53,32 +53,41 @@ class ScoreSummary:
         )
 
 
-def decode_cell(value: Any, dtype: str) -> Any:
-    """A file's cell as the JSON value /predict would get: CSV text (or Parquet text) to a number or bool.
+def decode_column(col: pd.Series, dtype: str) -> tuple[list[Any], Any]:
+    """A file's column as the JSON values /predict would get, and the column for the model.
 
-    Only the file format is decoded here (all CSV cells are text); whether the value is valid is
-    `validation.validate_row`'s decision alone. Text that is not a number stays text, so the
-    validator refuses it with /predict's message.
+    Only the file format is decoded here (every CSV cell is text): missing spellings become None
+    (`is_missing`, the rule /predict applies), text that reads as a number becomes that number for
+    a number feature, "true"/"false" a bool for a bool feature. Whether a value is valid is
+    `validate_columns`' decision alone: text that is not a number stays text, and is refused with
+    /predict's message.
     """
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if not isinstance(value, str) or is_missing(value) or "_" in value:  # float("1_0") is 10.0
-        return value
-    try:
-        if dtype == "float":
-            return float(value)
-        if dtype == "int":
-            try:
-                return int(value)
-            except ValueError:
-                return float(value)  # 12.5: the validator says "a valid integer", as /predict does
-    except ValueError:
-        return value
+    raw = col.to_numpy(dtype=object, na_value=None, copy=True)
+    text = np.fromiter((isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
+    if text.any():
+        missing = text & pd.Series(raw, dtype=object).isin(MISSING_TEXT).to_numpy()
+        raw[missing] = None
+        text &= ~missing
+    if dtype in {"float", "int"}:
+        if pd.api.types.is_bool_dtype(col.dtype):
+            return raw.tolist(), np.full(len(raw), np.nan)  # booleans are not numbers, as in JSON
+        nums = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        values = raw.copy()
+        parsed = text & ~np.isnan(nums)
+        values[parsed] = nums[parsed]
+        out = values.tolist()
+        if dtype == "int":  # "12" is 12: keep integers exact (a float would do for the validator too)
+            for k in np.flatnonzero(parsed):
+                if raw[k].strip().lstrip("+-").isdigit():
+                    out[k] = int(raw[k])
+        return out, nums
     if dtype == "bool":
-        return {"true": True, "false": False}.get(value.lower(), value)
-    return value
+        values = raw.copy()
+        for k in np.flatnonzero(text):
+            values[k] = {"true": True, "false": False}.get(raw[k].lower(), raw[k])
+        model = [None if v is None else ("true" if v is True else "false" if v is False else v) for v in values]
+        return values.tolist(), pd.Series(model, dtype=object)
+    return raw.tolist(), pd.Series(raw, dtype=object)
 
 
 def check_rows(
@@ -86,32 +95,19 @@ def check_rows(
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The valid rows' feature columns, the mask of rejected rows, and each rejected row's reasons.
 
-    Every row goes through `validate_row`, the model /predict validates with.
+    The rules are /predict's field types (`validation.validate_columns`), one column at a time.
     """
-    names = list(features)
-    dtypes = [features[n]["dtype"] for n in names]
-    columns = [chunk[n].to_numpy(dtype=object) for n in names]
-    bad = np.zeros(len(chunk), dtype=bool)
-    reasons: list[str] = []
-    good: list[dict[str, Any]] = []
-    for i, cells in enumerate(zip(*columns, strict=True)):
-        row = {n: decode_cell(v, d) for n, v, d in zip(names, cells, dtypes, strict=True)}
-        values, reason = validate_row(models, row)
-        if values is None:
-            bad[i] = True
-            reasons.append(reason or "invalid")
-        else:
-            good.append(values)
-    out: dict[str, Any] = {}
-    for name, dtype in zip(names, dtypes, strict=True):
-        col = [g[name] for g in good]
-        if dtype in {"float", "int"}:
-            out[name] = np.array([np.nan if v is None else v for v in col], dtype="float64")
-        elif dtype == "bool":
-            out[name] = pd.Series([None if v is None else ("true" if v else "false") for v in col], dtype=object)
-        else:
-            out[name] = pd.Series(col, dtype=object)
-    return pd.DataFrame(out), bad, np.array(reasons, dtype=object)
+    values: dict[str, list[Any]] = {}
+    model: dict[str, Any] = {}
+    for name, spec in features.items():
+        values[name], model[name] = decode_column(chunk[name], spec["dtype"])
+    bad_list, reasons = validate_columns(models, values, len(chunk))
+    bad = np.asarray(bad_list, dtype=bool)
+    good = ~bad
+    frame = pd.DataFrame(
+        {n: (c[good] if isinstance(c, np.ndarray) else c[good].reset_index(drop=True)) for n, c in model.items()}
+    )
+    return frame, bad, np.array(reasons, dtype=object)
 
 
 class ParquetSink:

@@ -9,8 +9,9 @@ One pydantic model per bundle (`Record`), built from `signature.json`:
   field and the allowed values. (Monitoring sees the rate of such rejections as 4xx counts.)
 
 The same generated models feed FastAPI's OpenAPI document, so /openapi.json shows exactly these rules,
-and batch scoring validates each row with the same model (`validate_row`), so `make score` and
-/predict accept and refuse the same rows.
+and batch scoring validates each column with the very field types the model is built from
+(`field_type` -> `validate_columns`, one Rust call per column), so `make score` and /predict
+accept and refuse the same values with the same messages.
 
 Missing values, one rule for both paths (`MISSING_TEXT`, `is_missing`): JSON null, and in a nullable
 field the strings the training data's CSV reader already read as missing (pandas' defaults: "",
@@ -59,7 +60,12 @@ def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _field_type(spec: Mapping[str, Any]) -> Any:
+def field_type(spec: Mapping[str, Any], *, missing_text: bool = True) -> Any:
+    """The type of one feature: the single statement of its rules, for the Record model and for batch columns.
+
+    ``missing_text=False`` leaves out the mapping of missing spellings to None, for a caller that
+    has applied `is_missing` already (batch scoring, column at a time: no Python call per value).
+    """
     dtype = spec["dtype"]
     bounds = {k: v for k, v in (("ge", spec.get("min")), ("le", spec.get("max"))) if v is not None}
     if dtype == "float":
@@ -70,7 +76,9 @@ def _field_type(spec: Mapping[str, Any]) -> Any:
         typ = StrictBool
     else:
         typ = Literal[tuple(str(c) for c in spec["categories"])]
-    return Annotated[typ | None, MissingAsNone] if spec.get("nullable", True) else typ
+    if not spec.get("nullable", True):
+        return typ
+    return Annotated[typ | None, MissingAsNone] if missing_text else typ | None
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class RequestModels:
     feedback: type[BaseModel]
     feedback_many: TypeAdapter[Any]
     names: tuple[tuple[str, str], ...]  # (python attribute, feature name)
+    columns: dict[str, TypeAdapter[Any]]  # feature -> validator of a list of its values (batch)
 
     def as_dicts(self, items: list[BaseModel]) -> list[dict[str, Any]]:
         pairs = self.names
@@ -93,7 +102,7 @@ def build(signature: Mapping[str, Any], max_records: int) -> RequestModels:
     names = []
     for i, (name, spec) in enumerate(features.items()):
         attr = f"f{i}"  # feature names need not be Python identifiers: validate by alias
-        fields[attr] = (_field_type(spec), Field(..., alias=name, description=f"{spec['dtype']} feature"))
+        fields[attr] = (field_type(spec), Field(..., alias=name, description=f"{spec['dtype']} feature"))
         names.append((attr, name))
     record = create_model(
         "Record",
@@ -111,7 +120,8 @@ def build(signature: Mapping[str, Any], max_records: int) -> RequestModels:
         label=(labels, Field(..., description="observed class")),
     )
     feedback_many = TypeAdapter(Annotated[list[feedback], Field(min_length=1, max_length=max_records)])  # type: ignore[valid-type]
-    return RequestModels(record, many, feedback, feedback_many, tuple(names))
+    columns = {name: TypeAdapter(list[field_type(spec, missing_text=False)]) for name, spec in features.items()}
+    return RequestModels(record, many, feedback, feedback_many, tuple(names), columns)
 
 
 class BadJSON(ValueError):
@@ -131,15 +141,23 @@ def parse(body: bytes, one: type[BaseModel], many: TypeAdapter[Any]) -> list[Bas
         raise
 
 
-def validate_row(models: RequestModels, row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    """One row by /predict's rules: (the validated feature values, None) or (None, every reason)."""
-    try:
-        item = models.record.model_validate(row)
-    except ValidationError as err:
-        errors = err.errors(include_url=False, include_context=False, include_input=False)
-        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}" for e in errors]
-        return None, "; ".join(parts)
-    return {name: getattr(item, attr) for attr, name in models.names}, None
+def validate_columns(models: RequestModels, columns: Mapping[str, list[Any]], n: int) -> tuple[Any, list[str]]:
+    """Rows by /predict's field rules, a column at a time: (rejected mask, each rejected row's reasons).
+
+    ``columns`` holds every feature's values with missing spellings already None (`is_missing`).
+    Reasons read left to right in feature order, with the messages /predict gives.
+    """
+    found: dict[int, list[str]] = {}
+    for name, values in columns.items():
+        try:
+            models.columns[name].validate_python(values)
+        except ValidationError as err:
+            for e in err.errors(include_url=False, include_context=False, include_input=False):
+                found.setdefault(int(e["loc"][0]), []).append(f"{name}: {e['msg']}")
+    bad = [False] * n
+    for row in found:
+        bad[row] = True
+    return bad, ["; ".join(found[row]) for row in sorted(found)]
 
 
 def error_detail(err: ValidationError) -> list[dict[str, Any]]:
