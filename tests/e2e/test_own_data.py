@@ -18,8 +18,11 @@ from ml_gitops.adapters.io import read_json, read_table
 from ml_gitops.adapters.params import compose_text
 from ml_gitops.adapters.persistence import load_model
 from ml_gitops.cli.main import main
+from ml_gitops.config.serve import ServeSettings
 from ml_gitops.config.settings import Settings, parse_settings
 from ml_gitops.pipeline import ingest, split, train, validate
+from ml_gitops.registry.bundle import write_manifest
+from ml_gitops.serving.model import MODEL_FILE, ONNX_FILE, ONNX_REPORT_FILE, SIGNATURE_FILE, load, preflight
 
 from ..helpers import ROOT
 
@@ -63,6 +66,26 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def settings_for(root: Path, name: str) -> Settings:
     """The composed settings with data=<name>, as `make params` would compose them."""
     return parse_settings(yaml.safe_load(compose_text(root / "conf", [f"data={name}"])), source="params.yaml")
+
+
+def run_stages(project: Path, name: str) -> dict[str, Path]:
+    """ingest -> validate -> split -> train with data=<name>, outputs under project/out."""
+    params = project / "params.yaml"
+    params.write_text(compose_text(project / "conf", [f"data={name}"]))
+    out = project / "out"
+    files = {k: out / v for k, v in {
+        "dataset": "dataset.parquet", "validated": "validated.parquet", "report": "validation.json",
+        "schema": "schema.json", "train": "train.parquet", "test": "test.parquet", "model": "model.skops",
+        "signature": "signature.json", "summary": "train.json", "onnx": "model.onnx", "onnx_report": "onnx.json",
+    }.items()}  # fmt: skip
+    ingest.main(params, files["dataset"])
+    validate.main(params, files["dataset"], files["validated"], files["report"], files["schema"])
+    split.main(params, files["validated"], files["train"], files["test"])
+    train.main(
+        params, files["train"], files["model"], files["signature"], files["summary"], files["onnx"],
+        files["onnx_report"], files["schema"],
+    )  # fmt: skip
+    return files
 
 
 def test_draft_writes_a_config_that_validates(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,21 +135,7 @@ def test_draft_refuses_a_duplicate_header(project: Path, capsys: pytest.CaptureF
 def test_drafted_config_trains_end_to_end(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """ingest -> validate -> split -> train on the draft: dates and text inside the Pipeline, the id left out."""
     assert main(["schema", "draft", "data/raw/churn.csv", "--target", "churned"]) == 0
-    params = project / "params.yaml"
-    params.write_text(compose_text(project / "conf", ["data=churn"]))
-    out = project / "out"
-    files = {k: out / v for k, v in {
-        "dataset": "dataset.parquet", "validated": "validated.parquet", "report": "validation.json",
-        "schema": "schema.json", "train": "train.parquet", "test": "test.parquet", "model": "model.skops",
-        "signature": "signature.json", "summary": "train.json", "onnx": "model.onnx", "onnx_report": "onnx.json",
-    }.items()}  # fmt: skip
-    ingest.main(params, files["dataset"])
-    validate.main(params, files["dataset"], files["validated"], files["report"], files["schema"])
-    split.main(params, files["validated"], files["train"], files["test"])
-    train.main(
-        params, files["train"], files["model"], files["signature"], files["summary"], files["onnx"],
-        files["onnx_report"], files["schema"],
-    )  # fmt: skip
+    files = run_stages(project, "churn")
     sig = read_json(files["signature"])
     assert sig["feature_order"] == ["signup", "plan", "comment", WINE, "spend"]  # no customer_id
     pipe = load_model(files["model"])
@@ -138,3 +147,26 @@ def test_drafted_config_trains_end_to_end(project: Path, capsys: pytest.CaptureF
     report = read_json(files["onnx_report"])
     assert report["usable"] is False
     assert report["reason"] == "date and text columns have no ONNX converter (comment, signup)"
+
+
+def test_a_column_name_with_a_slash_serves_through_onnx(project: Path) -> None:
+    """`od280/od315_of_diluted_wines` is not an ONNX-safe name: the export renames it, the signature keeps
+    the mapping, and serving feeds by it, so ONNX answers (not the skops fallback)."""
+    df = pd.read_csv(project / "data" / "raw" / "churn.csv")
+    df[[WINE, "spend", "plan", "churned"]].to_csv(project / "data" / "raw" / "wine.csv", index=False)
+    assert main(["-q", "schema", "draft", "data/raw/wine.csv"]) == 0
+    files = run_stages(project, "wine")
+    sig = read_json(files["signature"])
+    assert sig["onnx_inputs"] == {WINE: "od280_od315_of_diluted_wines"}
+    assert read_json(files["onnx_report"])["usable"] is True
+    bundle_dir = project / "bundle"
+    bundle_dir.mkdir()
+    for key, name in [("model", MODEL_FILE), ("onnx", ONNX_FILE), ("onnx_report", ONNX_REPORT_FILE)]:
+        shutil.copyfile(files[key], bundle_dir / name)
+    shutil.copyfile(files["signature"], bundle_dir / SIGNATURE_FILE)
+    write_manifest(bundle_dir, {"model": "wine", "version": "v0.0.1"})
+    served = load(preflight(bundle_dir), ServeSettings())
+    assert served.runtime == "onnx", served.reason
+    records = read_table(files["test"])[sig["feature_order"]].head(20).to_dict("records")
+    want = load_model(files["model"]).predict_proba(pd.DataFrame.from_records(records))
+    np.testing.assert_allclose(served.proba_records(records), want, atol=1e-6)

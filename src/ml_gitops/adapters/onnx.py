@@ -14,6 +14,8 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
+from ..core.schema import onnx_input_names
+
 MISSING_CATEGORY = ""  # how a missing category reaches the ONNX graph (see onnx_export.py)
 MISSING_FRACTION = 0.1  # share of synthetic values set missing in nullable columns
 SYNTHETIC_WORDS = np.array(["alpha", "beta", "gamma", "delta", "late", "refund", "great", "slow"], dtype=object)
@@ -119,12 +121,16 @@ class OnnxPredictor:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         self.kinds = feature_kinds(signature)
+        # column -> graph input for names that are not identifiers (the signature keeps the mapping)
+        self.inputs: dict[str, str] = dict(signature.get("onnx_inputs") or onnx_input_names(sorted(self.kinds)))
         self.classes = [str(c) for c in signature["classes"]]
         outputs = [o.name for o in self.session.get_outputs()]
         self._proba_name = "probabilities" if "probabilities" in outputs else outputs[-1]
 
     def proba(self, feed: Mapping[str, Any]) -> Any:
         """Class probabilities, shape (n, n_classes), columns in `self.classes` order."""
+        if self.inputs:
+            feed = {self.inputs.get(name, name): value for name, value in feed.items()}
         return self.session.run([self._proba_name], dict(feed))[0]
 
 

@@ -39,6 +39,7 @@ from sklearn.impute import SimpleImputer
 from ..config import paths
 from ..config.serve import onnx_settings
 from ..config.settings import load_settings
+from ..core.schema import onnx_input_names
 from .io import read_json, read_table, write_bytes, write_json
 from .onnx import MISSING_CATEGORY, OnnxPredictor, feature_kinds, frame_feed, sklearn_frame, synthetic_rows
 from .persistence import load_model
@@ -82,9 +83,29 @@ def _for_conversion(pipeline: Any) -> Any:
     return clone
 
 
+def _rename_inputs(graph: Any, names: list[str]) -> None:
+    """Give the graph's inputs (in ``initial_types`` order) the names the signature records.
+
+    skl2onnx needs the column names to match the ColumnTransformer's, then renames the
+    ones that are not identifiers its own way; we pin them to ``onnx_input_names``.
+    """
+    if len(graph.input) != len(names):
+        raise ValueError(f"the graph has {len(graph.input)} inputs for {len(names)} feature columns")
+    for graph_input, name in zip(graph.input, names, strict=True):
+        old = graph_input.name
+        if old == name:
+            continue
+        graph_input.name = name
+        for node in graph.node:
+            for i, used in enumerate(node.input):
+                if used == old:
+                    node.input[i] = name
+
+
 def convert(pipeline: Any, signature: Mapping[str, Any]) -> bytes:
     """Pure core: the Pipeline as deterministic ONNX bytes (float64 numbers, string categories)."""
     kinds = feature_kinds(signature)
+    renamed = onnx_input_names(sorted(kinds))  # column names that are not identifiers get one
     # Inputs by name, not signature order: the signature read back from JSON has sorted keys,
     # the one train builds has schema order, and both must give the same bytes (inputs are fed by name).
     inputs = [
@@ -100,6 +121,7 @@ def convert(pipeline: Any, signature: Mapping[str, Any]) -> bytes:
         target_opset=OPSETS,
         custom_conversion_functions={SimpleImputer: _imputer_converter},
     )
+    _rename_inputs(onx.graph, [renamed.get(name, name) for name, _ in inputs])
     onx.producer_name = "sklearn-pipeline-export"  # no project name: renamed projects build identical bytes
     onx.producer_version = ""
     onx.doc_string = ""

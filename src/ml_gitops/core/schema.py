@@ -6,6 +6,7 @@ their file in one pass.
 """
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -307,8 +308,31 @@ def errors_of(violations: list[Violation]) -> list[Violation]:
     return [v for v in violations if v.severity == "error"]
 
 
+def onnx_input_names(columns: list[str]) -> dict[str, str]:
+    """column -> ONNX graph input name, for the columns whose name is not an identifier.
+
+    skl2onnx renames such inputs (``a/b`` becomes ``a_b``) and ONNX Runtime then wants
+    the new name: the export uses these names and the predictor feeds by them.
+    """
+    taken = {c for c in columns if c.isidentifier()}
+    out: dict[str, str] = {}
+    for col in columns:
+        if col.isidentifier():
+            continue
+        base = re.sub(r"\W", "_", col)
+        base = base if base[:1].isalpha() or base[:1] == "_" else f"_{base}"
+        name, i = base, 1
+        while name in taken:
+            name, i = f"{base}_{i}", i + 1
+        taken.add(name)
+        out[col] = name
+    return out
+
+
 def signature(schema: SchemaSpec) -> dict[str, Any]:
     """The model's input/output contract, saved beside the model and in release bundles."""
+    renamed = onnx_input_names(schema.feature_columns)
+    extra = {"onnx_inputs": renamed} if renamed else {}  # only when needed: other signatures are unchanged
     return {
         "target": schema.target,
         "classes": schema.classes,
@@ -317,6 +341,7 @@ def signature(schema: SchemaSpec) -> dict[str, Any]:
             for name in schema.feature_columns
         },
         "feature_order": schema.feature_columns,  # JSON files sort "features" by name
+        **extra,
     }
 
 
