@@ -88,6 +88,17 @@ def run_stages(project: Path, name: str) -> dict[str, Path]:
     return files
 
 
+def bundle(project: Path, files: dict[str, Path]) -> Path:
+    """A serving bundle (with its manifest) of what train wrote."""
+    root = project / "bundle"
+    root.mkdir()
+    names = {"model": MODEL_FILE, "onnx": ONNX_FILE, "onnx_report": ONNX_REPORT_FILE, "signature": SIGNATURE_FILE}
+    for key, name in names.items():
+        shutil.copyfile(files[key], root / name)
+    write_manifest(root, {"model": project.name, "version": "v0.0.1"})
+    return root
+
+
 def test_draft_writes_a_config_that_validates(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", "draft", "data/raw/churn.csv", "--target", "churned"]) == 0
     out = capsys.readouterr().out
@@ -147,6 +158,14 @@ def test_drafted_config_trains_end_to_end(project: Path, capsys: pytest.CaptureF
     report = read_json(files["onnx_report"])
     assert report["usable"] is False
     assert report["reason"] == "date and text columns have no ONNX converter (comment, signup)"
+    served = load(preflight(bundle(project, files)), ServeSettings())  # serving falls back and says why, once
+    assert served.runtime == "sklearn"
+    assert served.reason == (
+        "the skops Pipeline answers, because export marked the ONNX model unusable: "
+        "date and text columns have no ONNX converter (comment, signup)"
+    )
+    records = test[sig["feature_order"]].head(5).to_dict("records")
+    np.testing.assert_allclose(served.proba_records(records), pipe.predict_proba(test[sig["feature_order"]].head(5)))
 
 
 def test_a_column_name_with_a_slash_serves_through_onnx(project: Path) -> None:
@@ -159,13 +178,7 @@ def test_a_column_name_with_a_slash_serves_through_onnx(project: Path) -> None:
     sig = read_json(files["signature"])
     assert sig["onnx_inputs"] == {WINE: "od280_od315_of_diluted_wines"}
     assert read_json(files["onnx_report"])["usable"] is True
-    bundle_dir = project / "bundle"
-    bundle_dir.mkdir()
-    for key, name in [("model", MODEL_FILE), ("onnx", ONNX_FILE), ("onnx_report", ONNX_REPORT_FILE)]:
-        shutil.copyfile(files[key], bundle_dir / name)
-    shutil.copyfile(files["signature"], bundle_dir / SIGNATURE_FILE)
-    write_manifest(bundle_dir, {"model": "wine", "version": "v0.0.1"})
-    served = load(preflight(bundle_dir), ServeSettings())
+    served = load(preflight(bundle(project, files)), ServeSettings())
     assert served.runtime == "onnx", served.reason
     records = read_table(files["test"])[sig["feature_order"]].head(20).to_dict("records")
     want = load_model(files["model"]).predict_proba(pd.DataFrame.from_records(records))

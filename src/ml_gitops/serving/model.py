@@ -134,10 +134,10 @@ def load(bundle: Bundle, cfg: ServeSettings) -> ServedModel:
     onnx_path = bundle.path(ONNX_FILE)
     report = bundle.json(ONNX_REPORT_FILE) if bundle.path(ONNX_REPORT_FILE).is_file() else {}
     reason = None
-    if not onnx_path.is_file() or onnx_path.stat().st_size == 0:
-        reason = "bundle has no ONNX model"
-    elif report and not report.get("usable", False):
+    if report and not report.get("usable", False):  # the export's reason first: it says why there is no graph
         reason = f"export marked the ONNX model unusable: {report.get('reason')}"
+    elif not onnx_path.is_file() or onnx_path.stat().st_size == 0:
+        reason = "bundle has no ONNX model"
     else:
         try:
             predictor = OnnxPredictor(onnx_path.read_bytes(), sig)
