@@ -63,8 +63,14 @@ def load_tokens(cfg: AuthSettings, environ: Mapping[str, str] | None = None) -> 
     feedback, fsource = _read(cfg.feedback_token_env, cfg.feedback_token_file, "feedback", environ)
     predict, psource = _read(cfg.predict_token_env, cfg.predict_token_file, "predict", environ)
     if predict is None and (cfg.predict_token_env or cfg.predict_token_file):
-        raise UserError(f"serve.auth: /predict requires a token but ${cfg.predict_token_env} is not set")
+        where = f"${cfg.predict_token_env}" if cfg.predict_token_env else "serve.auth.predict_token_file"
+        raise UserError(f"serve.auth: /predict requires a token but {where} is not set")
     return Tokens(feedback, predict, cfg.open_feedback, fsource, psource)
+
+
+def _how(cfg: AuthSettings) -> str:
+    env = f"${cfg.feedback_token_env}" if cfg.feedback_token_env else "serve.auth.feedback_token_env"
+    return f"set {env} (or serve.auth.feedback_token_file)"
 
 
 def describe(tokens: Tokens, cfg: AuthSettings) -> str:
@@ -74,7 +80,7 @@ def describe(tokens: Tokens, cfg: AuthSettings) -> str:
     elif tokens.open_feedback:
         fb = "feedback OPEN without a token (serve.auth.open_feedback: local demo only)"
     else:
-        fb = f"feedback off (no token: set ${cfg.feedback_token_env} or serve.auth.feedback_token_file)"
+        fb = f"feedback off (no token: {_how(cfg)})"
     pr = f"predict needs a bearer token ({tokens.predict_source})" if tokens.predict else "predict open"
     return f"serve: {fb}; {pr}"
 
@@ -105,6 +111,5 @@ def require_feedback_token(request: Request, tokens: Tokens, cfg: AuthSettings) 
     elif not tokens.open_feedback:
         raise HTTPException(
             403,
-            f"feedback is off: set ${cfg.feedback_token_env} (or serve.auth.feedback_token_file) "
-            "and send it as a bearer token",
+            f"feedback is off: {_how(cfg)} and send it as a bearer token",
         )
