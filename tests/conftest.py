@@ -1,6 +1,8 @@
 """Session fixtures: one reproduced pipeline in a temp git repo with a bare origin.
 
-Tests that change things copy it (cheap) instead of reproducing from scratch.
+The pipeline is reproduced ONCE per test run (`built_project`, shared by every pytest-xdist
+worker); each worker gets a copy (`pipeline_repo`), and tests that change things copy that
+(cheap) instead of reproducing from scratch.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import GIT_ENV, env, reproduced_project, run
+from .helpers import GIT_ENV, build_once, copy_tree, env, reproduced_project, run
 
 os.environ.update(GIT_ENV)
 os.environ["PATH"] = env()["PATH"]
@@ -19,12 +21,30 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
 @pytest.fixture(scope="session")
-def pipeline_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project in a temp git repo: pipeline reproduced, committed, pushed (git + DVC)."""
-    work = reproduced_project(tmp_path_factory.mktemp("pipeline"))
+def shared_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temp folder every pytest-xdist worker of this run sees (their basetemps' parent), for `build_once`."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _reproduce_and_push(base: Path) -> None:
+    work = reproduced_project(base)
     run(["dvc", "push"], cwd=work)
     run(["git", "push", "-q", "origin", "main"], cwd=work)
-    return work
+
+
+@pytest.fixture(scope="session")
+def built_project(shared_tmp: Path) -> Path:
+    """``work/`` (pipeline reproduced, committed), ``origin.git`` and ``dvc-remote`` (both pushed to), built
+    once per run. Copy it with `copy_tree` (its origin and DVC remote follow); never change it."""
+    return build_once(shared_tmp, "pipeline", _reproduce_and_push)
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project in a temp git repo: pipeline reproduced, committed, pushed (git + DVC) to this worker's
+    own bare origin and DVC remote (beside it). Tests copy it, never change it."""
+    return copy_tree(built_project, tmp_path_factory.mktemp("pipeline")) / "work"
 
 
 @pytest.fixture
