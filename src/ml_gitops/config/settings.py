@@ -222,6 +222,37 @@ class SplitSettings(Strict):
     stratify: bool = True
 
 
+class SliceColumnSpec(Strict):
+    """One slice column: by value (categorical), or numeric bins by explicit ``edges`` or ``quantiles``."""
+
+    column: str = Field(min_length=1)
+    edges: list[float] = Field(default_factory=list)
+    quantiles: int = Field(0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> SliceColumnSpec:
+        if self.edges and self.quantiles:
+            raise ValueError("set either 'edges' or 'quantiles', not both")
+        if self.quantiles == 1:
+            raise ValueError("'quantiles' must be 0 (by value) or at least 2")
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError(f"'edges' must increase strictly, got {self.edges}")
+        return self
+
+
+class SliceSettings(Strict):
+    columns: list[SliceColumnSpec] = Field(default_factory=list)
+    # Slices with fewer test rows are reported but never judged (worst slice, largest gap, gate).
+    min_rows: int = Field(30, ge=1)
+
+
+class FairnessSettings(Strict):
+    sensitive: list[str] = Field(default_factory=list)
+    # The class read as "positive"; None = the positive class of a binary task, every class (one vs rest) otherwise.
+    positive: str | None = None
+    min_rows: int = Field(30, ge=1)
+
+
 class EvaluateSettings(Strict):
     # auto: score with ONNX Runtime when train's parity check passed (as serving does), else skops.
     runtime: Literal["auto", "onnx", "sklearn"] = "auto"
@@ -234,11 +265,40 @@ class EvaluateSettings(Strict):
     calibration_bins: int = Field(10, ge=2, le=100)
     # Plot data (confusion rows, ROC/PR curves) come from a seeded sample of at most this many test rows.
     plot_max_rows: int = Field(20_000, ge=100)
+    slices: SliceSettings = SliceSettings()
+    fairness: FairnessSettings = FairnessSettings()
+
+
+class GateFairness(Strict):
+    """Limits on the fairness differences; unset = fairness is reported, never judged."""
+
+    max_demographic_parity: float | None = Field(None, ge=0.0, le=1.0)
+    max_equalized_odds: float | None = Field(None, ge=0.0, le=1.0)
 
 
 class GateSettings(Strict):
     floors: dict[str, float] = Field(default_factory=dict)
     max_regression: dict[str, float] = Field(default_factory=dict)
+    # Per slice versus the base (PR loop): largest allowed drop, counted only when the head's interval is past it.
+    max_slice_regression: dict[str, float] = Field(default_factory=dict)
+    # Slices smaller than this (on either side) are not judged; None = evaluate.slices.min_rows.
+    min_slice_rows: int | None = Field(None, ge=1)
+    fairness: GateFairness = GateFairness()
+
+
+ConsistencyRule = Literal["off", "warn", "fail"]
+
+
+class ConsistencySettings(Strict):
+    """Rows with identical features but different labels, and exact duplicate rows: off, warn or fail."""
+
+    conflicting_labels: ConsistencyRule = "warn"
+    duplicate_rows: ConsistencyRule = "warn"
+    max_examples: int = Field(5, ge=0, le=100)
+
+
+class ValidateSettings(Strict):
+    consistency: ConsistencySettings = ConsistencySettings()
 
 
 class RuntimeSettings(Strict):
@@ -256,6 +316,7 @@ class Settings(Strict):
     train: TrainSettings = TrainSettings()
     evaluate: EvaluateSettings = EvaluateSettings()
     gate: GateSettings = GateSettings()
+    validate_: ValidateSettings = Field(ValidateSettings(), alias="validate")
     runtime: RuntimeSettings = RuntimeSettings()
     extra_groups: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
@@ -264,7 +325,7 @@ def parse_settings(raw: dict[str, Any], *, source: str = str(PARAMS_FILE)) -> Se
     """Validate a plain dict (composed config) into Settings, or raise one clear UserError."""
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping at the top level")
-    known = set(Settings.model_fields) - {"extra_groups"}
+    known = {f.alias or name for name, f in Settings.model_fields.items()} - {"extra_groups"}
     core = {k: v for k, v in raw.items() if k in known}
     extra = {k: v for k, v in raw.items() if k not in known}
     unknown = sorted(k for k in extra if k not in EXTENSION_GROUPS)
