@@ -53,6 +53,15 @@ class ScoreSummary:
         )
 
 
+def _text_mask(col: pd.Series, raw: np.ndarray) -> np.ndarray:
+    """Which cells are strings: by dtype when it says (typed Parquet, CSV text), else cell by cell."""
+    if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+        return np.zeros(len(raw), dtype=bool)
+    if isinstance(col.dtype, pd.StringDtype) or pd.api.types.infer_dtype(col, skipna=True) in {"string", "empty"}:
+        return col.notna().to_numpy(dtype=bool, copy=True)
+    return np.fromiter((isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
+
+
 def decode_column(col: pd.Series, dtype: str) -> tuple[list[Any], Any]:
     """A file's column as the JSON values /predict would get, and the column for the model.
 
@@ -62,8 +71,19 @@ def decode_column(col: pd.Series, dtype: str) -> tuple[list[Any], Any]:
     `validate_columns`' decision alone: text that is not a number stays text, and is refused with
     /predict's message.
     """
+    numeric = pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
+    if dtype in {"float", "int"} and numeric:  # typed Parquet: no text to decode
+        nums = col.to_numpy(dtype="float64", na_value=np.nan)
+        if dtype == "int" and pd.api.types.is_integer_dtype(col.dtype):
+            return col.to_numpy(dtype=object, na_value=None).tolist(), nums
+        nan = np.isnan(nums)
+        if not nan.any():
+            return nums.tolist(), nums
+        values = nums.astype(object)
+        values[nan] = None
+        return values.tolist(), nums
     raw = col.to_numpy(dtype=object, na_value=None, copy=True)
-    text = np.fromiter((isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
+    text = _text_mask(col, raw)
     if text.any():
         missing = text & pd.Series(raw, dtype=object).isin(MISSING_TEXT).to_numpy()
         raw[missing] = None
