@@ -48,6 +48,9 @@ PATH_HELP: dict[Path, str] = {
     paths.PLOTS: "folder of the plot data DVC renders (CSV/JSON)",
     paths.FIGURES: "folder of the PNG figures",
     paths.GATE: "the gate's verdict (JSON)",
+    paths.SLICES: "metrics per slice of the test set, with intervals (JSON)",
+    paths.FAIRNESS: "group fairness differences per sensitive column (JSON)",
+    paths.LEAKAGE: "test rows whose features also occur in the train split (JSON)",
 }
 
 
@@ -202,13 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
             "onnx": paths.ONNX,
             "onnx_report": paths.ONNX_REPORT,
             "signature": paths.SIGNATURE,
+            "train": paths.TRAIN,
+            "slices": paths.SLICES,
+            "fairness": paths.FAIRNESS,
+            "leakage": paths.LEAKAGE,
         },
     )
     _stage(
         sub,
         "gate",
         "fail when a metric is under its floor",
-        {"metrics": paths.METRICS, "out": paths.GATE},
+        {"metrics": paths.METRICS, "out": paths.GATE, "fairness": paths.FAIRNESS},
     )
 
     _stage(

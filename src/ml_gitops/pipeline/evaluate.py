@@ -21,12 +21,17 @@ from ..adapters.progress import timed
 from ..config import paths
 from ..config.errors import UserError
 from ..config.settings import EvaluateSettings, SchemaSpec, load_settings
+from ..core.consistency import train_test_overlap
+from ..core.fairness import fairness_report
 from ..core.features import feature_frame
 from ..core.metrics import Predictions, point_metrics, subsample, with_intervals
 from ..core.predictions import predictions_frame
 from ..core.schema import read_signature_schema
+from ..core.slices import SliceColumn, slice_report
 
 log = logging.getLogger(__name__)
+SLICE_PREFIX = "slice_"  # predictions.parquet keeps the slice columns, so the PR report can pair them
+LEAKAGE_EXAMPLES = 5
 
 
 def load_scorer(
@@ -132,6 +137,76 @@ def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_
         plots.draw_figures(p, curves, imp, tmp)
 
 
+def slice_spec(cfg: EvaluateSettings) -> list[SliceColumn]:
+    return [SliceColumn(c.column, tuple(c.edges), c.quantiles) for c in cfg.slices.columns]
+
+
+def check_columns(test: pd.DataFrame, cfg: EvaluateSettings) -> None:
+    """Refuse a slice or sensitive column the test split does not have, naming the key."""
+    keys = [(f"evaluate.slices.columns[{i}].column", c.column) for i, c in enumerate(cfg.slices.columns)]
+    keys += [(f"evaluate.fairness.sensitive[{i}]", c) for i, c in enumerate(cfg.fairness.sensitive)]
+    for key, column in keys:
+        if column not in test.columns:
+            raise UserError(f"{key}: column {column!r} is not in the test split (columns: {list(test.columns)})")
+
+
+def slices(test: pd.DataFrame, p: Predictions, cfg: EvaluateSettings) -> dict[str, Any]:
+    """Pure core: the slice table (per slice rows, metrics with intervals, worst slice, largest gap)."""
+    names = np.asarray(p.classes, dtype=object)
+    try:
+        return slice_report(
+            names[p.y],
+            names[p.pred],
+            test.reset_index(drop=True),
+            slice_spec(cfg),
+            "classification",
+            n_boot=cfg.n_bootstrap,
+            confidence=cfg.confidence,
+            seed=cfg.seed,
+            min_rows=cfg.slices.min_rows,
+        )
+    except ValueError as err:
+        raise UserError(f"evaluate.slices: {err}") from None
+
+
+def fairness(test: pd.DataFrame, p: Predictions, cfg: EvaluateSettings) -> dict[str, Any]:
+    """Pure core: group fairness per sensitive column and positive class (one vs rest when multiclass)."""
+    f = cfg.fairness
+    if f.positive is not None and f.positive not in p.classes:
+        raise UserError(f"evaluate.fairness.positive: {f.positive!r} is not a class (classes: {p.classes})")
+    positives = [f.positive] if f.positive is not None else p.classes[1:] if len(p.classes) == 2 else p.classes
+    names = np.asarray(p.classes, dtype=object)
+    reports = [
+        fairness_report(
+            names[p.y],
+            names[p.pred],
+            test[column].reset_index(drop=True).rename(column),
+            positive,
+            n_boot=cfg.n_bootstrap,
+            confidence=cfg.confidence,
+            seed=cfg.seed,
+            min_rows=f.min_rows,
+        )
+        for column in f.sensitive
+        for positive in positives
+    ]
+    return {"sensitive": list(f.sensitive), "reports": reports}
+
+
+def leakage(train: pd.DataFrame, test: pd.DataFrame, schema: SchemaSpec) -> dict[str, Any]:
+    """Pure core: test rows whose feature values also occur in the train split (their metrics are inflated)."""
+    return train_test_overlap(train, test, schema.feature_columns, max_examples=LEAKAGE_EXAMPLES)
+
+
+def predictions_table(p: Predictions, test: pd.DataFrame, cfg: EvaluateSettings) -> pd.DataFrame:
+    """The predictions table plus the slice and sensitive columns (``slice_<column>``)."""
+    frame = predictions_frame(p)
+    columns = [c.column for c in cfg.slices.columns] + list(cfg.fairness.sensitive)
+    for c in dict.fromkeys(columns):
+        frame[SLICE_PREFIX + c] = test[c].to_numpy()
+    return frame
+
+
 def main(
     params: Path,
     model_path: Path = paths.MODEL,
@@ -143,8 +218,12 @@ def main(
     onnx_path: Path = paths.ONNX,
     onnx_report: Path = paths.ONNX_REPORT,
     signature_path: Path = paths.SIGNATURE,
+    train_path: Path = paths.TRAIN,
+    slices_out: Path = paths.SLICES,
+    fairness_out: Path = paths.FAIRNESS,
+    leakage_out: Path = paths.LEAKAGE,
 ) -> None:
-    clear_stale(metrics_out, predictions_out, plots_dir, figures)
+    clear_stale(metrics_out, predictions_out, plots_dir, figures, slices_out, fairness_out, leakage_out)
     settings = load_settings(params)
     cfg, threads = settings.evaluate, settings.runtime.threads
     schema = read_signature_schema(signature_path)  # the model's own contract, as serving uses
@@ -152,6 +231,7 @@ def main(
     with timed(log, "evaluate: read"):
         test = read_table(test_path)
     log.info("evaluate: %d test rows from %s, scored with %s", len(test), test_path, runtime)
+    check_columns(test, cfg)
     with timed(log, "evaluate: predict and permutation importance"), threadpool_limits(limits=threads):
         p = predict(model, test, schema)
         imp = importance(model, test, p, schema, cfg)
@@ -159,8 +239,26 @@ def main(
         metrics = evaluate(p, cfg)
     with timed(log, "evaluate: plots and figures"):
         write_plots(p, imp, cfg, plots_dir, figures)
-    write_parquet(predictions_out, predictions_frame(p))
+    with timed(log, "evaluate: slices, fairness and leakage"):
+        by_slice, groups = slices(test, p, cfg), fairness(test, p, cfg)
+        leaked = leakage(read_table(train_path, columns=schema.feature_columns), test, schema)
+    write_parquet(predictions_out, predictions_table(p, test, cfg))
+    write_json(slices_out, by_slice)
+    write_json(fairness_out, groups)
+    write_json(leakage_out, leaked)
     write_json(metrics_out, metrics)
+    worst = by_slice["worst"].get("accuracy")
+    if worst:
+        log.info("evaluate: worst slice %s (accuracy %.3f) -> %s", worst["slice"], worst["value"], slices_out)
+    if leaked["rows"]:
+        log.warning(
+            "evaluate: %d of %d test rows (%.1f%%) have features that also occur in the train split: "
+            "their metrics are inflated -> %s",
+            leaked["rows"],
+            leaked["test_rows"],
+            100 * leaked["share"],
+            leakage_out,
+        )
     log.info(
         "evaluate (%s): %s",
         runtime,

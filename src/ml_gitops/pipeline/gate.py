@@ -1,4 +1,9 @@
-"""gate: fail the pipeline when a metric is below its configured floor."""
+"""gate: fail the pipeline when a metric is below its configured floor, or a fairness limit is exceeded.
+
+Fairness is a report (reports/fairness.json) until `gate.fairness` sets a limit; then a difference
+fails only when even the low end of its bootstrap interval is over the limit. Slice regressions
+need a base to compare with, so the PR loop's gate judges them (`prloop.report.gate_verdict`).
+"""
 
 import logging
 from pathlib import Path
@@ -8,6 +13,7 @@ from ..adapters.io import clear_stale, read_json, write_json
 from ..config import paths
 from ..config.errors import GateFailure, UserError
 from ..config.settings import GateSettings, load_settings
+from ..core.fairness import fairness_verdict
 from ..core.metrics import LOWER_IS_BETTER
 
 log = logging.getLogger(__name__)
@@ -27,12 +33,44 @@ def check_floors(metrics: dict[str, Any], gate: GateSettings) -> list[str]:
     return failures
 
 
-def main(params: Path, metrics_path: Path = paths.METRICS, out: Path = paths.GATE) -> None:
+def fairness_rule_set(gate: GateSettings) -> bool:
+    f = gate.fairness
+    return f.max_demographic_parity is not None or f.max_equalized_odds is not None
+
+
+def check_fairness(report: dict[str, Any] | None, gate: GateSettings) -> list[str]:
+    """Pure core: one message per fairness difference over its limit; none unless gate.fairness sets one."""
+    if not fairness_rule_set(gate):
+        return []
+    if report is None:
+        raise UserError(f"gate.fairness: limits are set but {paths.FAIRNESS} is missing (run evaluate)")
+    failures = []
+    for r in report["reports"]:
+        verdict = fairness_verdict(
+            r,
+            max_demographic_parity=gate.fairness.max_demographic_parity,
+            max_equalized_odds=gate.fairness.max_equalized_odds,
+        )
+        for f in verdict["failures"]:
+            failures.append(
+                f"{f['difference']} for {f['column']} (positive {r['positive']}) = {f['value']:.4f} "
+                f"[{f['ci_low']:.4f}, {f['ci_high']:.4f}] > limit {f['limit']:g}"
+            )
+    return failures
+
+
+def main(
+    params: Path, metrics_path: Path = paths.METRICS, out: Path = paths.GATE, fairness_path: Path = paths.FAIRNESS
+) -> None:
     clear_stale(out)
     gate = load_settings(params).gate
     metrics = read_json(metrics_path)
-    failures = check_floors(metrics, gate)
+    fair = read_json(fairness_path) if fairness_rule_set(gate) and fairness_path.is_file() else None
+    failures = check_floors(metrics, gate) + check_fairness(fair, gate)
     if failures:
-        raise GateFailure(f"gate: FAIL: {'; '.join(failures)} (floors in conf/gate/)")
-    write_json(out, {"passed": True, "floors": dict(sorted(gate.floors.items()))})
+        raise GateFailure(f"gate: FAIL: {'; '.join(failures)} (rules in conf/gate/)")
+    verdict: dict[str, Any] = {"passed": True, "floors": dict(sorted(gate.floors.items()))}
+    if fairness_rule_set(gate):
+        verdict["fairness"] = gate.fairness.model_dump()
+    write_json(out, verdict)
     log.info("gate: PASS (%d floor(s) met) -> %s", len(gate.floors), out)

@@ -17,11 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..adapters.io import ParquetSink, clear_stale, open_parquet, write_json
+from ..adapters.io import ParquetSink, clear_stale, open_parquet, read_table, write_json
 from ..adapters.progress import progress, timed
 from ..config import paths
 from ..config.errors import UserError
-from ..config.settings import DataSettings, load_settings
+from ..config.settings import ConsistencySettings, DataSettings, load_settings
+from ..core.consistency import duplicate_rows, label_conflicts
 from ..core.schema import EXAMPLE_ROWS, Violation, check_columns, check_table, errors_of, frame_columns, schema_document
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,33 @@ def summary(violations: list[Violation]) -> str:
     return f"{len(violations)} validation error(s): {shown}{more}"
 
 
+def consistency(
+    frame: pd.DataFrame, data: DataSettings, cfg: ConsistencySettings
+) -> tuple[dict[str, Any], list[Violation]]:
+    """Pure core: conflicting labels and exact duplicates, as a report section and findings under the rule."""
+    schema = data.schema_
+    out: dict[str, Any] = {}
+    found: list[Violation] = []
+    checks = {
+        "conflicting_labels": (cfg.conflicting_labels, schema.target, "rows share their features but not their label"),
+        "duplicate_rows": (cfg.duplicate_rows, "(every column)", "rows repeat an earlier row verbatim"),
+    }
+    for rule, (mode, column, what) in checks.items():
+        if mode == "off":
+            continue
+        if rule == "conflicting_labels":
+            res = label_conflicts(frame, schema.feature_columns, schema.target, max_examples=cfg.max_examples)
+        else:
+            res = duplicate_rows(frame, max_examples=cfg.max_examples)
+        out[rule] = {"rule": mode, **res}
+        if res["rows"]:
+            severity = "error" if mode == "fail" else "warning"
+            rows = sorted({e["row"] + 1 for e in res["examples"]})[:EXAMPLE_ROWS]
+            detail = f"{what} ({res['groups']} group(s), {100 * res['share']:.2f}% of rows; rule {mode})"
+            found.append(Violation(column, rule, res["rows"], detail, rows, severity))
+    return out, found
+
+
 def main(
     params: Path,
     dataset: Path = paths.DATASET,
@@ -168,6 +196,15 @@ def main(
         if errors:
             raise UserError(f"{data.source.path}: {summary(errors)}")  # the sink drops its temp file
         sink.close()
-    write_json(report_path, report.to_dict())
+    with timed(log, "validate: label consistency"):
+        checked, found = consistency(read_table(out), data, settings.validate_.consistency)
+    for v in found:
+        log.warning("validate: %s: %s", v.severity, v.line())
+    if errors_of(found):
+        out.unlink()
+        raise UserError(f"{data.source.path}: {summary(errors_of(found))} (validate.consistency in conf/)")
+    document = report.to_dict()
+    document["consistency"] = {**checked, "findings": [v.to_dict() for v in found]}
+    write_json(report_path, document)
     write_json(schema_out, schema_document(data.schema_))  # the schema the stages after this one use
     log.info("validate: %d rows passed (%d warning(s)) -> %s", report.rows, len(violations) - len(errors), out)
