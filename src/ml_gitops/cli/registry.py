@@ -29,7 +29,9 @@ def _promote(ns: argparse.Namespace) -> int:
 
     reg = Registry.open(ns.repo)
     res = promote(reg, push=ns.push, bump_override=ns.bump, version=ns.version, pr=ns.pr)
-    if not res.new:
+    if res.unchanged_since:
+        log.info("model unchanged since %s; nothing to register", res.unchanged_since)
+    elif not res.new:
         log.info("%s is already %s@%s: nothing registered", res.commit[:12], reg.artifact, res.version)
     else:
         where = "pushed to " + reg.settings.git_remote if ns.push else "local only (use --push)"

@@ -97,13 +97,10 @@ def _settings(params: Path) -> Any:
 
 
 def _dvc(args: list[str], *, capture: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run dvc; on failure raise with DVC's own last error line (never `-q`: it hides them)."""
-    proc = subprocess.run(["dvc", *args], text=True, capture_output=capture, check=False)
-    if proc.returncode != 0:
-        lines = [ln for ln in ((proc.stderr or "") + (proc.stdout or "")).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.startswith("ERROR")] or lines or ["(no output)"]
-        raise UserError(f"`dvc {' '.join(args)}` exited {proc.returncode}: {errors[-1].strip()}")
-    return proc
+    """Run dvc (this interpreter's, adapters/dvc.py); a failure is one line with DVC's own last error."""
+    from ..adapters import dvc
+
+    return dvc.run(*args, capture=capture)
 
 
 def _exp_show_json() -> list[dict[str, Any]]:
@@ -287,11 +284,11 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
     import tempfile
     import time
 
+    from ..adapters import dvc
+
     start = time.monotonic()
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as output:
-        proc = subprocess.Popen(
-            ["dvc", "exp", "run", "--run-all", "-j", str(jobs)], stdout=output, stderr=subprocess.STDOUT, text=True
-        )
+        proc = dvc.start("exp", "run", "--run-all", "-j", str(jobs), stdout=output, stderr=subprocess.STDOUT)
         said = ""
         try:
             while True:
@@ -369,6 +366,7 @@ def _best(ns: argparse.Namespace) -> int:
         best = ranked[0]
     branch = ns.branch or f"{cfg.branch_prefix}{best.name}"
     _dvc(["exp", "branch", best.name, branch])
+    conf_changes = _conf_to_branch(branch, best.name)
     better = "lower" if cfg.lower_is_better else "higher"
     log.info(
         "best: %s (%s = %s; %s is better; baseline %s = %s)",
@@ -381,7 +379,40 @@ def _best(ns: argparse.Namespace) -> int:
     )
     for key, (old, new) in changed_params(base, best).items():
         log.info("  %s: %s -> %s", key, old, new)
+    if conf_changes:
+        log.info("best: conf/ on %r now composes to its params.yaml (%s)", branch, "; ".join(conf_changes))
     log.info(
         "best: branch %r created; `git push origin %s` and open a PR (the PR loop reports and gates it)", branch, branch
     )
     return 0
+
+
+def _conf_to_branch(branch: str, name: str) -> list[str]:
+    """Commit conf/ edits on ``branch`` so conf/ composes to its params.yaml (the params guard).
+
+    The branch is edited in a temporary worktree: the user's checkout and its changes stay as they are.
+    """
+    import tempfile
+
+    from ..adapters import git
+    from ..config.lockfile import yaml_load
+    from ..experiments.branch import write_params_to_conf
+
+    with tempfile.TemporaryDirectory(prefix="best-") as tmp:
+        tree = Path(tmp) / "tree"
+        git.run("worktree", "add", "--quiet", str(tree), branch)
+        try:
+            target = yaml_load((tree / paths.PARAMS).read_text(encoding="utf-8")) or {}
+            changes = write_params_to_conf(tree / paths.CONF, target)
+            if changes:
+                git.run("add", "--", paths.CONF.as_posix(), cwd=tree)
+                git.run(
+                    "commit",
+                    "--quiet",
+                    "-m",
+                    f"conf: experiment {name}'s parameters (params.yaml = conf/ composed)",
+                    cwd=tree,
+                )
+        finally:
+            git.run("worktree", "remove", "--force", str(tree), check=False)
+    return changes

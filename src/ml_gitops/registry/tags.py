@@ -16,8 +16,10 @@ parser and GTO's agree on a corpus of tags, and that our view agrees with
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,6 +38,7 @@ from ..config.settings import load_group
 GTO_CONFIG = Path(".gto")
 ARTIFACTS_FILE = Path("artifacts.yaml")
 DVC_LOCK = paths.DVC_LOCK
+log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------- the grammar
 _NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
@@ -121,7 +124,8 @@ class RegistryState:
     versions: dict[str, str] = field(default_factory=dict)  # version -> commit
     messages: dict[str, str] = field(default_factory=dict)
     created: dict[str, int] = field(default_factory=dict)
-    stages: dict[str, str | None] = field(default_factory=dict)  # stage -> version
+    stages: dict[str, str | None] = field(default_factory=dict)  # stage -> version (what `gto show` shows)
+    active: set[tuple[str, str]] = field(default_factory=set)  # (version, stage) still assigned, shown or not
     last_counter: int = 0
 
     def sorted_versions(self) -> list[str]:
@@ -152,13 +156,17 @@ class RegistryState:
 
 
 def build_state(artifact: str, tags: Sequence[GitTag], stages: Sequence[str] = ()) -> RegistryState:
-    """Fold the tags of ``artifact`` into a state, like GTO does (one version per stage).
+    """Fold the tags of ``artifact`` into a state with GTO's semantics (what `gto show` prints).
 
-    Stage events are replayed in counter order (the counter is GTO's per-artifact
-    sequence), which is exact even when two tags share a timestamp second.
+    GTO keeps one assigned/unassigned flag per (version, stage): the flag is the version's
+    latest event for that stage, and a stage shows the active version assigned most recently.
+    So after `assign prod v2`, `assign prod v1`, `unassign prod v1`, prod is v2 again, and a
+    deregistered version drops out of every stage. Events are ordered by tag time, then by
+    GTO's per-artifact counter, which is exact even when two tags share a timestamp second.
     """
     state = RegistryState(artifact, stages=dict.fromkeys(stages))
-    events: list[tuple[int, TagRef, GitTag]] = []
+    events: list[tuple[TagRef, GitTag]] = []
+    attributed: dict[str, str] = {}  # commit -> version, deregistered ones too (GTO keeps them)
     for t in sorted(tags, key=lambda t: (t.created, t.name)):
         ref = parse_tag(t.name)
         if ref is None or ref.artifact != artifact or not t.annotated:
@@ -171,14 +179,29 @@ def build_state(artifact: str, tags: Sequence[GitTag], stages: Sequence[str] = (
             for d in (state.versions, state.messages, state.created):
                 d.pop(ref.version, None)
         elif ref.counter is not None:
-            events.append((ref.counter, ref, t))
+            events.append((ref, t))
             state.last_counter = max(state.last_counter, ref.counter)
-    for _, ref, t in sorted(events, key=lambda e: e[0]):
-        version = state.version_at(t.commit)
+        if ref.version and (t.commit not in attributed or version_key(ref.version) > version_key(attributed[t.commit])):
+            attributed[t.commit] = ref.version
+    # (version, stage) -> (active, order of its latest assignment)
+    flags: dict[tuple[str, str], tuple[bool, tuple[int, int]]] = {}
+    for ref, t in sorted(events, key=lambda e: (e[1].created, e[0].counter or 0)):
+        version = attributed.get(t.commit)
+        if version is None:
+            continue  # a stage tag on a commit no version names: not shown by GTO either
+        key = (version, ref.stage or "")
+        order = (t.created, ref.counter or 0)
         if ref.action is Action.ASSIGN:
-            state.stages[ref.stage or ""] = version
-        elif state.stages.get(ref.stage or "") == version:
-            state.stages[ref.stage or ""] = None
+            flags[key] = (True, order)
+        elif key in flags:
+            flags[key] = (False, flags[key][1])
+    current: dict[str, tuple[int, int]] = {}
+    for (version, stage), (active, order) in flags.items():
+        if not active or version not in state.versions:
+            continue
+        state.active.add((version, stage))
+        if order > current.get(stage, (-1, -1)):
+            state.stages[stage], current[stage] = version, order
     return state
 
 
@@ -299,14 +322,36 @@ class Registry:
         if self.stages and stage not in self.stages:
             raise UserError(f"stage {stage!r} is not in {GTO_CONFIG}'s allow-list ({', '.join(self.stages)})")
 
-    def push(self, tag: str) -> None:
-        """Push one tag; on failure delete it locally so no half-done state remains."""
-        try:
-            git.run("push", "--quiet", self.settings.git_remote, f"refs/tags/{tag}", cwd=self.root)
-        except UserError as err:
-            git.run("tag", "-d", tag, cwd=self.root, check=False)
+    def push(self, *tags: str) -> None:
+        """Push ``tags`` atomically (all or none); on failure delete them locally so no half-done state remains."""
+        err = self.try_push(*tags)
+        if err is not None:
+            self.delete_local(*tags)
             remote = self.settings.git_remote
-            raise UserError(f"could not push tag {tag} to {remote} (deleted it locally): {err}") from None
+            raise UserError(f"could not push {', '.join(tags)} to {remote} (deleted locally): {err}")
+
+    def try_push(self, *tags: str) -> str | None:
+        """Push ``tags`` in one atomic push; git's error line when the remote refused (e.g. a taken name)."""
+        try:
+            git.run(
+                "push",
+                "--atomic",
+                "--quiet",
+                self.settings.git_remote,
+                *(f"refs/tags/{t}" for t in tags),
+                cwd=self.root,
+            )
+        except UserError as err:
+            return str(err)
+        return None
+
+    def delete_local(self, *tags: str) -> None:
+        for tag in tags:
+            git.run("tag", "-d", tag, cwd=self.root, check=False)
+
+    def fetch_tags(self) -> None:
+        """Bring the remote's tags here (another promote may have taken a version number)."""
+        git.run("fetch", "--quiet", "--force", "--tags", self.settings.git_remote, cwd=self.root)
 
 
 # ----------------------------------------------------------------- promote
@@ -316,6 +361,12 @@ class PromoteResult:
     commit: str
     tags: list[str]
     new: bool
+    unchanged_since: str | None = None  # the version whose model HEAD still has (nothing registered)
+
+
+# A failed push after which the remote holds new tags (a concurrent promote took the number) is
+# retried with the next number this many times; any other push failure is reported at once.
+PUSH_ATTEMPTS = 5
 
 
 def _pr_number(subject: str, explicit: str | None) -> str:
@@ -357,10 +408,18 @@ def promote(
     version: str | None = None,
     pr: str | None = None,
 ) -> PromoteResult:
-    """Register HEAD as the next version and assign the automatic stage, or refuse naming why."""
+    """Register HEAD as the next version and assign the automatic stage, or refuse naming why.
+
+    Nothing is registered when HEAD's model (the train stage's outputs in dvc.lock) is the latest
+    version's. With ``push`` the remote's tags are fetched first and the new tags go out in one
+    atomic push; when it fails because another promote took the number meanwhile, the tags are
+    fetched again and the next number is tried (at most PUSH_ATTEMPTS times).
+    """
     root, cfg = reg.root, reg.settings
     if git.output("status", "--porcelain", "--untracked-files=no", cwd=root).strip():
         raise UserError("the working tree has uncommitted changes to tracked files: commit them first")
+    if push:
+        reg.fetch_tags()  # decide on the remote's registry, not this clone's copy from checkout time
     head = resolve_commit(root, "HEAD")
     state = reg.state()
     existing = state.version_at(head)
@@ -385,17 +444,64 @@ def promote(
             f"{path}{more} is not in the DVC remote ({why}): run `dvc push` first, a tag must name a fetchable model"
         )
 
-    if version is not None:
-        version_key(version)
-        if version in state.versions:
-            raise UserError(f"{version_tag(cfg.artifact, version)} already exists (at {state.versions[version][:12]})")
-    elif state.latest is None:
-        version = cfg.first_version
-    else:
-        since = state.versions[state.latest]
-        part = bump_override or requested_bump(root, cfg.bump_trailer, since, cfg.default_bump)
-        version = bump(state.latest, part)
+    pinned = version
+    for _attempt in range(PUSH_ATTEMPTS):
+        state = reg.state()
+        existing = state.version_at(head)
+        if existing and pinned in (None, existing):
+            return PromoteResult(existing, head, [], new=False)
+        same = None if pinned else unchanged_since(root, state, model_path)
+        if same:
+            return PromoteResult(same, head, [], new=False, unchanged_since=same)
+        version = next_version(reg, state, pinned, bump_override)
+        created = _register(reg, head, version, pr)
+        if not push:
+            return PromoteResult(version, head, created, new=True)
+        err = reg.try_push(*created)
+        if err is None:
+            return PromoteResult(version, head, created, new=True)
+        reg.delete_local(*created)
+        before = {(t.name, t.commit) for t in list_tags(root)}
+        reg.fetch_tags()
+        if {(t.name, t.commit) for t in list_tags(root)} == before:
+            raise UserError(f"could not push {', '.join(created)} to {cfg.git_remote} (deleted locally): {err}")
+        log.info("%s was taken on %s meanwhile: fetched its tags, trying the next version", created[0], cfg.git_remote)
+    raise UserError(f"gave up after {PUSH_ATTEMPTS} attempts: {cfg.git_remote} kept taking the next version first")
 
+
+def train_outputs(lock: dict[str, Any] | None, model_path: str) -> dict[str, str | None]:
+    """{path: md5} of the outputs of the stage that produces the model (the train stage)."""
+    outs = dvc.lock_outputs(lock)
+    stage = outs.get(model_path, {}).get("stage")
+    return {p: o["md5"] for p, o in outs.items() if stage is not None and o["stage"] == stage}
+
+
+def unchanged_since(root: Path, state: RegistryState, model_path: str) -> str | None:
+    """The latest version when HEAD's train outputs in dvc.lock equal that version's commit's, else None."""
+    if state.latest is None:
+        return None
+    head = train_outputs(dvc.lock_at("HEAD", root), model_path)
+    last = train_outputs(dvc.lock_at(state.versions[state.latest], root), model_path)
+    return state.latest if head and head == last else None
+
+
+def next_version(reg: Registry, state: RegistryState, pinned: str | None, bump_override: Bump | None) -> str:
+    cfg = reg.settings
+    if pinned is not None:
+        version_key(pinned)
+        if pinned in state.versions:
+            raise UserError(f"{version_tag(cfg.artifact, pinned)} already exists (at {state.versions[pinned][:12]})")
+        return pinned
+    if state.latest is None:
+        return cfg.first_version
+    since = state.versions[state.latest]
+    part = bump_override or requested_bump(reg.root, cfg.bump_trailer, since, cfg.default_bump)
+    return bump(state.latest, part)
+
+
+def _register(reg: Registry, head: str, version: str, pr: str | None) -> list[str]:
+    """Make the version tag (GTO, annotated, registry.tag_message) and the auto-stage tag, locally."""
+    root, cfg = reg.root, reg.settings
     metrics_text = git.show_text("HEAD", paths.METRICS, root)
     metrics = json.loads(metrics_text) if metrics_text else {}
     subject = git.output("log", "-1", "--format=%s", "HEAD", cwd=root).strip()
@@ -414,16 +520,13 @@ def promote(
     tag = version_tag(cfg.artifact, version)
     gto_api().register(str(root), cfg.artifact, head, version=version, message=message)
     created = [tag]
-    if push:
-        reg.push(tag)
     if cfg.auto_stage:
         try:
-            created.append(
-                assign(reg, cfg.auto_stage, version, push=push, message=f"{tag} to {cfg.auto_stage} by promote")
-            )
+            created.append(assign(reg, cfg.auto_stage, version, message=f"{tag} to {cfg.auto_stage} by promote"))
         except UserError as err:
+            reg.delete_local(*created)
             raise UserError(f"registered {tag} but could not assign {cfg.auto_stage}: {err}") from None
-    return PromoteResult(version, head, created, new=True)
+    return created
 
 
 def assign(
@@ -441,11 +544,15 @@ def assign(
     state = reg.state()
     state.require(version)
     current = state.stages.get(stage)
-    if unassign and current != version:
-        raise UserError(f"stage {stage!r} is not at {version} (it is at {current or 'nothing'}): nothing to unassign")
+    if unassign and (version, stage) not in state.active:
+        raise UserError(
+            f"stage {stage!r} is not assigned to {version} (it shows {current or 'nothing'}): nothing to unassign"
+        )
     if not unassign and current == version:
         return ""
-    before = {t.name for t in list_tags(reg.root)}
+    tags = list_tags(reg.root)
+    before = {t.name for t in tags}
+    _after_last_stage_tag(reg.artifact, tags)
     kw = {
         "message": message or f"{'unassign' if unassign else 'assign'} {stage} {'from' if unassign else 'to'} {version}"
     }
@@ -459,6 +566,19 @@ def assign(
     if push:
         reg.push(new[0])
     return new[0]
+
+
+def _after_last_stage_tag(artifact: str, tags: Sequence[GitTag]) -> None:
+    """Wait until the clock has left the second of the artifact's newest stage tag.
+
+    GTO orders stage events by tag time in whole seconds and breaks ties by list order, so two
+    stage tags in one second could make `gto show` and our counter-ordered view disagree. A
+    human never assigns twice a second; a script (or promote right after an assign) waits <1 s.
+    """
+    stamps = [t.created for t in tags if (r := parse_tag(t.name)) and r.artifact == artifact and r.counter is not None]
+    if stamps:
+        while (left := max(stamps) + 1 - time.time()) > 0:
+            time.sleep(left)
 
 
 # ----------------------------------------------------------------- fetch exactly one model
