@@ -8,7 +8,6 @@ neither in the local DVC cache nor in a reachable remote, as on a fork PR.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -19,21 +18,9 @@ from ml_gitops.cli.main import PROG
 from ml_gitops.config.settings import load_settings
 from ml_gitops.prloop.report import Side, compare
 
-from ..helpers import ROOT, commit_all, run
+from ..helpers import ROOT, copy_tree, run
 
 pytestmark = pytest.mark.e2e
-
-MODEL_CONF = Path("conf/model/logistic_regression.yaml")
-
-
-def _worse_branch(repo: Path) -> None:
-    """Branch `worse` off main with model.C = 0.01, reproduced and committed."""
-    run(["git", "checkout", "-q", "-b", "worse"], cwd=repo)
-    path = repo / MODEL_CONF
-    path.write_text(re.sub(r"(?m)^C: .*$", "C: 0.01", path.read_text()))
-    run([PROG, "params", "sync"], cwd=repo)
-    run(["dvc", "repro"], cwd=repo)
-    commit_all(repo, "worse: model.C=0.01")
 
 
 def _unpullable_base(repo: Path, rev: str = "main") -> None:
@@ -46,10 +33,11 @@ def _unpullable_base(repo: Path, rev: str = "main") -> None:
 
 
 @pytest.fixture(scope="module")
-def worse(pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("base-rebuild") / "work"
-    shutil.copytree(pipeline_repo, repo, symlinks=True)
-    _worse_branch(repo)
+def worse(pr_branches: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Branch `worse`: main with model.C = 0.01, reproduced and committed (`pr_branches`' worse-model)."""
+    repo = copy_tree(pr_branches, tmp_path_factory.mktemp("base-rebuild")) / "work"
+    run(["git", "checkout", "-q", "-b", "worse", "worse-model"], cwd=repo)
+    run(["dvc", "checkout", "--force"], cwd=repo)
     return repo
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +21,12 @@ from ml_gitops.adapters.dvc import lock_at, lock_hashes
 from ml_gitops.cli.main import PROG
 from ml_gitops.core.metrics import METRICS
 
-from ..helpers import ROOT, commit_all, run
+from ..helpers import ROOT, commit_all, copy_tree, run
 
 pytestmark = pytest.mark.e2e
 
 SAMPLE = ROOT / "docs" / "sample-pr-comment.md"
 SAMPLE_PLOTS_URL = "https://github.com/OWNER/REPO/actions/runs/RUN_ID"
-MODEL_CONF = Path("conf/model/logistic_regression.yaml")
 
 
 @dataclass
@@ -48,20 +45,10 @@ class Loop:
     prs: dict[str, PR]
 
 
-def set_param_c(work: Path, value: float) -> None:
-    path = work / MODEL_CONF
-    path.write_text(re.sub(r"(?m)^C: .*$", f"C: {value}", path.read_text()))
-    run([PROG, "params", "sync"], cwd=work)
-
-
-def open_pr(work: Path, branch: str, c: float, before_report=None) -> PR:
-    run(["git", "checkout", "-q", "-B", branch, "main"], cwd=work)
+def review_pr(work: Path, branch: str, before_report=None) -> PR:
+    """What the PR job does on a pushed branch (see `pr_branches`): check it out, report, gate."""
+    run(["git", "checkout", "-q", branch], cwd=work)
     run(["dvc", "checkout", "--force"], cwd=work)
-    set_param_c(work, c)
-    run(["dvc", "repro"], cwd=work)
-    commit_all(work, f"{branch}: model.C={c}")
-    run(["git", "push", "-q", "origin", branch], cwd=work)
-    run(["dvc", "push"], cwd=work)
     if before_report:
         before_report(work)
     run([PROG, "pr", "report"], cwd=work)
@@ -84,19 +71,13 @@ def drop_base_predictions_from_cache(work: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def loop(pipeline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Loop:
-    base = tmp_path_factory.mktemp("prloop")
+def loop(pr_branches: Path, tmp_path_factory: pytest.TempPathFactory) -> Loop:
+    """Our own copy of `pr_branches` (its origin and DVC remote too: tests here clone and pull them)."""
+    base = copy_tree(pr_branches, tmp_path_factory.mktemp("prloop"))
     work, origin, remote = base / "work", base / "origin.git", base / "dvc-remote"
-    shutil.copytree(pipeline_repo, work, symlinks=True)
-    # Our own origin and DVC remote: the session's are shared with other tests.
-    run(["git", "init", "--bare", "-q", "-b", "main", str(origin)], cwd=base)
-    run(["git", "remote", "set-url", "origin", str(origin)], cwd=work)
-    run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(remote)], cwd=work)
-    run(["git", "push", "-q", "origin", "main"], cwd=work)
-    run(["dvc", "push"], cwd=work)
     prs = {
-        "param-change": open_pr(work, "param-change", 0.5),
-        "worse-model": open_pr(work, "worse-model", 0.01, before_report=drop_base_predictions_from_cache),
+        "param-change": review_pr(work, "param-change"),
+        "worse-model": review_pr(work, "worse-model", before_report=drop_base_predictions_from_cache),
     }
     return Loop(work, origin, remote, prs)
 
