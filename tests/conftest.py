@@ -68,7 +68,19 @@ def settings_dict() -> dict:
 SLOW_DIRS = ("scale",)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist hands files out in the order collected below, not most-tests-first (its default,
+    # which left the one-test, minute-long e2e modules for last: a long tail on one worker).
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if Path(item.fspath).parent.name in SLOW_DIRS:
             item.add_marker(pytest.mark.slow)
+    # Longest first, so with `-n 2 --dist loadfile` the short unit files fill the gaps at the end: files with
+    # e2e tests or the reproduced repo (real dvc/git runs, servers: seconds to a minute each) before the
+    # rest, collection order otherwise.
+    heavy = {item.path for item in items if item.get_closest_marker("e2e") or "pipeline_repo" in item.fixturenames}
+    items.sort(key=lambda item: item.path not in heavy)
