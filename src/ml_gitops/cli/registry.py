@@ -231,7 +231,9 @@ def register(sub: Any) -> None:
         "promote",
         help="register HEAD as the next model version (GTO tag) and assign staging",
         description="Register HEAD as the next model version and assign staging. "
-        "Refuses when dvc.lock is stale or the model is not in the DVC remote. "
+        "Refuses when dvc.lock is stale or the model is not in the DVC remote; registers nothing "
+        "when the model (the train stage's outputs in dvc.lock) is the latest version's. "
+        "With --push, a version number a concurrent promote took is retried with the next one. "
         "Prints version=, new=, tags=, stage_tag= lines.",
     )
     common(p)
