@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ml_gitops.config.errors import UserError
+from ml_gitops.registry.tags import bump, requested_bump
+
 from ..helpers import commit_all, run
 from .conftest import cli, origin_tags, refused
 
@@ -73,14 +76,24 @@ def test_refusals_name_the_culprit_and_change_nothing(reg_repo, tmp_path: Path) 
 
 
 def test_release_bump_trailer(reg_repo) -> None:
+    """The largest trailer since the last version picks the bump; an unknown one is one line naming it.
+
+    These commits leave the model as it is, so promote registers nothing for them (issue 15.4): the
+    bump promote would take is read with promote's own function, version after version.
+    """
     work, origin, _ = reg_repo
     cli(work, "registry", "promote", "--push")
+    version, since = "v0.1.0", run(["git", "rev-parse", "HEAD"], cwd=work).stdout.strip()
     for trailer, expected in (("major", "v1.0.0"), ("patch", "v1.0.1"), ("sideways", None)):
         (work / "NOTES.md").write_text(f"{trailer}\n")
         commit_all(work, f"change\n\nRelease-Bump: {trailer}")
-        proc = cli(work, "registry", "promote", "--push", check=expected is not None)
         if expected is None:
-            refused(proc, "Release-Bump", "'sideways'")
+            with pytest.raises(UserError, match="Release-Bump: 'sideways' is not one of"):
+                requested_bump(work, "Release-Bump", since, "minor")
         else:
-            assert f"version={expected}" in proc.stdout
-    assert {t for t in origin_tags(origin) if "@" in t} == {"model@v0.1.0", "model@v1.0.0", "model@v1.0.1"}
+            version = bump(version, requested_bump(work, "Release-Bump", since, "minor"))
+            assert version == expected
+            since = run(["git", "rev-parse", "HEAD"], cwd=work).stdout.strip()
+    proc = cli(work, "registry", "promote", "--push")
+    assert "model unchanged since v0.1.0; nothing to register" in proc.stderr
+    assert {t for t in origin_tags(origin) if "@" in t} == {"model@v0.1.0"}
