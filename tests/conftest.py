@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,8 @@ def settings_dict() -> dict:
 
 # Whole directories that only `make test-all` runs (scale runs at 1e5+ rows).
 SLOW_DIRS = ("scale",)
+# Session fixtures built once per run for several modules (see `pytest_collection_modifyitems`).
+SHARED_BUILDS = ("pr_branches",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,4 +86,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # e2e tests or the reproduced repo (real dvc/git runs, servers: seconds to a minute each) before the
     # rest, collection order otherwise.
     heavy = {item.path for item in items if item.get_closest_marker("e2e") or "pipeline_repo" in item.fixturenames}
-    items.sort(key=lambda item: item.path not in heavy)
+    # A shared build beyond the pipeline (`build_once`): the file with the most tests using it builds it, the
+    # others run after the other heavy files, when it is built, instead of waiting idle on another worker.
+    later = set()
+    for name in SHARED_BUILDS:
+        users = Counter(item.path for item in items if name in item.fixturenames)
+        later.update(path for path, _ in users.most_common()[1:])
+    items.sort(key=lambda item: 2 if item.path not in heavy else (1 if item.path in later else 0))
