@@ -394,7 +394,7 @@ def _conf_to_branch(branch: str, name: str) -> list[str]:
     """
     import tempfile
 
-    from ..adapters import git
+    from ..adapters import dvc, git
     from ..config.lockfile import yaml_load
     from ..experiments.branch import write_params_to_conf
 
@@ -404,6 +404,11 @@ def _conf_to_branch(branch: str, name: str) -> list[str]:
         try:
             target = yaml_load((tree / paths.PARAMS).read_text(encoding="utf-8")) or {}
             changes = write_params_to_conf(tree / paths.CONF, target)
+            skipped = _skipped_stages(tree)
+            if skipped:  # the sweep stops at sweep.stage: bring dvc.lock up to date past it (the gate)
+                dvc.run("repro", "--single-item", *skipped, cwd=tree)
+                git.run("add", "--", paths.DVC_LOCK.as_posix(), "reports", cwd=tree)
+                changes.append(f"ran {', '.join(skipped)} (dvc.lock)")
             if changes:
                 git.run("add", "--", paths.CONF.as_posix(), cwd=tree)
                 git.run(
@@ -416,3 +421,28 @@ def _conf_to_branch(branch: str, name: str) -> list[str]:
         finally:
             git.run("worktree", "remove", "--force", str(tree), check=False)
     return changes
+
+
+def _skipped_stages(tree: Path) -> list[str]:
+    """Stages stale in the checkout ``tree`` only because the sweep did not run them.
+
+    A fresh worktree has no DVC outputs, so a stage that reads one shows it "deleted": those
+    stages ran in the experiment. The rest that show a dependency or parameter changed (the
+    gate, past sweep.stage) did not; they read git-tracked files only and rerun in seconds.
+    """
+    from ..adapters import dvc
+
+    status = json.loads(dvc.run("status", "--json", cwd=tree).stdout or "{}")
+    stale = []
+    for stage, changes in status.items():
+        found = [
+            what
+            for change in changes
+            if isinstance(change, dict)
+            for kind, items in change.items()
+            if kind in ("changed deps", "changed outs")
+            for what in items.values()
+        ]
+        if found and "deleted" not in found and "not in cache" not in found:
+            stale.append(stage)
+    return stale
