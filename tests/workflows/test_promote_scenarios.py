@@ -7,6 +7,7 @@ then registers nothing (promote's outputs say new=false), pushes no tag and call
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from ..helpers import commit_all, run
 from .conftest import GitHub
@@ -42,3 +43,26 @@ def test_a_docs_only_merge_registers_nothing_and_deploys_nothing(github: GitHub)
     assert jobs["deploy"].status == "skipped"
     assert not [c for c in runner.calls if c["tool"] == "workflow_call"]
     assert origin_tags(github) == {"model@v0.1.0", "model#staging#1"}
+
+
+def test_a_merge_whose_outputs_never_reached_the_remote_is_rebuilt_pushed_and_registered(github: GitHub) -> None:
+    # ---- a fork PR's change, merged: git has its dvc.lock, the DVC remote has none of its outputs
+    conf = github.dev / "conf" / "model" / "logistic_regression.yaml"
+    conf.write_text(conf.read_text().replace("C: 1.0", "C: 0.5"))
+    run(["ml-gitops", "params", "sync"], cwd=github.dev)
+    run(["dvc", "repro", "-q"], cwd=github.dev)
+    commit_all(github.dev, "Merge pull request #13 from fork/smaller-C")
+    run(["git", "push", "-q", "origin", "main"], cwd=github.dev)  # no dvc push: a fork PR cannot
+    lock = yaml.safe_load((github.dev / "dvc.lock").read_text())
+    md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops")
+    in_remote = github.remote / "files" / "md5" / md5[:2] / md5[2:]
+    assert not in_remote.exists()
+
+    jobs, _ = github.rehearse("promote.yml", Event("push", ref="refs/heads/main", sha=github.head()))
+    promote = jobs["promote"]
+    assert promote.status == "success", promote.log
+    reproduce = promote.step("Reproduce")
+    assert reproduce.rc == 0 and "Running stage 'train'" in reproduce.output, promote.log
+    assert promote.outputs["new"] == "true", promote.log
+    assert in_remote.is_file(), "the registered model must be in the DVC remote"
+    assert "model@v0.1.0" in origin_tags(github)
