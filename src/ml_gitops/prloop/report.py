@@ -31,6 +31,7 @@ from ..config import paths
 from ..config.settings import EvaluateSettings, GateSettings
 from ..core.metrics import LOWER_IS_BETTER, METRICS, paired_delta, subsample
 from ..core.predictions import read_predictions
+from ..core.slices import SliceColumn, compare_slices, paired_slice_deltas, slice_regressions
 
 # Plot CSVs the report draws side by side: figure name -> (kind, title).
 PLOT_KINDS: dict[str, tuple[str, str]] = {
@@ -44,6 +45,7 @@ CODE_SUFFIXES: tuple[str, ...] = (".py",)
 OUTPUT_PREFIXES: tuple[str, ...] = ("models/", "reports/")
 MAX_VIOLATIONS_SHOWN = 5
 GATE_PARAMS_PREFIX = "gate."
+SLICE_PREFIX = "slice_"  # the slice columns evaluate keeps in predictions.parquet
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Side:
     predictions_note: str = ""
     plots: dict[str, str] = field(default_factory=dict)  # "roc/Adelie.csv" -> CSV text
     training: dict[str, Any] | None = None
+    slices: dict[str, Any] | None = None  # reports/slices.json
+    leakage: dict[str, Any] | None = None  # reports/leakage.json
     source: str = ""  # how the outputs were obtained when not simply read (e.g. rebuilt from git)
     unavailable: str = ""  # why this side's outputs could not be obtained: nothing can be compared
 
@@ -108,6 +112,8 @@ class Comparison:
     validation: tuple[dict[str, Any] | None, dict[str, Any] | None]
     confidence: float
     n_bootstrap: int
+    slice_deltas: dict[str, Any] | None = None
+    leakage: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
 
 
 # ------------------------------------------------------------------ pure core
@@ -237,6 +243,53 @@ def gate_verdict(rows: list[MetricRow], head_metrics: dict[str, Any] | None, gat
     return GateVerdict(not failures, failures, notes)
 
 
+def slice_deltas(base: Side, head: Side, cfg: EvaluateSettings, paired: bool) -> dict[str, Any] | None:
+    """Per-slice deltas: paired bootstrap when both predictions carry the slice columns, else CI overlap."""
+    if base.slices is None or head.slices is None:
+        return None
+    spec = [SliceColumn(c.column, tuple(c.edges), c.quantiles) for c in cfg.slices.columns]
+    wanted = [SLICE_PREFIX + c.column for c in cfg.slices.columns]
+    pb, ph = base.predictions, head.predictions
+    if paired and pb is not None and ph is not None and all(c in pb and c in ph for c in wanted):
+        pb = pb.sort_values("row", kind="stable").reset_index(drop=True)
+        ph = ph.sort_values("row", kind="stable").reset_index(drop=True)
+        frame = ph[wanted].rename(columns=lambda c: c.removeprefix(SLICE_PREFIX))
+        try:
+            return paired_slice_deltas(
+                ph["actual"].to_numpy(),
+                pb["predicted"].to_numpy(),
+                ph["predicted"].to_numpy(),
+                frame,
+                spec,
+                "classification",
+                n_boot=cfg.n_bootstrap,
+                confidence=cfg.confidence,
+                seed=cfg.seed,
+                min_rows=cfg.slices.min_rows,
+            )
+        except ValueError:
+            pass  # the slice spec changed in this PR: fall back to the two reports
+    return compare_slices(base.slices, head.slices)
+
+
+def slice_gate(base: Side, head: Side, gate: GateSettings) -> tuple[list[str], list[str]]:
+    """(failures, notes) of gate.max_slice_regression: a judged slice whose head interval lies past the drop."""
+    if not gate.max_slice_regression:
+        return [], []
+    if base.slices is None or head.slices is None:
+        return [], ["slices: no slice report on both sides, slice regression not checked"]
+    result = slice_regressions(base.slices, head.slices, gate.max_slice_regression, gate.min_slice_rows)
+    failures = [
+        f"slice {f['slice']}: {f['metric']} {f['base']:.4f} -> {f['head']:.4f} "
+        f"(CI [{f['head_ci_low']:.4f}, {f['head_ci_high']:.4f}] beyond the {f['max_drop']:g} allowed)"
+        for f in result["failures"]
+    ]
+    notes = []
+    if result["not_judged"]:
+        notes.append(f"{len(result['not_judged'])} slice(s) under {result['min_rows']} rows not judged")
+    return failures, notes
+
+
 def data_changes(base: Side, head: Side) -> list[tuple[str, str | None, str | None]]:
     """(path, base md5, head md5) for every data file either dvc.lock records."""
     names = sorted(
@@ -270,6 +323,11 @@ def compare(
     if base.source:
         note = f"{note} Base outputs {base.source}."
     verdict = gate_verdict(rows, head.metrics, gate)
+    slice_failures, slice_notes = slice_gate(base, head, gate)
+    if slice_failures or slice_notes:
+        verdict = GateVerdict(
+            verdict.passed and not slice_failures, verdict.failures + slice_failures, verdict.notes + slice_notes
+        )
     if base.unavailable:
         # Fail closed: without the base's outputs no regression can be ruled out.
         verdict = GateVerdict(False, [f"{CANNOT_COMPARE} {base.label.strip('`')}: {base.unavailable}"], [], True)
@@ -287,6 +345,8 @@ def compare(
         validation=(base.validation, head.validation),
         confidence=evaluate.confidence,
         n_bootstrap=evaluate.n_bootstrap,
+        slice_deltas=slice_deltas(base, head, evaluate, paired),
+        leakage=(base.leakage, head.leakage),
     )
 
 
@@ -385,6 +445,57 @@ def _validation_section(c: Comparison) -> list[str]:
     return [*out, ""]
 
 
+def _consistency_section(c: Comparison) -> list[str]:
+    """Label conflicts, duplicates (validate) and train/test leakage (evaluate) on both sides."""
+    (bv, hv), (bl, hl) = c.validation, c.leakage
+
+    def count(report: dict[str, Any] | None, key: str) -> str:
+        found = ((report or {}).get("consistency") or {}).get(key)
+        return "—" if found is None else str(found["rows"])
+
+    def leaked(report: dict[str, Any] | None) -> str:
+        return "—" if report is None else f"{report['rows']} of {report['test_rows']}"
+
+    if hv is None and hl is None:
+        return []
+    out = ["### Label consistency and leakage", "", "| rows | base | this branch |", "|---|---:|---:|"]
+    out.append(f"| conflicting labels | {count(bv, 'conflicting_labels')} | {count(hv, 'conflicting_labels')} |")
+    out.append(f"| exact duplicates | {count(bv, 'duplicate_rows')} | {count(hv, 'duplicate_rows')} |")
+    out.append(f"| test rows seen in training | {leaked(bl)} | {leaked(hl)} |")
+    if hl and hl["rows"]:
+        out += [
+            "",
+            f"<sub>{hl['rows']} test row(s) have features that also occur in training: "
+            "their metrics are inflated.</sub>",
+        ]
+    return [*out, ""]
+
+
+def _slices_section(c: Comparison) -> list[str]:
+    """The per-slice deltas that are significant (and judged): where this branch got better or worse."""
+    d = c.slice_deltas
+    if d is None:
+        return []
+    out = ["### Slices", ""]
+    rows = [
+        (s, m, v)
+        for s in d["slices"]
+        if s["judged"]
+        for m, v in s["metrics"].items()
+        if v["significant"] and v["delta"] is not None
+    ]
+    how = "paired bootstrap" if d["method"] == "paired_bootstrap" else "non-overlapping intervals"
+    if not rows:
+        judged = sum(s["judged"] for s in d["slices"])
+        return [*out, f"No significant per-slice change ({judged} judged slice(s), {how}).", ""]
+    out += ["| slice | metric | base | this branch | Δ |", "|---|---|---:|---:|---:|"]
+    out += [
+        f"| `{s['name']}` | {m} | {_num(v['base'])} | {_num(v['head'])} | {_num(v['delta'], signed=True)} |"
+        for s, m, v in rows
+    ]
+    return [*out, "", f"<sub>Significant by {how}; slices under the minimum size are not judged.</sub>", ""]
+
+
 def _violation(v: Any) -> str:
     if isinstance(v, dict):
         return "; ".join(f"{k}: {v[k]}" for k in sorted(v))
@@ -427,6 +538,8 @@ def render_markdown(c: Comparison, figures: list[str], plots_url: str | None = N
     lines += _params_section(c)
     lines += _data_section(c)
     lines += _validation_section(c)
+    lines += _consistency_section(c)
+    lines += _slices_section(c)
     lines += _plots_section(figures, plots_url, c.base_label)
     lines += [
         "<sub>Rules: floors and allowed regressions in `conf/gate/`; a regression counts only when the "
@@ -464,6 +577,7 @@ def to_json(c: Comparison) -> dict[str, Any]:
         },
         "params": None if c.params is None else {k: {"old": o, "new": n} for k, o, n in c.params if o != n},
         "data": {p: {"base": b, "head": h} for p, b, h in c.data},
+        "slices": c.slice_deltas,
     }
 
 
@@ -578,6 +692,8 @@ def collect_head(root: Path = Path(), label: str = "this branch", where: str = "
         predictions_note="" if predictions is not None else f"{paths.PREDICTIONS} is missing on {where}",
         plots=plots,
         training=_json(read(paths.TRAIN_SUMMARY)),
+        slices=_json(read(paths.SLICES)),
+        leakage=_json(read(paths.LEAKAGE)),
     )
 
 
@@ -613,4 +729,6 @@ def collect_base(rev: str | None, root: Path = Path()) -> Side:
         predictions_note=note,
         plots=plots,
         training=_json(show(paths.TRAIN_SUMMARY)),
+        slices=_json(show(paths.SLICES)),
+        leakage=_json(show(paths.LEAKAGE)),
     )
