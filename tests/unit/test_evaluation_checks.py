@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import average_precision_score, roc_auc_score
 
+from ml_gitops.adapters import figures
 from ml_gitops.adapters.io import read_json
 from ml_gitops.adapters.params import compose_text
 from ml_gitops.config.errors import UserError
@@ -166,3 +168,29 @@ def test_a_slice_column_the_test_split_lacks_is_one_line_naming_the_key() -> Non
         UserError, match=r"^evaluate.slices.columns\[0\].column: column 'nope' is not in the test split"
     ):
         evaluate.check_columns(pd.DataFrame({"x": [1]}), cfg)
+
+
+def test_calibration_plot_data_has_quantile_bins_counts_and_a_note_when_small() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, size=69)
+    score = np.clip(y * 0.7 + rng.random(69) * 0.3, 0, 1)
+    p = Predictions(y, np.column_stack([1 - score, score]), CLASSES)
+    (table,) = figures.calibration(p, 10).values()
+    assert list(table.columns) == ["predicted", "observed", "count", "ci_low", "ci_high"]
+    assert table["count"].min() >= 10 and table["count"].sum() == 69
+    assert (table["ci_low"] <= table["observed"]).all() and (table["observed"] <= table["ci_high"]).all()
+    assert "instead of 10" in table.attrs["note"]
+    tiny = Predictions(y[:15], p.proba[:15], CLASSES)
+    (none,) = figures.calibration(tiny, 10).values()
+    assert none.empty and "too few to judge" in none.attrs["note"]
+
+
+def test_curve_legends_carry_auc_and_average_precision() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=200)
+    score = np.clip(y * 0.3 + rng.random(200) * 0.7, 0, 1)
+    p = Predictions(y, np.column_stack([1 - score, score]), CLASSES)
+    auc = figures.area(figures.roc(p), "fpr", "tpr")["b"]
+    ap = figures.area(figures.precision_recall(p), "recall", "precision")["b"]
+    assert auc == pytest.approx(roc_auc_score(y, score), abs=1e-4)
+    assert ap == pytest.approx(average_precision_score(y, score), abs=1e-4)

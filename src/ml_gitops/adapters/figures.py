@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
+from ..core.calibration import calibration_by_class
 from ..core.metrics import Predictions
 from .io import atomic_path
 
@@ -49,12 +49,40 @@ def precision_recall(p: Predictions) -> dict[str, pd.DataFrame]:
     return out
 
 
-def calibration(p: Predictions, bins: int) -> dict[str, pd.DataFrame]:
-    """Mean predicted probability against the observed frequency, per non-empty bin."""
+def calibration(p: Predictions, bins: int, min_per_bin: int = 10) -> dict[str, pd.DataFrame]:
+    """Per class: quantile bins of the score with row counts and Wilson intervals on the observed rate.
+
+    Uniform bins over a small test set put two rows in a bin and draw steep lines through them; quantile
+    bins of at least ``min_per_bin`` rows do not. A class whose table had to shrink (or could not be
+    formed) carries the reason in ``attrs["note"]``, which the figure prints.
+    """
     out = {}
-    for name, (truth, score) in _one_vs_rest(p).items():
-        observed, predicted = calibration_curve(truth, score, n_bins=bins, strategy="uniform")
-        out[name] = pd.DataFrame({"predicted": predicted.round(6), "observed": observed.round(6)})
+    tables = calibration_by_class(p.y, p.proba, p.classes, bins=bins, min_per_bin=min_per_bin)
+    for name, t in tables.items():
+        rows = t["table"]
+        df = pd.DataFrame(
+            {
+                "predicted": [r["mean_predicted"] for r in rows],
+                "observed": [r["observed"] for r in rows],
+                "count": [r["count"] for r in rows],
+                "ci_low": [r["ci_low"] for r in rows],
+                "ci_high": [r["ci_high"] for r in rows],
+            }
+        )
+        df.attrs["note"] = t["note"]
+        out[name] = df
+    return out
+
+
+def area(curves: dict[str, pd.DataFrame], x: str, y: str) -> dict[str, float]:
+    """AUC of each ROC curve (trapezoids), or average precision of each PR curve (steps, as scikit-learn)."""
+    out = {}
+    for name, df in curves.items():
+        xs, ys = df[x].to_numpy(dtype=float), df[y].to_numpy(dtype=float)
+        if x == "recall":
+            out[name] = float(-np.sum(np.diff(xs) * ys[:-1]))
+        else:
+            out[name] = float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2))
     return out
 
 
@@ -69,11 +97,16 @@ def draw_figures(p: Predictions, curves: dict[str, dict[str, pd.DataFrame]], imp
     """The five PNGs into ``figures/`` (each file atomically)."""
     figures.mkdir(parents=True, exist_ok=True)
     draw_confusion(confusion_matrix(p.y, p.pred, labels=range(len(p.classes))), p.classes, figures / "confusion.png")
-    draw_curves(curves["roc"], "fpr", "tpr", "ROC (one vs rest)", figures / "roc.png", diagonal=True)
-    draw_curves(curves["precision_recall"], "recall", "precision", "Precision-recall", figures / "precision_recall.png")
+    draw_curves(curves["roc"], "fpr", "tpr", "ROC (one vs rest)", figures / "roc.png", diagonal=True, score="AUC")
     draw_curves(
-        curves["calibration"], "predicted", "observed", "Calibration", figures / "calibration.png", diagonal=True
+        curves["precision_recall"],
+        "recall",
+        "precision",
+        "Precision-recall",
+        figures / "precision_recall.png",
+        score="AP",
     )
+    draw_calibration(curves["calibration"], figures / "calibration.png")
     draw_importance(imp, figures / "importance.png")
 
 
@@ -88,16 +121,72 @@ def _save(fig: Figure, dest: Path) -> None:
         fig.savefig(tmp, format="png", metadata={"Software": None})  # no version stamp: same bytes on reruns
 
 
+# Curves that coincide (three classes at AUC = 1.0) stay distinguishable by line style and marker.
+STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
 def draw_curves(
-    curves: dict[str, pd.DataFrame], x: str, y: str, title: str, dest: Path, diagonal: bool = False
+    curves: dict[str, pd.DataFrame],
+    x: str,
+    y: str,
+    title: str,
+    dest: Path,
+    diagonal: bool = False,
+    score: str | None = None,
 ) -> None:
+    """One line per class, each with its own style and marker; ``score`` (AUC or AP) goes into the legend."""
     fig, ax = _figure()
-    for name, df in curves.items():
-        ax.plot(df[x], df[y], label=str(name), marker="o" if len(df) < 15 else None, ms=3)
+    scores = area(curves, x, y) if score else {}
+    for i, (name, df) in enumerate(curves.items()):
+        label = f"{name} ({score} = {scores[name]:.3f})" if score else str(name)
+        ax.plot(
+            df[x],
+            df[y],
+            label=label,
+            ls=STYLES[i % len(STYLES)],
+            marker=MARKERS[i % len(MARKERS)],
+            markevery=max(1, len(df) // 8),
+            ms=5 - i % 3,
+            lw=2.2 - 0.5 * (i % 3),
+            alpha=0.85,
+        )
     if diagonal:
         ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
     ax.set(xlabel=x, ylabel=y, title=title, xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
     ax.legend(loc="best", fontsize=8)
+    _save(fig, dest)
+
+
+def draw_calibration(curves: dict[str, pd.DataFrame], dest: Path) -> None:
+    """Observed rate per quantile bin with its Wilson interval and row count, or why the test set is too small."""
+    fig, ax = _figure()
+    notes = []
+    for i, (name, df) in enumerate(curves.items()):
+        if df.attrs.get("note"):
+            notes.append(f"{name}: {df.attrs['note']}")
+        if df.empty:
+            continue
+        err = np.vstack([df["observed"] - df["ci_low"], df["ci_high"] - df["observed"]])
+        ax.errorbar(
+            df["predicted"],
+            df["observed"],
+            yerr=err,
+            label=str(name),
+            ls=STYLES[i % len(STYLES)],
+            marker=MARKERS[i % len(MARKERS)],
+            ms=4,
+            capsize=2,
+        )
+        for px, py, n in zip(df["predicted"], df["observed"], df["count"], strict=True):
+            ax.annotate(f"n={n}", (px, py), textcoords="offset points", xytext=(3, -9), fontsize=6)
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+    ax.set(xlabel="mean predicted (quantile bins)", ylabel="observed", title="Calibration (95% intervals)")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+    if notes:
+        ax.text(0.02, 0.98, "\n".join(notes), transform=ax.transAxes, va="top", fontsize=6, wrap=True)
+    if any(not df.empty for df in curves.values()):
+        ax.legend(loc="lower right", fontsize=8)
     _save(fig, dest)
 
 
