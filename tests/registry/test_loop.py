@@ -91,6 +91,7 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
         "training.json",
         "metrics.json",
         "validation.json",
+        "slices.json",  # the card's per-slice table
         "card.md",
         "lineage.json",
     }

@@ -25,6 +25,7 @@ from ml_gitops.core.metrics import Predictions
 from ml_gitops.core.slices import SliceColumn, slice_report
 from ml_gitops.pipeline import evaluate, gate, validate
 from ml_gitops.prloop.report import Side, compare, render_markdown
+from ml_gitops.registry.release import slice_table
 
 from ..helpers import ROOT
 
@@ -194,3 +195,13 @@ def test_curve_legends_carry_auc_and_average_precision() -> None:
     ap = figures.area(figures.precision_recall(p), "recall", "precision")["b"]
     assert auc == pytest.approx(roc_auc_score(y, score), abs=1e-4)
     assert ap == pytest.approx(average_precision_score(y, score), abs=1e-4)
+
+
+def test_the_model_card_carries_the_slice_table() -> None:
+    frame = islands(90)
+    truth = np.array(["a", "b"] * 45)
+    table = slice_table(slices_of(frame, truth, truth))
+    text = "\n".join(table)
+    assert "## Metrics per slice" in text
+    assert "| island=Dream | 30 | 1.0000 [1.0000, 1.0000]" in text
+    assert slice_table(None) == []

@@ -37,6 +37,7 @@ FILES: dict[str, tuple[Path, bool]] = {
     "training.json": (paths.TRAIN_SUMMARY, False),
     "metrics.json": (paths.METRICS, False),
     "validation.json": (paths.VALIDATION_REPORT, False),
+    "slices.json": (paths.SLICES, True),  # optional: versions from before slices have none
 }
 
 
@@ -94,6 +95,7 @@ def card(
     validation: dict[str, Any],
     lin: dict[str, Any],
     cfg: ReleaseSettings,
+    slices: dict[str, Any] | None = None,
 ) -> str:
     """The model card: what it is for, what it learned from, how good it is, what changed."""
     counts = training.get("class_counts") or {}
@@ -126,6 +128,7 @@ def card(
         if m in metrics:
             ci = f"[{_fmt(metrics.get(m + '_ci_low'))}, {_fmt(metrics.get(m + '_ci_high'))}]"
             lines.append(f"| {m} | {_fmt(metrics[m])} | {ci} |")
+    lines += slice_table(slices)
     lines += ["", f"## Compared with the previous version ({previous or 'none'})", ""]
     if previous and prev_metrics:
         lines += [f"| metric | {version} | {previous} | delta |", "|---|---:|---:|---:|"]
@@ -157,6 +160,25 @@ def card(
         "",
     ]
     return "\n".join(lines)
+
+
+def slice_table(slices: dict[str, Any] | None) -> list[str]:
+    """The card's per-slice table (reports/slices.json): rows, each metric with its interval, worst slice."""
+    if not slices:
+        return []
+    names = list(slices["metrics"])
+    lines = ["", "## Metrics per slice", "", "| slice | rows | " + " | ".join(names) + " |"]
+    lines.append("|---|---:|" + "---|" * len(names))
+    for s in slices["slices"]:
+        cells = [
+            f"{_fmt(m['value'])} [{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]" for m in (s["metrics"][n] for n in names)
+        ]
+        small = "" if s["judged"] else " (small, not judged)"
+        lines.append(f"| {s['name']}{small} | {s['rows']} | " + " | ".join(cells) + " |")
+    worst = (slices.get("worst") or {}).get(names[0])
+    if worst:
+        lines += ["", f"Worst judged slice by {names[0]}: {worst['slice']} ({_fmt(worst['value'])})."]
+    return lines
 
 
 def _replace_dir(src: Path, dest: Path) -> None:
@@ -206,7 +228,10 @@ def build(reg: Registry, version: str, out_dir: Path | None = None) -> Built:
         write_json(work / "lineage.json", lin)
         training = json.loads((work / "training.json").read_text(encoding="utf-8"))
         validation = json.loads((work / "validation.json").read_text(encoding="utf-8"))
-        write_text(work / "card.md", card(version, previous, metrics, prev_metrics, training, validation, lin, cfg))
+        slices_file = work / "slices.json"
+        slices = json.loads(slices_file.read_text(encoding="utf-8")) if slices_file.is_file() else None
+        card_text = card(version, previous, metrics, prev_metrics, training, validation, lin, cfg, slices)
+        write_text(work / "card.md", card_text)
         manifest = write_manifest(work, {"model": reg.artifact, "version": version, "tag": tag, "git_sha": commit})
         verify_dir(work)
         final = dist / name
