@@ -112,13 +112,13 @@ def test_figures_are_the_five_pngs_and_byte_identical_on_a_rerun(tmp_path) -> No
         assert png[:4] == b"\x89PNG" and (tmp_path / "second" / name).read_bytes() == png
 
 
-def test_calibration_is_scikit_learns_curve() -> None:
-    from sklearn.calibration import calibration_curve
-
+def test_calibration_is_the_quantile_table_with_counts_and_intervals() -> None:
     from ml_gitops.adapters import figures as plots
+    from ml_gitops.core.calibration import calibration_table
 
     p = make(2, n=1000, seed=3)
     df = plots.calibration(p, 10)["c1"]
-    observed, predicted = calibration_curve(p.y == 1, p.proba[:, 1], n_bins=10)
-    assert df["predicted"].tolist() == predicted.round(6).tolist()
-    assert df["observed"].tolist() == observed.round(6).tolist()
+    table = calibration_table(p.y == 1, p.proba[:, 1], bins=10)["table"]
+    assert df["predicted"].tolist() == [r["mean_predicted"] for r in table]
+    assert df["observed"].tolist() == [r["observed"] for r in table]
+    assert df["count"].tolist() == [r["count"] for r in table] and df["count"].sum() == 1000
