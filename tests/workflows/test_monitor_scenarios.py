@@ -3,7 +3,8 @@
 monitor.yml: v0.1.0 is promoted and assigned to prod; the prediction log (a real SQLite file,
 written the way serving writes it, handed in as the MONITOR_LOG_URL secret) holds that
 version's traffic. Without drift the run succeeds, opens no PR and says there was nothing to
-do; with drift and new data the retrain job pushes a retrain/ branch and asks for the PR.
+do; with drift and new data the retrain job pushes a retrain/ branch and asks for the PR; with
+drift but unchanged data the retrain job succeeds without a branch or a PR.
 
 template-sync.yml: the template repository itself (no .cruft.json) skips every step; a project
 made with `cruft create` from a template clone opens no PR while in sync, and pushes a
@@ -107,6 +108,29 @@ def test_scheduled_monitoring_with_drift_retrains_on_a_branch_and_asks_for_the_p
     pr = next(c for c in runner.calls if c["tool"] == "gh" and c["argv"][:2] == ["pr", "create"])
     assert pr["env"]["GH_TOKEN"] == "ghp_standin"  # the token that lets the PR trigger the gate
     assert f"Retraining: pushed `{branch}`" in re.summary
+
+
+def test_drift_without_new_data_retrains_nothing_and_the_run_still_succeeds(github: GitHub) -> None:
+    """The usual outcome once a trigger fires: the data and outputs are unchanged, so no branch and no PR."""
+    dev = github.dev
+    drifted = draw(reference(dev), 300, seed=3)
+    drifted["body_mass_g"] = drifted["body_mass_g"] + 1500.0
+    secrets = deployed_with_traffic(github, drifted)
+    conf = dev / "conf" / "retrain" / "default.yaml"
+    conf.write_text(conf.read_text().replace("enabled: false", "enabled: true", 1))
+    run(["ml-gitops", "params", "sync"], cwd=dev)
+    commit_all(dev, "retraining on")
+    run(["git", "push", "-q", "origin", "main"], cwd=dev)
+
+    jobs, runner = github.rehearse("monitor.yml", SCHEDULE, secrets=secrets)
+    mon, re = jobs["monitor"], jobs["retrain"]
+    assert mon.status == "success" and mon.outputs["retrain"] == "true", mon.log
+    assert mon.outputs["reasons"] == "drift", mon.outputs
+    assert re.status == "success", re.log  # was: `make retrain-pr` exited 2 on every such run
+    assert re.step("Retrain").outputs["branch"] == "", re.log
+    assert re.step("Open the pull request").kind == "skipped"
+    assert "Retraining: nothing to do (data and outputs unchanged)" in re.summary, re.summary
+    assert not gh_calls(runner, "pr") and not origin_branches(github.origin, "retrain/")
 
 
 def test_dispatched_monitoring_of_an_unassigned_stage_fails_in_one_line(github: GitHub) -> None:

@@ -120,6 +120,8 @@ def commit_message(branch: str, reasons: list[str], source: dict[str, Any], befo
 def run_retrain(settings: Settings, cfg: RetrainSettings, reasons: list[str], *, today: dt.date | None = None) -> dict:
     """Refresh, branch, reproduce, commit, push. Returns what happened (``changed`` False: nothing to do)."""
     start = git.output("rev-parse", "--abbrev-ref", "HEAD").strip()
+    # A CI checkout is a detached HEAD: going back then means the commit, not a branch named HEAD.
+    back = ["--detach", git.output("rev-parse", "HEAD").strip()] if start == "HEAD" else [start]
     src = Path(settings.data.source.path).as_posix()
     dirty = _dirty({src, f"{src}.dvc"})
     if dirty:
@@ -136,10 +138,12 @@ def run_retrain(settings: Settings, cfg: RetrainSettings, reasons: list[str], *,
     try:
         dvc.run("repro", capture=False)
     except UserError as err:
-        raise UserError(f"{err}; left on branch {branch} for inspection (`git switch {start}` to go back)") from None
+        raise UserError(
+            f"{err}; left on branch {branch} for inspection (`git switch {' '.join(back)}` to go back)"
+        ) from None
     git.run("add", "-A")
     if git.succeeds("diff", "--cached", "--quiet"):
-        git.run("switch", "-q", start)
+        git.run("switch", "-q", *back)
         git.run("branch", "-q", "-D", branch)
         return {"changed": False, "branch": None, "source": source, "why": "data and outputs unchanged"}
     after = _metrics(Path(paths.METRICS).read_text(encoding="utf-8") if Path(paths.METRICS).exists() else None)
