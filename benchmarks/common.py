@@ -37,7 +37,7 @@ def project(dest: Path, overrides: Sequence[str] = ()) -> Path:
     copy_project(dest)
     if overrides:
         code = (
-            "import sys; from pathlib import Path; from ml_gitops.config.params import compose_text\n"
+            "import sys; from pathlib import Path; from ml_gitops.adapters.params import compose_text\n"
             "Path('params.yaml').write_text(compose_text(Path('conf'), sys.argv[1:]))\n"
         )
         subprocess.run([sys.executable, "-c", code, *overrides], cwd=dest, env=env(), check=True)
