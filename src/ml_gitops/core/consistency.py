@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+MISSING_HASH = np.uint64(0x9E3779B97F4A7C15)  # stands for every missing value of a non-numeric column
+
 
 def _check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
@@ -38,7 +40,10 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             normalised[c] = s.to_numpy(dtype=float, na_value=np.nan)
         else:
-            normalised[c] = s.to_numpy()
+            # Hash each distinct value once (a column has few): same hash for the same value in any frame.
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            hashed = pd.util.hash_array(np.asarray(uniques, dtype=object))
+            normalised[c] = np.where(codes >= 0, hashed[np.maximum(codes, 0)], MISSING_HASH)
     table = pd.DataFrame(normalised, copy=False)
     return pd.util.hash_pandas_object(table, index=False).to_numpy()
 
