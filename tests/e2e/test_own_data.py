@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from ml_gitops.adapters.io import read_json, read_table
 from ml_gitops.adapters.params import compose_text
@@ -23,6 +24,7 @@ from ml_gitops.config.settings import Settings, parse_settings
 from ml_gitops.pipeline import ingest, split, train, validate
 from ml_gitops.registry.bundle import write_manifest
 from ml_gitops.serving.model import MODEL_FILE, ONNX_FILE, ONNX_REPORT_FILE, SIGNATURE_FILE, load, preflight
+from ml_gitops.serving.validation import build
 
 from ..helpers import ROOT
 
@@ -166,6 +168,10 @@ def test_drafted_config_trains_end_to_end(project: Path, capsys: pytest.CaptureF
     )
     records = test[sig["feature_order"]].head(5).to_dict("records")
     np.testing.assert_allclose(served.proba_records(records), pipe.predict_proba(test[sig["feature_order"]].head(5)))
+    models = build(sig, max_records=10)  # /predict's (and make score's) rules for dates and text
+    assert len(models.many.validate_python(records)) == 5
+    with pytest.raises(ValidationError, match="expected a date"):
+        models.many.validate_python([{**records[0], "signup": "not a date"}])
 
 
 def test_a_column_name_with_a_slash_serves_through_onnx(project: Path) -> None:

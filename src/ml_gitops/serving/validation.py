@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -38,6 +39,7 @@ from pydantic import (
 )
 
 from ..adapters.io import DEFAULT_NA_VALUES
+from ..core.schema import parse_dates
 
 PREDICTION_ID_PATTERN = r"^[0-9a-f]{32}$"
 MISSING_TEXT = frozenset(DEFAULT_NA_VALUES)
@@ -60,6 +62,13 @@ def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def _a_date(value: str) -> str:
+    """Date text as training reads it (ISO or any form pandas parses); kept as written for the model."""
+    if parse_dates([value]).isna()[0]:
+        raise ValueError(f"expected a date, found {value!r}")
+    return value
+
+
 def field_type(spec: Mapping[str, Any], *, missing_text: bool = True) -> Any:
     """The type of one feature: the single statement of its rules, for the Record model and for batch columns.
 
@@ -74,6 +83,10 @@ def field_type(spec: Mapping[str, Any], *, missing_text: bool = True) -> Any:
         typ = Annotated[int, BeforeValidator(_integral), Field(strict=True, **bounds)]
     elif dtype == "bool":
         typ = StrictBool
+    elif dtype == "date":
+        typ = Annotated[str, Field(strict=True, max_length=64), AfterValidator(_a_date)]
+    elif dtype == "text":  # free text: the model hashes its words
+        typ = Annotated[str, Field(strict=True)]
     else:
         typ = Literal[tuple(str(c) for c in spec["categories"])]
     if not spec.get("nullable", True):
