@@ -32,13 +32,15 @@ FLOOR = 1.20
 log = logging.getLogger("benchmark")
 
 
-def median_time(fn: Callable[[], object], runs: int) -> float:
-    times = []
+def interleaved_medians(a: Callable[[], object], b: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median seconds of ``a`` and of ``b``, run alternately so that load on a shared box hits both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, out in ((a, times[0]), (b, times[1])):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
@@ -81,7 +83,7 @@ def main() -> None:
         evaluate.fairness(test, p, cfg_on)
         evaluate.leakage(train, test, schema)
 
-    t0, t1 = median_time(base, args.runs), median_time(extended, args.runs)
+    t0, t1 = interleaved_medians(base, extended, args.runs)
     ratio = t1 / t0
     log.info("rows %d, runs %d (medians)", args.rows, args.runs)
     log.info("| validate + evaluate | without | with slices/fairness/consistency/leakage | ratio |")
