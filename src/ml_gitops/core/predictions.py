@@ -13,6 +13,9 @@ import pandas as pd
 
 from .metrics import Predictions
 
+# Evaluate keeps the slice and sensitive columns as ``slice_<column>``, so the PR report can pair slices.
+SLICE_PREFIX = "slice_"
+
 
 def predictions_frame(p: Predictions) -> pd.DataFrame:
     """The table of ``p``: labels by name, one probability column per class."""

@@ -25,12 +25,11 @@ from ..core.consistency import train_test_overlap
 from ..core.fairness import fairness_report
 from ..core.features import feature_frame
 from ..core.metrics import Predictions, point_metrics, subsample, with_intervals
-from ..core.predictions import predictions_frame
+from ..core.predictions import SLICE_PREFIX, predictions_frame
 from ..core.schema import read_signature_schema
 from ..core.slices import SliceColumn, slice_report
 
 log = logging.getLogger(__name__)
-SLICE_PREFIX = "slice_"  # predictions.parquet keeps the slice columns, so the PR report can pair them
 LEAKAGE_EXAMPLES = 5
 
 

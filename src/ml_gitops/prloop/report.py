@@ -30,7 +30,7 @@ from ..adapters.io import atomic_path
 from ..config import paths
 from ..config.settings import EvaluateSettings, GateSettings
 from ..core.metrics import LOWER_IS_BETTER, METRICS, paired_delta, subsample
-from ..core.predictions import read_predictions
+from ..core.predictions import SLICE_PREFIX, read_predictions
 from ..core.slices import SliceColumn, compare_slices, paired_slice_deltas, slice_regressions
 
 # Plot CSVs the report draws side by side: figure name -> (kind, title).
@@ -45,7 +45,6 @@ CODE_SUFFIXES: tuple[str, ...] = (".py",)
 OUTPUT_PREFIXES: tuple[str, ...] = ("models/", "reports/")
 MAX_VIOLATIONS_SHOWN = 5
 GATE_PARAMS_PREFIX = "gate."
-SLICE_PREFIX = "slice_"  # the slice columns evaluate keeps in predictions.parquet
 
 
 @dataclass(frozen=True)
