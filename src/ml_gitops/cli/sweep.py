@@ -285,9 +285,13 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
     import time
 
     from ..adapters import dvc
+    from ..adapters.progress import counter
 
     start = time.monotonic()
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as output:
+    with (
+        tempfile.TemporaryFile(mode="w+", encoding="utf-8") as output,
+        counter(desc="sweep", total=len(names), unit="exp") as bar,
+    ):
         proc = dvc.start("exp", "run", "--run-all", "-j", str(jobs), stdout=output, stderr=subprocess.STDOUT)
         said = ""
         try:
@@ -297,10 +301,12 @@ def _run_queue(names: list[str], jobs: int, poll: float, timeout_minutes: float)
                 if proc.returncode == 0:
                     # It followed every queued experiment to its end (failures included: `_failed`
                     # reads their states next), so no `dvc queue status` (~2 s) is needed here.
+                    bar.update(len(names) - bar.n)
                     log.info("sweep: %d/%d done", len(names), len(names))
                     return time.monotonic() - start
                 states, workers = _states(names)
                 pending = [n for n in names if states.get(n, "Queued") in {"Queued", "Running"}]
+                bar.update(len(names) - len(pending) - bar.n)
                 line = _progress_line(names, states)
                 if line != said:  # the counts changed
                     log.info("%s after %.0f s", line, time.monotonic() - start)
