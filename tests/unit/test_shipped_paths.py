@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from ml_gitops.adapters.params import compose_text
+
 from ..helpers import ROOT
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -22,3 +24,15 @@ def test_dvc_yaml_dependencies_exist(stage: str) -> None:
 def test_shipped_data_sources_exist(name: str) -> None:
     source = yaml.safe_load((ROOT / "conf" / "data" / f"{name}.yaml").read_text())["source"]
     assert (ROOT / source["path"]).exists(), f"conf/data/{name}.yaml: source.path {source['path']} does not exist"
+
+
+@pytest.mark.parametrize("name", ["penguins", "synthetic", "csv_file"])
+def test_slice_and_fairness_columns_are_the_datas_own(name: str) -> None:
+    """Slices come with the data config (conf/evaluate/data/): another dataset never inherits penguins' columns."""
+    composed = yaml.safe_load(compose_text(ROOT / "conf", [f"data={name}"]))
+    columns = set(composed["data"]["schema"]["columns"])
+    evaluate = composed["evaluate"]
+    named = {c["column"] for c in evaluate["slices"]["columns"]} | set(evaluate["fairness"]["sensitive"])
+    assert named <= columns, f"data={name}: slice/fairness columns {sorted(named - columns)} are not in its schema"
+    if name == "penguins":
+        assert named == {"island", "sex"}
