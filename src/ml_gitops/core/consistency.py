@@ -43,7 +43,8 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
             # Hash each distinct value once (a column has few): same hash for the same value in any frame.
             codes, uniques = pd.factorize(s, use_na_sentinel=True)
             hashed = pd.util.hash_array(np.asarray(uniques, dtype=object))
-            normalised[c] = np.where(codes >= 0, hashed[np.maximum(codes, 0)], MISSING_HASH)
+            # Code -1 (missing) takes the appended last entry; an all-missing column has no uniques at all.
+            normalised[c] = np.append(hashed, MISSING_HASH)[codes]
     table = pd.DataFrame(normalised, copy=False)
     return pd.util.hash_pandas_object(table, index=False).to_numpy()
 
