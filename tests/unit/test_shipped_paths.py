@@ -3,6 +3,8 @@ surface only as a DVC error in the run that uses it)."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import yaml
 
@@ -43,3 +45,19 @@ def test_slice_and_fairness_columns_are_the_datas_own(name: str) -> None:
     assert named <= columns, f"data={name}: slice/fairness columns {sorted(named - columns)} are not in its schema"
     if name == "penguins":
         assert named == {"island", "sex"}
+
+
+def test_dvc_lock_is_current_for_every_source_file() -> None:
+    """The committed dvc.lock names the bytes of each tracked dependency (else every PR's lock-verify fails)."""
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    stale = sorted(
+        {
+            dep["path"]
+            for stage in lock["stages"].values()
+            for dep in stage.get("deps", [])
+            if dep["path"] not in PRODUCED
+            and (ROOT / dep["path"]).is_file()
+            and hashlib.md5((ROOT / dep["path"]).read_bytes()).hexdigest() != dep["md5"]
+        }
+    )
+    assert stale == [], f"dvc.lock is stale for {stale}: run `make repro` and commit dvc.lock"
