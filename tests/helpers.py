@@ -167,3 +167,19 @@ def build_once(basetemp: Path, name: str, build: Callable[[Path], None]) -> Path
                 raise
             done.touch()
     return target
+
+
+def rehashed_lock(lock: dict, project: Path) -> dict:
+    """``lock`` with each file dependency's md5 and size taken from ``project`` where its bytes differ.
+
+    Renaming a project changes the bytes of sources that name it; outputs must still match exactly.
+    """
+    for stage in lock["stages"].values():
+        for entry in stage.get("deps", []):
+            path = project / entry["path"]
+            if entry.get("md5", "").endswith(".dir") or not path.is_file():
+                continue
+            data = path.read_bytes()
+            if len(data) != entry["size"] or hashlib.md5(data).hexdigest() != entry["md5"]:
+                entry.update(md5=hashlib.md5(data).hexdigest(), size=len(data))
+    return lock

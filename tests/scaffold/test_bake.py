@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import stat
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 import scaffold_lib
 import yaml
 
-from ..helpers import ROOT, project_files, run
+from ..helpers import ROOT, project_files, rehashed_lock, run
 from .conftest import FANCY, FANCY_SLUG, Baker
 
 OLD = scaffold_lib.root_identity(ROOT)
@@ -67,19 +66,6 @@ def test_renamed_bake_leaves_no_trace_of_the_old_identity(fancy_bake: Path) -> N
     assert (fancy_bake / "README.md").read_text().startswith(f"# {FANCY['project_name']}\n")
 
 
-def _rehashed(lock: dict, project: Path) -> dict:
-    """``lock`` with each file entry's md5 and size taken from ``project`` where its bytes differ."""
-    for stage in lock["stages"].values():
-        for entry in [*stage.get("deps", []), *stage.get("outs", [])]:
-            path = project / entry["path"]
-            if entry.get("md5", "").endswith(".dir") or not path.is_file():
-                continue
-            data = path.read_bytes()
-            if len(data) != entry["size"] or hashlib.md5(data).hexdigest() != entry["md5"]:
-                entry.update(md5=hashlib.md5(data).hexdigest(), size=len(data))
-    return lock
-
-
 def test_renamed_bake_changes_nothing_but_the_identity(fancy_bake: Path) -> None:
     """Every file maps to a root file; every changed line carries one of the new names."""
     new = scaffold_lib.answers_identity({**FANCY, "project_slug": FANCY_SLUG})
@@ -98,7 +84,7 @@ def test_renamed_bake_changes_nothing_but_the_identity(fancy_bake: Path) -> None
             continue
         if rel == "dvc.lock":  # re-folded where DVC would fold the renamed commands: same content,
             # except the md5/size of dependencies whose bytes the renaming changed (the hook rehashes them)
-            assert _rehashed(yaml.safe_load(rename(before.decode())), fancy_bake) == yaml.safe_load(data), rel
+            assert rehashed_lock(yaml.safe_load(rename(before.decode())), fancy_bake) == yaml.safe_load(data), rel
             continue
         old_lines, new_lines = before.decode().splitlines(), data.decode().splitlines()
         assert len(old_lines) == len(new_lines), rel

@@ -134,4 +134,6 @@ def test_bad_number_in_the_first_chunk_is_left_to_validate(make_settings, tmp_pa
     out = tmp_path / "ds.parquet"
     assert write_dataset(s.data, out) == 2
     _, report = validate(pd.read_parquet(out), s.data)
-    assert [(v["column"], v["rule"], v["examples"]) for v in report["violations"]] == [("num_2", "dtype", [1])]
+    # Two rows make every other column constant: those quality warnings are not what this test is about.
+    found = [(v["column"], v["rule"], v["examples"]) for v in report["violations"] if v["rule"] != "constant"]
+    assert found == [("num_2", "dtype", [1])]

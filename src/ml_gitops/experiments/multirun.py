@@ -72,6 +72,10 @@ def stage_commands(root: Path, out_dir: Path) -> list[list[str]]:
             "--predictions": job(paths.PREDICTIONS),
             "--plots": str(out_dir / paths.PLOTS.name),
             "--figures": str(out_dir / paths.FIGURES.name),
+            "--train": job(paths.TRAIN),
+            "--slices": job(paths.SLICES),
+            "--fairness": job(paths.FAIRNESS),
+            "--leakage": job(paths.LEAKAGE),
             **onnx,
         },
     }
