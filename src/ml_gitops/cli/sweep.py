@@ -410,13 +410,16 @@ def _conf_to_branch(branch: str, name: str) -> list[str]:
         try:
             target = yaml_load((tree / paths.PARAMS).read_text(encoding="utf-8")) or {}
             changes = write_params_to_conf(tree / paths.CONF, target)
+            # Stage conf/ with git itself before DVC runs: DVC's autostage rewrites the index through
+            # scmrepo, which drops git's "racily clean" marks, so a same-size edit made in the second of
+            # the checkout (C: 1.0 -> 0.3) was then missed by `git add` and left out of the commit.
+            git.run("add", "--", paths.CONF.as_posix(), cwd=tree)
             skipped = _skipped_stages(tree)
             if skipped:  # the sweep stops at sweep.stage: bring dvc.lock up to date past it (the gate)
                 dvc.run("repro", "--single-item", *skipped, cwd=tree)
                 git.run("add", "--", paths.DVC_LOCK.as_posix(), "reports", cwd=tree)
                 changes.append(f"ran {', '.join(skipped)} (dvc.lock)")
             if changes:
-                git.run("add", "--", paths.CONF.as_posix(), cwd=tree)
                 git.run(
                     "commit",
                     "--quiet",
