@@ -69,6 +69,9 @@ def settings_dict() -> dict:
 SLOW_DIRS = ("scale",)
 # Session fixtures built once per run for several modules (see `pytest_collection_modifyitems`).
 SHARED_BUILDS = ("pr_branches",)
+# A long file that needs no reproduced repo: handed out second, so the second worker runs it while
+# the first builds `built_project` (every heavy file waits for that build).
+WHILE_BUILDING = "scaffold/test_bake.py"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,3 +96,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         users = Counter(item.path for item in items if name in item.fixturenames)
         later.update(path for path, _ in users.most_common()[1:])
     items.sort(key=lambda item: 2 if item.path not in heavy else (1 if item.path in later else 0))
+    first_heavy = next((item.path for item in items if item.path in heavy), None)
+    meanwhile = [item for item in items if item.path.as_posix().endswith(WHILE_BUILDING)]
+    if first_heavy and meanwhile and meanwhile[0].path not in heavy:
+        rest = [item for item in items if item not in meanwhile]
+        at = next(i for i, item in enumerate(rest) if item.path != first_heavy)
+        items[:] = rest[:at] + meanwhile + rest[at:]

@@ -56,8 +56,8 @@ def test_baked_pipeline_computes_what_the_root_computes(fancy_repro: tuple[Path,
     new = scaffold_lib.answers_identity({**FANCY, "project_slug": FANCY_SLUG})
     rename = scaffold_lib.make_renamer(scaffold_lib.replacements(scaffold_lib.root_identity(ROOT), new))
     expected = scaffold_lib.refold_lock_cmds(rename((pipeline_repo / "dvc.lock").read_text()))
-    # The md5 of a dependency whose bytes the renaming changed (config/serve.py names the token's
-    # env var) is the baked file's own.
+    # The md5 of a dependency whose bytes the renaming changed (a source that names the package, e.g.
+    # in an env var's name) is the baked file's own.
     assert yaml.safe_load((work / "dvc.lock").read_text()) == rehashed_lock(yaml.safe_load(expected), work)
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ml_gitops.config.errors import UserError
-from ml_gitops.config.serve import onnx_settings
+from ml_gitops.config.onnx import onnx_settings
 from ml_gitops.config.settings import load_settings
 
 from ..helpers import ROOT

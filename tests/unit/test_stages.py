@@ -169,7 +169,7 @@ def test_evaluate_scores_through_onnx_when_the_export_is_usable(settings, tmp_pa
     import json
 
     from ml_gitops.adapters.onnx_export import write_export
-    from ml_gitops.config.serve import onnx_settings
+    from ml_gitops.config.onnx import onnx_settings
     from ml_gitops.core.schema import signature
     from ml_gitops.pipeline.evaluate import evaluate, load_scorer, predict
 

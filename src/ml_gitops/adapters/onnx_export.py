@@ -37,7 +37,7 @@ from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
 from sklearn.impute import SimpleImputer
 
 from ..config import paths
-from ..config.serve import onnx_settings
+from ..config.onnx import onnx_settings
 from ..config.settings import load_settings
 from ..core.schema import onnx_input_names
 from .io import read_json, read_table, write_bytes, write_json

@@ -1,7 +1,7 @@
-"""Typed settings of the `serve` config group (conf/serve/).
+"""Typed settings of the `serve` config group (conf/serve/), read by the serving layer.
 
-Lives in the base layer because the ONNX export in the train stage (tolerance of the ONNX
-parity check) and the serving layer both read it; stages never import serving.
+`serve.onnx` is typed in config/onnx.py: the train stage reads it (the export's parity check),
+and only that file is a train dependency.
 """
 
 from __future__ import annotations
@@ -10,13 +10,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from .onnx import OnnxSettings
 from .settings import Settings, Strict, parse_group
-
-
-class OnnxSettings(Strict):
-    tolerance: float = Field(1e-5, gt=0, le=1)
-    parity_rows: int = Field(2000, ge=0, le=1_000_000)
-    seed: int = 0
 
 
 class AuthSettings(Strict):
@@ -56,9 +51,3 @@ class ServeSettings(Strict):
 def serve_settings(settings: Settings, source: str = "params.yaml") -> ServeSettings:
     """Validate `settings.extra_groups['serve']`, naming the dotted key on a bad value."""
     return parse_group(ServeSettings, settings.extra_groups.get("serve"), "serve", source=source)
-
-
-def onnx_settings(settings: Settings, source: str = "params.yaml") -> OnnxSettings:
-    """Validate only `serve.onnx`: the train stage declares that key, not the rest of `serve`."""
-    raw = (settings.extra_groups.get("serve") or {}).get("onnx") or {}
-    return parse_group(OnnxSettings, raw, ("serve", "onnx"), source=source)

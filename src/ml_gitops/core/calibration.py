@@ -9,10 +9,10 @@ uses fewer bins and says so in ``note``; below two such bins it returns the note
 from __future__ import annotations
 
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .slices import number
 
@@ -21,14 +21,15 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float
     """The Wilson score interval of a proportion: sound at 0 or 1 and for small counts, unlike p +- z*se."""
     k = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
         denom = 1 + z**2 / n
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-    hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    # At k = 0 (k = n) the bound is exactly 0 (1); rounding would leave it a hair off.
+    lo = np.where(n > 0, np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0)), np.nan)
+    hi = np.where(n > 0, np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0)), np.nan)
     return lo, hi
 
 

@@ -19,7 +19,7 @@ from ..adapters.persistence import save_model
 from ..adapters.progress import progress, timed
 from ..config import paths
 from ..config.errors import UserError
-from ..config.serve import onnx_settings
+from ..config.onnx import onnx_settings
 from ..config.settings import Settings, load_settings
 from ..core.features import build_pipeline, feature_frame
 from ..core.schema import read_schema, signature
