@@ -41,3 +41,16 @@ def test_timed_logs_the_step(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO), progress.timed(logging.getLogger("t"), "fit"):
         pass
     assert caplog.messages and caplog.messages[0].startswith("fit: ") and caplog.messages[0].endswith(" s")
+
+
+def test_verbose_shows_our_debug_lines_not_every_librarys(capsys: pytest.CaptureFixture[str]) -> None:
+    progress.setup_logging(1)
+    logging.getLogger("ml_gitops.pipeline.train").debug("ours")
+    logging.getLogger("matplotlib.font_manager").debug("findfont: score(...)")
+    progress.setup_logging(2)
+    logging.getLogger("matplotlib.font_manager").debug("theirs at -vv")
+    progress.setup_logging(0)
+    logging.getLogger("ml_gitops.pipeline.train").debug("not at the default level")
+    err = capsys.readouterr().err
+    assert "ours" in err and "theirs at -vv" in err
+    assert "findfont" not in err and "not at the default level" not in err

@@ -21,15 +21,17 @@ _quiet = False
 
 
 def setup_logging(level: int = 0) -> None:
-    """``level`` 0: info; 1 or more: debug; -1 or less: warnings only (and no progress bars)."""
+    """``level`` 0: info; 1: our debug lines; 2 or more: every library's too; -1 or less: warnings only
+    (and no progress bars). At 1 the libraries stay at info: matplotlib alone logs hundreds of font lines."""
     global _quiet
     _quiet = level < 0
     logging.basicConfig(
-        level=logging.DEBUG if level > 0 else logging.WARNING if level < 0 else logging.INFO,
+        level=logging.DEBUG if level > 1 else logging.WARNING if level < 0 else logging.INFO,
         format="%(message)s",
         stream=sys.stderr,
         force=True,
     )
+    logging.getLogger(__name__.split(".")[0]).setLevel(logging.DEBUG if level > 0 else logging.NOTSET)
 
 
 def progress(items: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:

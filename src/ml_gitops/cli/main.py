@@ -156,7 +156,9 @@ def _show_metrics(ns: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more: debug lines")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="say more: -v our debug lines, -vv every library's too"
+    )
     parser.add_argument("-q", "--quiet", action="count", default=0, help="say less: warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _stage(sub, "ingest", "read the configured source into Parquet", {"out": paths.DATASET})
