@@ -15,9 +15,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from ml_gitops.adapters.io import read_json, read_table
+from ml_gitops.adapters.io import read_json
 from ml_gitops.adapters.params import compose_text
 from ml_gitops.adapters.persistence import load_model
+from ml_gitops.adapters.tables import read_table
 from ml_gitops.cli.main import main
 from ml_gitops.config.serve import ServeSettings
 from ml_gitops.config.settings import Settings, parse_settings

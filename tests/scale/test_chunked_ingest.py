@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ml_gitops.adapters.io import read_table
 from ml_gitops.adapters.sources import iter_source, synthetic_batches
+from ml_gitops.adapters.tables import read_table
 from ml_gitops.config.errors import UserError
 from ml_gitops.core.schema import check_frame, check_table
 from ml_gitops.pipeline.ingest import write_dataset

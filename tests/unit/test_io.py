@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml_gitops.adapters.io import clear_stale, read_table, replace_dir, write_json, write_text
+from ml_gitops.adapters.io import clear_stale, replace_dir, write_json, write_text
+from ml_gitops.adapters.tables import read_table
 from ml_gitops.config.errors import UserError
 
 
@@ -65,7 +66,7 @@ def test_read_table_missing_file(tmp_path: Path) -> None:
 
 
 def test_read_table_parquet_roundtrip(tmp_path: Path) -> None:
-    from ml_gitops.adapters.io import write_parquet
+    from ml_gitops.adapters.tables import write_parquet
 
     df = pd.DataFrame({"a": [1.0, None], "b": ["x", "y"]})
     write_parquet(tmp_path / "t.parquet", df)

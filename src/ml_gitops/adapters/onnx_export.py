@@ -40,9 +40,10 @@ from ..config import paths
 from ..config.onnx import onnx_settings
 from ..config.settings import load_settings
 from ..core.schema import onnx_input_names
-from .io import read_json, read_table, write_bytes, write_json
+from .io import read_json, write_bytes, write_json
 from .onnx import MISSING_CATEGORY, OnnxPredictor, feature_kinds, frame_feed, sklearn_frame, synthetic_rows
 from .persistence import load_model
+from .tables import read_table
 
 log = logging.getLogger(__name__)
 

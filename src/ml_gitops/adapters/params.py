@@ -17,6 +17,7 @@ from dvc.utils.hydra import compose_and_dump
 
 from ..config import paths
 from ..config.errors import UserError
+from .io import write_text
 
 CONF_DIR = paths.CONF
 CONFIG_NAME = "config"
@@ -46,10 +47,6 @@ def compose_text(conf_dir: Path = CONF_DIR, overrides: list[str] | None = None) 
 
 def sync(conf_dir: Path = CONF_DIR, params_file: Path = PARAMS_FILE) -> bool:
     """Write the composed config to params.yaml; return True when it changed."""
-    # adapters.io loads pandas and pyarrow (docs/performance.md, "Imports on CLI paths"):
-    # `params check`, a pre-commit hook, never writes, so only `sync` pays for it.
-    from .io import write_text
-
     text = compose_text(conf_dir)
     old = params_file.read_text(encoding="utf-8") if params_file.exists() else None
     if old == text:

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from ..config.errors import UserError
 from ..config.settings import DataSettings, SchemaSpec, SourceSpec
-from .io import CSV_BLOCK_BYTES, iter_csv_arrow, open_parquet, read_table, table_format
+from .tables import CSV_BLOCK_BYTES, iter_csv_arrow, open_parquet, read_table, table_format
 
 
 def source_path(source: SourceSpec) -> Path | None:

@@ -41,7 +41,8 @@ def _check_header(path: Path, delimiter: str) -> None:
 def _draft(ns: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from ..adapters.io import read_table, table_format, write_text
+    from ..adapters.io import write_text
+    from ..adapters.tables import read_table, table_format
     from ..config.errors import UserError, config_error
     from ..config.settings import DataSettings
     from ..core.draft import DraftOptions, draft, to_yaml

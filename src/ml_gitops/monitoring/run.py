@@ -11,8 +11,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..adapters import dvc
-from ..adapters.io import read_json, read_table, write_json, write_text
+from ..adapters.io import read_json, write_json, write_text
 from ..adapters.persistence import load_model
+from ..adapters.tables import read_table
 from ..config import paths
 from ..config.errors import UserError
 from ..config.monitor import MonitorSettings

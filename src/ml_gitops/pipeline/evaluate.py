@@ -14,10 +14,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..adapters import figures as plots
-from ..adapters.io import clear_stale, read_json, read_table, replace_dir, write_json, write_parquet, write_text
+from ..adapters.io import clear_stale, read_json, replace_dir, write_json, write_text
 from ..adapters.onnx import OnnxClassifier
 from ..adapters.persistence import load_model
 from ..adapters.progress import timed
+from ..adapters.tables import read_table, write_parquet
 from ..config import paths
 from ..config.errors import UserError
 from ..config.settings import EvaluateSettings, SchemaSpec, load_settings

@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from ..adapters.io import TypeConflict, clear_stale, write_batches
+from ..adapters.io import clear_stale
 from ..adapters.progress import progress, timed
 from ..adapters.sources import iter_source, load
+from ..adapters.tables import TypeConflict, write_batches
 from ..config import paths
 from ..config.settings import DataSettings, load_settings
 

@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..adapters.io import ParquetSink, clear_stale, open_parquet
+from ..adapters.io import clear_stale
 from ..adapters.progress import progress, timed
+from ..adapters.tables import ParquetSink, open_parquet
 from ..config import paths
 from ..config.errors import UserError
 from ..config.settings import SplitSettings, load_settings

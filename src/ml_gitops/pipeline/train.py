@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..adapters.io import clear_stale, open_parquet, parquet_rows, read_table, write_json
+from ..adapters.io import clear_stale, write_json
 from ..adapters.onnx_export import write_export
 from ..adapters.persistence import save_model
 from ..adapters.progress import progress, timed
+from ..adapters.tables import open_parquet, parquet_rows, read_table
 from ..config import paths
 from ..config.errors import UserError
 from ..config.onnx import onnx_settings

@@ -17,8 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..adapters.io import ParquetSink, clear_stale, open_parquet, read_table, write_json
+from ..adapters.io import clear_stale, write_json
 from ..adapters.progress import progress, timed
+from ..adapters.tables import ParquetSink, open_parquet, read_table
 from ..config import paths
 from ..config.errors import UserError
 from ..config.settings import ConsistencySettings, DataSettings, load_settings

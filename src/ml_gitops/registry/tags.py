@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from ..adapters import dvc, git
+from ..adapters.io import atomic_path
 from ..config import paths
 from ..config.errors import UserError
 from ..config.metric_names import METRICS
@@ -588,10 +589,6 @@ def fetch_output(root: Path, rev: str, path: str, dest: Path, expected_md5: str 
     Git-tracked outputs come from git; DVC-tracked ones through DVC at that revision
     (its local cache when it holds them, else the remote).
     """
-    # adapters.io loads pandas and pyarrow (docs/performance.md, "Imports on CLI paths"); the
-    # registry's read paths (`registry show`, `registry plan` in deploy) never write a file.
-    from ..adapters.io import atomic_path
-
     dest.parent.mkdir(parents=True, exist_ok=True)
     blob = git.show(rev, path, root)
     with atomic_path(dest) as tmp:

@@ -26,8 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..adapters.io import atomic_path, iter_table_batches, parquet_options, parquet_rows, table_format
+from ..adapters.io import atomic_path
 from ..adapters.progress import progress
+from ..adapters.tables import iter_table_batches, parquet_options, parquet_rows, table_format
 from ..config.errors import UserError
 from .model import ServedModel
 from .validation import MISSING_TEXT, RequestModels, build, is_missing, validate_columns

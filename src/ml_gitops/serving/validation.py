@@ -15,7 +15,7 @@ accept and refuse the same values with the same messages.
 
 Missing values, one rule for both paths (`MISSING_TEXT`, `is_missing`): JSON null, and in a nullable
 field the strings the training data's CSV reader already read as missing (pandas' defaults: "",
-"NA", "None", "null", "NaN", ...; `adapters.io.DEFAULT_NA_VALUES`). No trained category or number
+"NA", "None", "null", "NaN", ...; `adapters.tables.DEFAULT_NA_VALUES`). No trained category or number
 can be spelled that way, so reading them as missing never hides a real value; a non-nullable field
 refuses them like null.
 """
@@ -38,7 +38,7 @@ from pydantic import (
     create_model,
 )
 
-from ..adapters.io import DEFAULT_NA_VALUES
+from ..adapters.tables import DEFAULT_NA_VALUES
 from ..core.schema import parse_dates
 
 PREDICTION_ID_PATTERN = r"^[0-9a-f]{32}$"
