@@ -5,6 +5,10 @@
 # A bundle mounted at /bundle (-v "$PWD/dist/model-v1.0.0:/bundle:ro") replaces the baked one.
 # Dependencies come from uv.lock (same versions as CI); the process runs as a non-root user.
 
+# Base image: pinned by tag here. To pin by digest, append `@sha256:<digest>` to both FROM lines
+# (`docker buildx imagetools inspect python:3.11.11-slim-bookworm` prints the index digest); the
+# Dockerfile test accepts `tag@sha256:<64 hex>` and still requires the patch version in the tag.
+
 # ---- build: a virtualenv from the lock file (no dev tools, project installed non-editable)
 FROM python:3.11.11-slim-bookworm AS build
 ENV UV_COMPILE_BYTECODE=1 \
@@ -12,7 +16,8 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN pip install --no-cache-dir "uv==0.13.9"
+COPY docker/uv-requirements.txt /tmp/uv-requirements.txt
+RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r /tmp/uv-requirements.txt
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project

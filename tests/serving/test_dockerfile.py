@@ -39,11 +39,16 @@ def test_key_properties() -> None:
     ins = instructions()
     froms = [rest for word, rest in ins if word == "FROM"]
     assert froms and all(re.match(r"python:3\.11\.\d+-slim", f) for f in froms), froms  # pinned patch version
+    digests = [re.search(r"@(\S+)", f) for f in froms]
+    assert all(d is None or re.fullmatch(r"sha256:[0-9a-f]{64}", d.group(1)) for d in digests), froms
     users = [rest for word, rest in ins if word == "USER"]
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     assert not any(word == "ADD" for word, _ in ins), "ADD (of URLs or archives) is not allowed: use COPY"
     runs = " ".join(rest for word, rest in ins if word == "RUN")
     assert "uv sync --frozen --no-dev" in runs and "curl" not in runs and "wget" not in runs
+    assert "--require-hashes" in runs, "uv must be installed from hashed requirements"
+    uv_pins = (ROOT / "docker" / "uv-requirements.txt").read_text()
+    assert re.search(r"^uv==\d+\.\d+\.\d+", uv_pins, re.M) and re.search(r"--hash=sha256:[0-9a-f]{64}", uv_pins)
     [health] = [rest for word, rest in ins if word == "HEALTHCHECK"]
     assert "/health" in health and "python" in health and "curl" not in health
     assert ins.index(next(i for i in ins if i[0] == "USER")) < ins.index(next(i for i in ins if i[0] == "ENTRYPOINT"))
