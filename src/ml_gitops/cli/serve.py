@@ -72,6 +72,11 @@ def _serve(ns: argparse.Namespace) -> int:
             "log_level": "info" if log.isEnabledFor(logging.DEBUG) else "warning",
             "access_log": False,
             "timeout_graceful_shutdown": 30,
+            # Bounds against slow/greedy clients: 503 past limit_concurrency, idle keep-alives closed,
+            # an oversized request head closes the connection (h11's incomplete-event cap).
+            "limit_concurrency": cfg.limit_concurrency,
+            "timeout_keep_alive": cfg.timeout_keep_alive_seconds,
+            "h11_max_incomplete_event_size": cfg.max_header_bytes,
         }
         log.info(
             "serve: %s %s on http://%s:%s (%d worker(s))", bundle.name, bundle.version, cfg.host, cfg.port, cfg.workers
