@@ -107,18 +107,12 @@ def test_canary_rows_compare_by_version(tmp_path: Path) -> None:
     assert "**hold**" in section and "`v2`" in section and "[" in section
 
 
-def test_one_version_is_a_one_line_error(tmp_path: Path) -> None:
+def test_one_version_or_an_empty_log_is_a_user_error(tmp_path: Path) -> None:
     url = canary_log(tmp_path, cur=10, cand=0, cand_right=1.0)
     with pytest.raises(UserError, match="exactly two versions"):
         compare_log(url, RULES)
-    proc = subprocess.run(
-        [str(BIN / "ml-gitops"), "monitor", "compare", "--log-url", url, "--params", str(ROOT / "params.yaml")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    with pytest.raises(UserError, match="no predictions"):
+        compare_log(f"sqlite:///{tmp_path / 'new.db'}", RULES)
 
 
 def test_command_writes_the_verdict(tmp_path: Path) -> None:

@@ -134,13 +134,13 @@ def compare_log(
     log_url: str, cfg: CompareSettings, current: str | None = None, candidate: str | None = None
 ) -> dict[str, Any]:
     """Read every logged prediction with its feedback and compare the two versions."""
-    rows = PredictionLog(log_url).read_window(with_feedback=True)
+    rows = PredictionLog(log_url).create().read_window(with_feedback=True)  # a new log: "no predictions"
     return compare(rows, cfg, current, candidate)
 
 
 def has_candidate(log_url: str) -> bool:
     """Whether the log holds more than one version (what the monitor report's section needs)."""
-    rows = PredictionLog(log_url).read_window()
+    rows = PredictionLog(log_url).create().read_window()
     return rows["version"].nunique() > 1
 
 
