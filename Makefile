@@ -262,8 +262,8 @@ attest-verify: ## gh attestation verify the bundle archive and IMAGE@DIGEST (VER
 
 ##@ Serving
 .PHONY: serve score bench-serve
-serve: $(VENV)/.run-deps ## serve the model over HTTP (BUNDLE=dir|.tar.gz, default: the workspace's model; PORT=8123; /feedback needs ML_GITOPS_FEEDBACK_TOKEN in the env)
-	@ml-gitops serve $(if $(BUNDLE),--bundle $(BUNDLE),--from-workspace) $(if $(PORT),--port $(PORT))
+serve: $(VENV)/.run-deps ## serve the model over HTTP (BUNDLE=dir|.tar.gz, default: the workspace's model; PORT=8123; CANDIDATE=bundle MODE=shadow|canary; /feedback needs ML_GITOPS_FEEDBACK_TOKEN in the env)
+	@ml-gitops serve $(if $(BUNDLE),--bundle $(BUNDLE),--from-workspace) $(if $(PORT),--port $(PORT)) $(if $(CANDIDATE),--candidate $(CANDIDATE) --candidate-mode $(or $(MODE),shadow))
 
 score: $(VENV)/.run-deps ## batch-score INPUT=file.csv|.parquet into OUTPUT=out.parquet (REJECTS=, BUNDLE=)
 	@if [ -z "$(INPUT)" ] || [ -z "$(OUTPUT)" ]; then echo "usage: make score INPUT=in.csv OUTPUT=out.parquet [REJECTS=rejects.parquet] [BUNDLE=dir]" >&2; exit 2; fi
@@ -273,10 +273,13 @@ bench-serve: $(VENV)/.dev-deps ## serving benchmark (baseline vs ceiling vs ours
 	@python benchmarks/serve.py $(BENCH_ARGS)
 
 ##@ Monitoring
-.PHONY: monitor monitor-pull monitor-summary monitor-verdict monitor-issue retrain retrain-decide retrain-auth retrain-pr
+.PHONY: monitor compare monitor-pull monitor-summary monitor-verdict monitor-issue retrain retrain-decide retrain-auth retrain-pr
 # Window: SINCE/UNTIL (ISO time or an age like 7d), LAST (rows) or CURRENT (a batch file); LOG_URL overrides the log.
 monitor: $(VENV)/.run-deps ## drift, data quality, predictions, feedback vs the training reference (SINCE= UNTIL= LAST= CURRENT=)
 	@ml-gitops monitor run $(if $(SINCE),--since "$(SINCE)") $(if $(UNTIL),--until "$(UNTIL)") $(if $(LAST),--last "$(LAST)") $(if $(CURRENT),--current "$(CURRENT)") $(if $(LOG_URL),--log-url "$(LOG_URL)")
+
+compare: $(VENV)/.run-deps ## candidate vs current from the prediction log: promote, hold or roll back (CURRENT_VERSION= CANDIDATE_VERSION= LOG_URL=)
+	@ml-gitops monitor compare $(if $(CURRENT_VERSION),--current "$(CURRENT_VERSION)") $(if $(CANDIDATE_VERSION),--candidate "$(CANDIDATE_VERSION)") $(if $(LOG_URL),--log-url "$(LOG_URL)")
 
 monitor-pull: $(VENV)/.run-deps ## dvc pull the working tree's reference (a deployed version's is read at its tag)
 	@dvc pull data/processed/train.parquet models/model.skops reports/predictions.parquet

@@ -59,6 +59,11 @@ def _monitor(ns: argparse.Namespace) -> int:
     except UserError:
         _github_output(status="error", exit_code="2")
         raise
+    if cfg.compare.in_report and ns.current is None:
+        from ..monitoring.compare import compare_log, has_candidate
+
+        if has_candidate(log_url):  # a shadow or canary ran: the report gets its comparison section
+            report["comparison"] = compare_log(log_url, cfg.compare)
     written = write_reports(report, ref, cur, cfg)
     log.info("%s", summary(report))
     log.info("reports: %s", ", ".join(p.as_posix() for p in written))
@@ -66,6 +71,27 @@ def _monitor(ns: argparse.Namespace) -> int:
     if report["status"] == "cannot_judge":
         raise UserError(report["reason"])
     return int(report["exit_code"])
+
+
+def _compare(ns: argparse.Namespace) -> int:
+    """Candidate vs current from the prediction log: print the section, write JSON + Markdown, say the verdict."""
+    from ..adapters.io import write_json, write_text
+    from ..config.monitor import monitor_settings
+    from ..config.settings import load_settings
+    from ..monitoring.compare import compare_log, markdown
+
+    monitor_cfg = monitor_settings(load_settings(ns.params))
+    cfg = monitor_cfg.compare
+    result = compare_log(
+        ns.log_url or os.environ.get(LOG_URL_ENV) or monitor_cfg.log_url, cfg, ns.current, ns.candidate
+    )
+    md = "\n".join(markdown(result))
+    write_json(Path(cfg.json_), result)
+    write_text(Path(cfg.markdown), md)
+    print(md)
+    log.info("compare: %s (%s)", result["verdict"], result["reason"])
+    _github_output(verdict=result["verdict"], candidate=result["candidate"]["version"])
+    return 0
 
 
 def issue_plan(existing: list[dict[str, Any]], title: str) -> tuple[str, int | None]:
@@ -141,6 +167,20 @@ def register(sub: Any) -> None:
         "--workspace", action="store_true", help="the working tree's model and reference, all logged traffic"
     )
     p.set_defaults(handler=_monitor)
+
+    p = actions.add_parser(
+        "compare",
+        help="candidate vs current in the prediction log (shadow/canary): agreement, accuracy CIs, latency, verdict",
+        description="Compare two versions in the prediction log and say promote, hold or roll back "
+        "(rules: monitor.compare). Writes monitor.compare.json/markdown and prints the section.",
+    )
+    cli._params_arg(p)
+    p.add_argument(
+        "--log-url", help=f"SQLAlchemy URL of the prediction log (default: ${LOG_URL_ENV}, then monitor.log_url)"
+    )
+    p.add_argument("--current", help="the current version (default: the one besides the candidate)")
+    p.add_argument("--candidate", help="the candidate version (default: the shadow rows' version, else the rarer one)")
+    p.set_defaults(handler=_compare)
 
     p = actions.add_parser("issue", help="open or update the one GitHub issue with the monitor report (gh)")
     p.add_argument("--report", type=Path, default=Path("reports/monitor.md"), help="the markdown report to post")

@@ -40,6 +40,8 @@ def _settings(ns: argparse.Namespace) -> Any:
     overrides = {k: getattr(ns, k) for k in ("host", "port", "workers", "log_url", "runtime") if getattr(ns, k, None)}
     if getattr(ns, "port", None) == 0:
         overrides["port"] = 0
+    if getattr(ns, "candidate_mode", None):
+        overrides["candidate"] = cfg.candidate.model_copy(update={"mode": ns.candidate_mode})
     return cfg.model_copy(update=overrides)
 
 
@@ -53,6 +55,25 @@ def _bundle(ns: argparse.Namespace, tmp: Path) -> Any:
     return preflight(workspace_bundle(tmp))
 
 
+def _candidate(ns: argparse.Namespace, cfg: Any, bundle: Any) -> Any:
+    """The candidate bundle when serve.candidate.mode is shadow or canary; its schema must be the current one's."""
+    from ..serving.model import SIGNATURE_FILE, preflight
+
+    source = ns.candidate or cfg.candidate.bundle
+    if cfg.candidate.mode == "off":
+        if ns.candidate:
+            log.warning("serve: --candidate ignored: serve.candidate.mode is off")
+        return None
+    if not source:
+        raise UserError(f"serve.candidate.mode: {cfg.candidate.mode} needs serve.candidate.bundle or --candidate PATH")
+    candidate = preflight(Path(source))
+    if candidate.json(SIGNATURE_FILE)["features"] != bundle.json(SIGNATURE_FILE)["features"]:
+        raise UserError(
+            f"{source}: the candidate's features differ from {bundle.root}'s (one request schema serves both)"
+        )
+    return candidate
+
+
 def _serve(ns: argparse.Namespace) -> int:
     import uvicorn
 
@@ -64,6 +85,7 @@ def _serve(ns: argparse.Namespace) -> int:
     load_tokens(cfg.auth)  # a configured token that is missing or unreadable stops here, with one line
     with tempfile.TemporaryDirectory(prefix="serve-") as tmp:
         bundle = _bundle(ns, Path(tmp))
+        candidate = _candidate(ns, cfg, bundle)
         PredictionLog(cfg.log_url).create()  # a bad log URL stops here, with one line
         options: dict[str, Any] = {
             "host": cfg.host,
@@ -84,9 +106,11 @@ def _serve(ns: argparse.Namespace) -> int:
         if cfg.workers > 1:
             os.environ[app_mod.ENV_BUNDLE] = str(bundle.root)
             os.environ[app_mod.ENV_SETTINGS] = cfg.model_dump_json()
+            if candidate is not None:
+                os.environ[app_mod.ENV_CANDIDATE] = str(candidate.root)
             uvicorn.run(f"{app_mod.__name__}:app_from_env", factory=True, workers=cfg.workers, **options)
             return 0
-        app = app_mod.create_app(bundle, cfg)
+        app = app_mod.create_app(bundle, cfg, candidate)
         server = uvicorn.Server(uvicorn.Config(app, **options))
         _run_until_stopped(server)
         if app.state.serving.error:
@@ -142,6 +166,8 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, help="override serve.workers")
     p.add_argument("--log-url", help="override serve.log_url (any SQLAlchemy URL)")
     p.add_argument("--runtime", choices=["auto", "onnx", "sklearn"], help="override serve.runtime")
+    p.add_argument("--candidate", help="override serve.candidate.bundle (used when serve.candidate.mode is not off)")
+    p.add_argument("--candidate-mode", choices=["off", "shadow", "canary"], help="override serve.candidate.mode")
     p.set_defaults(handler=_serve)
 
     p = sub.add_parser(

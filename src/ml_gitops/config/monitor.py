@@ -66,6 +66,22 @@ class ReportSettings(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class CompareSettings(_Strict):
+    """Rules of `monitor compare` (candidate vs current), applied in order; see monitoring/compare.py."""
+
+    min_rows: int = Field(100, ge=1)
+    min_labels: int = Field(30, ge=1)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    max_accuracy_drop: float = Field(0.02, ge=0, le=1)
+    min_agreement: float = Field(0.9, ge=0, le=1)
+    max_latency_ratio: float = Field(2.0, gt=0)
+    in_report: bool = True
+    json_: str = Field("reports/compare.json", alias="json", min_length=1)
+    markdown: str = Field("reports/compare.md", min_length=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class MonitorSettings(_Strict):
     # The registry stage whose version is judged (its log rows against its tag's reference);
     # null or "": the working tree's model against all logged traffic.
@@ -88,6 +104,7 @@ class MonitorSettings(_Strict):
     prediction: PredictionSettings = PredictionSettings()
     performance: PerformanceSettings = PerformanceSettings()
     report: ReportSettings = ReportSettings()
+    compare: CompareSettings = CompareSettings()
 
 
 class RetrainTriggers(_Strict):

@@ -30,6 +30,20 @@ class FeedbackSettings(Strict):
     on_second_label: Literal["refuse", "keep_first"] = "refuse"
 
 
+class CandidateSettings(Strict):
+    """A second bundle served beside the current one (serving/routing.py decides who answers)."""
+
+    # off: current model only; shadow: current answers, candidate also predicts (both logged);
+    # canary: `fraction` of requests are answered by the candidate.
+    mode: Literal["off", "shadow", "canary"] = "off"
+    fraction: float = Field(0.1, ge=0, le=1)
+    # Request header whose value pins a client to one side (hash -> bucket); absent: random per request.
+    sticky_key: str | None = Field("x-client-id", min_length=1)
+    # The candidate bundle (dir or .tar.gz); `serve --candidate` overrides it (deploy: the canary stage).
+    bundle: str | None = Field(None, min_length=1)
+    seed: int | None = None
+
+
 class ServeSettings(Strict):
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8000, ge=0, le=65535)
@@ -49,6 +63,7 @@ class ServeSettings(Strict):
     onnx: OnnxSettings = OnnxSettings()
     auth: AuthSettings = AuthSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    candidate: CandidateSettings = CandidateSettings()
 
 
 def serve_settings(settings: Settings, source: str = "params.yaml") -> ServeSettings:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no backend to choose
 
+from . import compare
+
 if TYPE_CHECKING:
     from .core import Reference
     from .logsource import Current
@@ -117,6 +119,8 @@ def markdown(report: dict[str, Any]) -> str:
     else:
         lines.append(f"{perf['n_labels']} feedback label(s): {perf.get('reason', '')}")
     lines.append("")
+    if report.get("comparison"):
+        lines += compare.markdown(report["comparison"])
     return "\n".join(lines)
 
 

@@ -49,6 +49,7 @@ from ..config.serve import ServeSettings
 from ..registry.bundle import Bundle, open_bundle
 from . import auth
 from . import model as model_mod
+from .routing import Router
 from .validation import BadJSON, RequestModels, build, error_detail, parse
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class State:
     error: str | None = None
     writer: LogWriter | None = None
     feedback_written: int = 0
+    candidate: model_mod.ServedModel | None = None  # serve.candidate (shadow or canary)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -131,7 +133,10 @@ def validated(body: bytes, one: type[BaseModel], many: Any) -> list[BaseModel]:
         raise HTTPException(422, error_detail(err)) from None
 
 
-def load_in_background(state: State, bundle: Bundle, cfg: ServeSettings) -> None:
+SHADOW_SUFFIX = ".shadow"  # a shadow row's id: the answered prediction's id + this (monitor compare pairs them)
+
+
+def load_in_background(state: State, bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = None) -> None:
     """Load and verify the model off the event loop; /ready turns 200 only after this succeeds.
 
     A model that cannot load stops the server the way an operator would (SIGTERM):
@@ -139,6 +144,9 @@ def load_in_background(state: State, bundle: Bundle, cfg: ServeSettings) -> None
     """
     try:
         served = model_mod.load(bundle, cfg)
+        if candidate is not None:
+            state.candidate = model_mod.load(candidate, cfg)
+            log.info("serve: candidate %s (%s)", state.candidate.version, cfg.candidate.mode)
     except UserError as err:
         state.error = str(err)
     except Exception as err:  # an unreadable model must stop the server, not leave it half-up
@@ -155,13 +163,14 @@ def load_in_background(state: State, bundle: Bundle, cfg: ServeSettings) -> None
     log.info("serve: %s %s ready", served.name, served.version)
 
 
-def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
-    """The app for one verified bundle (see `model.preflight`)."""
+def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = None) -> FastAPI:
+    """The app for one verified bundle (see `model.preflight`), and a candidate when serve.candidate is on."""
     sig = bundle.json(model_mod.SIGNATURE_FILE)
     models: RequestModels = build(sig, cfg.max_records)
     state = State()
     tokens = auth.load_tokens(cfg.auth)  # read once: no per-request I/O; never logged
     keep_first = cfg.feedback.on_second_label == "keep_first"
+    router = Router(cfg.candidate)
 
     def optional(name: str) -> Any:
         return bundle.json(name) if bundle.path(name).is_file() else None
@@ -177,7 +186,9 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
         writer = LogWriter(PredictionLog(cfg.log_url).create(), cfg.log_batch_size, cfg.log_flush_seconds)
         state.writer = writer.start()
         log.info("%s", auth.describe(tokens, cfg.auth))
-        threading.Thread(target=load_in_background, args=(state, bundle, cfg), name="model-loader", daemon=True).start()
+        threading.Thread(
+            target=load_in_background, args=(state, bundle, cfg, candidate), name="model-loader", daemon=True
+        ).start()
         try:
             yield
         finally:
@@ -283,31 +294,49 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
         served = ready_model()
         items = validated(await read_body(request, cfg.max_body_bytes), models.record, models.many)
         records = models.as_dicts(items)
+        if state.candidate is not None:
+            key = request.headers.get(cfg.candidate.sticky_key) if cfg.candidate.sticky_key else None
+            served = state.candidate if router.answer(key) == "candidate" else served
         proba = served.proba_records(records).tolist()
         latency_ms = (time.perf_counter() - start) * 1000.0
         ts = utcnow()
+        ids = [uuid.uuid4().hex for _ in records]
+        out = log_rows(served, ids, records, proba, ts, latency_ms)
+        if state.candidate is not None and router.shadow:
+            # The client never waits on this answer's quality, only on its compute; logged beside.
+            shadow_start = time.perf_counter()
+            shadow_proba = state.candidate.proba_records(records).tolist()
+            shadow_ms = (time.perf_counter() - shadow_start) * 1000.0
+            log_rows(state.candidate, [i + SHADOW_SUFFIX for i in ids], records, shadow_proba, ts, shadow_ms)
+        return PredictResponse(model=bundle.name, version=served.version, predictions=out)
+
+    def log_rows(
+        served: model_mod.ServedModel,
+        ids: list[str],
+        records: list[dict[str, Any]],
+        proba: list[list[float]],
+        ts: Any,
+        latency_ms: float,
+    ) -> list[Prediction]:
+        """Queue one log row per record, each with the version that predicted it."""
         out = []
-        for record, row in zip(records, proba, strict=True):
+        for pid, record, row in zip(ids, records, proba, strict=True):
             probabilities = dict(zip(served.classes, row, strict=True))
-            prediction = Prediction(
-                id=uuid.uuid4().hex,
-                prediction=served.classes[row.index(max(row))],
-                probabilities=probabilities,
-            )
+            prediction = Prediction(id=pid, prediction=served.classes[row.index(max(row))], probabilities=probabilities)
             out.append(prediction)
             state.writer.put_prediction(  # type: ignore[union-attr]
                 {
-                    "id": prediction.id,
+                    "id": pid,
                     "ts": ts,
                     "model": bundle.name,
-                    "version": bundle.version,
+                    "version": served.version,
                     "inputs": record,
                     "prediction": prediction.prediction,
                     "probabilities": probabilities,
                     "latency_ms": latency_ms,
                 }
             )
-        return PredictResponse(model=bundle.name, version=bundle.version, predictions=out)
+        return out
 
     @app.post(
         "/feedback",
@@ -364,6 +393,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings) -> FastAPI:
 # --------------------------------------------------------------- multi-worker entry point
 ENV_BUNDLE = "ML_GITOPS_SERVE_BUNDLE"
 ENV_SETTINGS = "ML_GITOPS_SERVE_SETTINGS"
+ENV_CANDIDATE = "ML_GITOPS_SERVE_CANDIDATE"
 
 
 def app_from_env() -> FastAPI:
@@ -374,4 +404,5 @@ def app_from_env() -> FastAPI:
     setup_logging()
     bundle = open_bundle(os.environ[ENV_BUNDLE])
     cfg = ServeSettings.model_validate_json(os.environ[ENV_SETTINGS])
-    return create_app(bundle, cfg)
+    candidate = open_bundle(os.environ[ENV_CANDIDATE]) if os.environ.get(ENV_CANDIDATE) else None
+    return create_app(bundle, cfg, candidate)
