@@ -1,4 +1,9 @@
-"""gate: fail the pipeline when a metric is below its configured floor, or a fairness limit is exceeded.
+"""gate: fail the pipeline when a metric misses its floor, the model does not beat its baseline, or fairness fails.
+
+Floors are direction-aware (RMSE, MAE and log loss are ceilings). The relative floor (`gate.baseline`)
+travels to any dataset: the model must beat the baseline evaluate fitted in the same run
+(DummyClassifier / DummyRegressor) by the margin, judged by the low end of the paired-bootstrap
+interval of its improvement, so a lucky test split does not pass a useless model.
 
 Fairness is a report (reports/fairness.json) until `gate.fairness` sets a limit; then a difference
 fails only when even the low end of its bootstrap interval is over the limit. Slice regressions
@@ -31,6 +36,27 @@ def check_floors(metrics: dict[str, Any], gate: GateSettings) -> list[str]:
             op = ">" if name in LOWER_IS_BETTER else "<"
             failures.append(f"{name} = {value:.4f} {op} floor {floor:.4f}")
     return failures
+
+
+def check_baseline(metrics: dict[str, Any], gate: GateSettings) -> tuple[list[str], list[str]]:
+    """Pure core: (failures, not applicable) of the relative floor; a metric of the other task is not applicable."""
+    if not gate.baseline:
+        return [], []
+    if "baseline" not in metrics:
+        raise UserError(f"gate.baseline: {paths.METRICS} has no baseline comparison (rerun evaluate)")
+    failures, skipped = [], []
+    for name, margin in sorted(gate.baseline.items()):
+        row = metrics["baseline"].get(name)
+        if row is None:
+            skipped.append(name)
+            continue
+        low = float(row["improvement_ci_low"])
+        if not low > margin:  # NaN (an undefined metric) fails too
+            failures.append(
+                f"{name}: improvement over the baseline {row['improvement']:.4f} [{low:.4f}, "
+                f"{row['improvement_ci_high']:.4f}] does not clear margin {margin:g} (baseline {row['baseline']:.4f})"
+            )
+    return failures, skipped
 
 
 def fairness_rule_set(gate: GateSettings) -> bool:
@@ -66,11 +92,17 @@ def main(
     gate = load_settings(params).gate
     metrics = read_json(metrics_path)
     fair = read_json(fairness_path) if fairness_rule_set(gate) and fairness_path.is_file() else None
-    failures = check_floors(metrics, gate) + check_fairness(fair, gate)
+    relative, skipped = check_baseline(metrics, gate)
+    if skipped:
+        log.info("gate: baseline margin(s) for %s not applicable to this task", ", ".join(skipped))
+    failures = check_floors(metrics, gate) + relative + check_fairness(fair, gate)
     if failures:
         raise GateFailure(f"gate: FAIL: {'; '.join(failures)} (rules in conf/gate/)")
     verdict: dict[str, Any] = {"passed": True, "floors": dict(sorted(gate.floors.items()))}
+    if gate.baseline:
+        verdict["baseline"] = {m: v for m, v in sorted(gate.baseline.items()) if m not in skipped}
     if fairness_rule_set(gate):
         verdict["fairness"] = gate.fairness.model_dump()
     write_json(out, verdict)
-    log.info("gate: PASS (%d floor(s) met) -> %s", len(gate.floors), out)
+    margins = len(verdict.get("baseline", {}))
+    log.info("gate: PASS (%d floor(s), %d baseline margin(s) met) -> %s", len(gate.floors), margins, out)
