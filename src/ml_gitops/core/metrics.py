@@ -221,3 +221,24 @@ def versus_baseline(
             "improvement_ci_high": round(hi, 6),
         }
     return out
+
+
+def baseline_verdict(comparison: dict[str, dict[str, float]], margins: dict[str, float]) -> tuple[list[str], list[str]]:
+    """(failures, not applicable) of the relative floor: the improvement's CI low end must exceed each margin.
+
+    ``comparison`` is `versus_baseline`'s output (metrics.json's ``baseline``); a margin on a metric it
+    does not have belongs to the other task and is not applicable. A NaN low end (undefined) fails.
+    """
+    failures, skipped = [], []
+    for name, margin in sorted(margins.items()):
+        row = comparison.get(name)
+        if row is None:
+            skipped.append(name)
+            continue
+        low = float(row["improvement_ci_low"])
+        if not low > margin:
+            failures.append(
+                f"{name}: improvement over the baseline {row['improvement']:.4f} [{low:.4f}, "
+                f"{row['improvement_ci_high']:.4f}] does not clear margin {margin:g} (baseline {row['baseline']:.4f})"
+            )
+    return failures, skipped

@@ -19,7 +19,7 @@ from ..config import paths
 from ..config.errors import GateFailure, UserError
 from ..config.settings import GateSettings, load_settings
 from ..core.fairness import fairness_verdict
-from ..core.metrics import LOWER_IS_BETTER
+from ..core.metrics import LOWER_IS_BETTER, baseline_verdict
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +44,7 @@ def check_baseline(metrics: dict[str, Any], gate: GateSettings) -> tuple[list[st
         return [], []
     if "baseline" not in metrics:
         raise UserError(f"gate.baseline: {paths.METRICS} has no baseline comparison (rerun evaluate)")
-    failures, skipped = [], []
-    for name, margin in sorted(gate.baseline.items()):
-        row = metrics["baseline"].get(name)
-        if row is None:
-            skipped.append(name)
-            continue
-        low = float(row["improvement_ci_low"])
-        if not low > margin:  # NaN (an undefined metric) fails too
-            failures.append(
-                f"{name}: improvement over the baseline {row['improvement']:.4f} [{low:.4f}, "
-                f"{row['improvement_ci_high']:.4f}] does not clear margin {margin:g} (baseline {row['baseline']:.4f})"
-            )
-    return failures, skipped
+    return baseline_verdict(metrics["baseline"], gate.baseline)
 
 
 def fairness_rule_set(gate: GateSettings) -> bool:
