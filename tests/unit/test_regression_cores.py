@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from pydantic import ValidationError
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
@@ -94,8 +93,9 @@ def test_gate_floors_are_ceilings_for_errors() -> None:
 def test_gate_baseline_needs_the_comparison_and_a_known_metric() -> None:
     with pytest.raises(UserError, match="gate.baseline: .* no baseline comparison"):
         check_baseline({"rmse": 1.0}, GateSettings(baseline={"r2": 0.05}))
-    with pytest.raises(ValidationError, match="unknown metric 'r_squared'"):
-        GateSettings(baseline={"r_squared": 0.05})
+    with pytest.raises(UserError, match=r"^gate.baseline.r_squared: unknown metric"):
+        check_baseline({"baseline": {}}, GateSettings(baseline={"r_squared": 0.05}))
+    assert baseline_verdict({}, {"r_squared": 0.05})[0][0].startswith("gate.baseline.r_squared: unknown metric")
 
 
 def test_a_classifier_for_a_regression_target_is_one_line() -> None:

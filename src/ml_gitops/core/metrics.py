@@ -227,10 +227,14 @@ def baseline_verdict(comparison: dict[str, dict[str, float]], margins: dict[str,
     """(failures, not applicable) of the relative floor: the improvement's CI low end must exceed each margin.
 
     ``comparison`` is `versus_baseline`'s output (metrics.json's ``baseline``); a margin on a metric it
-    does not have belongs to the other task and is not applicable. A NaN low end (undefined) fails.
+    does not have belongs to the other task and is not applicable. A NaN low end (undefined) fails, and
+    so does an unknown metric name.
     """
     failures, skipped = [], []
     for name, margin in sorted(margins.items()):
+        if name not in METRICS + REGRESSION_METRICS:  # a typo must not pass as "not applicable"
+            failures.append(f"gate.baseline.{name}: unknown metric (known: {', '.join(METRICS + REGRESSION_METRICS)})")
+            continue
         row = comparison.get(name)
         if row is None:
             skipped.append(name)

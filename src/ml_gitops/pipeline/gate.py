@@ -19,7 +19,7 @@ from ..config import paths
 from ..config.errors import GateFailure, UserError
 from ..config.settings import GateSettings, load_settings
 from ..core.fairness import fairness_verdict
-from ..core.metrics import LOWER_IS_BETTER, baseline_verdict
+from ..core.metrics import LOWER_IS_BETTER, METRICS, REGRESSION_METRICS, baseline_verdict
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ def check_baseline(metrics: dict[str, Any], gate: GateSettings) -> tuple[list[st
     """Pure core: (failures, not applicable) of the relative floor; a metric of the other task is not applicable."""
     if not gate.baseline:
         return [], []
+    unknown = sorted(set(gate.baseline) - set(METRICS) - set(REGRESSION_METRICS))
+    if unknown:
+        raise UserError(
+            f"gate.baseline.{unknown[0]}: unknown metric (known: {', '.join(METRICS + REGRESSION_METRICS)})"
+        )
     if "baseline" not in metrics:
         raise UserError(f"gate.baseline: {paths.METRICS} has no baseline comparison (rerun evaluate)")
     return baseline_verdict(metrics["baseline"], gate.baseline)
