@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from ..core.calibration import calibration_by_class
-from ..core.metrics import Predictions
+from ..core.metrics import Estimates, Predictions
 from .io import atomic_path
 
 
@@ -92,7 +92,34 @@ def confusion(p: Predictions) -> pd.DataFrame:
     return pd.DataFrame({"actual": names[p.y], "predicted": names[p.pred]})
 
 
+def predicted_vs_actual(p: Estimates) -> pd.DataFrame:
+    """One row per test row (actual, predicted): a regression model's scatter, for `dvc plots`."""
+    return pd.DataFrame({"actual": p.y.round(6), "predicted": p.pred.round(6)})
+
+
+def residuals(p: Estimates) -> pd.DataFrame:
+    """Residual (actual - predicted) against the predicted value: structure here means a missed pattern."""
+    return pd.DataFrame({"predicted": p.pred.round(6), "residual": (p.y - p.pred).round(6)})
+
+
 # ------------------------------------------------------------------ PNG figures
+def draw_regression_figures(p: Estimates, imp: pd.DataFrame, figures: Path) -> None:
+    """The regression PNGs into ``figures/``: predicted vs actual, residuals, importance (drop in R²)."""
+    figures.mkdir(parents=True, exist_ok=True)
+    fig, ax = _figure()
+    ax.scatter(p.y, p.pred, s=10, alpha=0.6)
+    low, high = float(min(p.y.min(), p.pred.min())), float(max(p.y.max(), p.pred.max()))
+    ax.plot([low, high], [low, high], ls="--", c="grey", lw=0.8)
+    ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+    _save(fig, figures / "predicted_vs_actual.png")
+    fig, ax = _figure()
+    ax.scatter(p.pred, p.y - p.pred, s=10, alpha=0.6)
+    ax.axhline(0.0, ls="--", c="grey", lw=0.8)
+    ax.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals")
+    _save(fig, figures / "residuals.png")
+    draw_importance(imp, figures / "importance.png", "drop in R² when shuffled")
+
+
 def draw_figures(p: Predictions, curves: dict[str, dict[str, pd.DataFrame]], imp: pd.DataFrame, figures: Path) -> None:
     """The five PNGs into ``figures/`` (each file atomically)."""
     figures.mkdir(parents=True, exist_ok=True)
@@ -204,9 +231,9 @@ def draw_confusion(matrix: np.ndarray, classes: list[str], dest: Path, title: st
     _save(fig, dest)
 
 
-def draw_importance(imp: pd.DataFrame, dest: Path) -> None:
+def draw_importance(imp: pd.DataFrame, dest: Path, xlabel: str = "drop in balanced accuracy when shuffled") -> None:
     ordered = imp.sort_values("importance", kind="stable")
     fig, ax = _figure()
     ax.barh(ordered["feature"].astype(str), ordered["importance"], xerr=ordered["std"], color="tab:blue")
-    ax.set(xlabel="drop in balanced accuracy when shuffled", title="Permutation importance")
+    ax.set(xlabel=xlabel, title="Permutation importance")
     _save(fig, dest)

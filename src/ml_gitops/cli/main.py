@@ -141,13 +141,18 @@ def _params(ns: argparse.Namespace) -> int:
 
 def _show_metrics(ns: argparse.Namespace) -> int:
     from ..adapters.io import read_json
-    from ..core.metrics import METRICS
+    from ..core.metrics import METRICS, REGRESSION_METRICS
 
     m = read_json(ns.metrics)
     rows = ["| metric | value | 95% CI |", "|---|---:|---|"]
-    for name in METRICS:
+    for name in METRICS + REGRESSION_METRICS:
         if name in m:
             rows.append(f"| {name} | {m[name]:.4f} | [{m[name + '_ci_low']:.4f}, {m[name + '_ci_high']:.4f}] |")
+    for name, b in m.get("baseline", {}).items():  # what the gate's relative floor judges
+        rows.append(
+            f"| {name}: gain over baseline ({b['baseline']:.4f}) | {b['improvement']:+.4f} "
+            f"| [{b['improvement_ci_low']:+.4f}, {b['improvement_ci_high']:+.4f}] |"
+        )
     print("\n".join(rows))  # the table is the command's output: stdout
     log.info("%s test rows; metrics in %s, plots in %s/", m.get("n_test", "?"), ns.metrics, paths.FIGURES)
     return 0

@@ -277,7 +277,12 @@ class GateFairness(Strict):
 
 
 class GateSettings(Strict):
+    # Absolute floors (a data config's own numbers, e.g. conf/gate/data/penguins.yaml).
     floors: dict[str, float] = Field(default_factory=dict)
+    # The relative floor: per metric, the least improvement over the baseline fitted in the same run
+    # (DummyClassifier / DummyRegressor); the low end of its paired-bootstrap interval must exceed it.
+    # Metrics of the other task are not applicable and skipped; an unknown name fails the gate.
+    baseline: dict[str, float] = Field(default_factory=dict)
     max_regression: dict[str, float] = Field(default_factory=dict)
     # Per slice versus the base (PR loop): largest allowed drop, counted only when the head's interval is past it.
     max_slice_regression: dict[str, float] = Field(default_factory=dict)

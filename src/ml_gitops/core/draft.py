@@ -107,6 +107,15 @@ def draft(df: pd.DataFrame, name: str, source: dict[str, Any], opts: DraftOption
         "schema": {"target": target, "task": task, "allow_extra_columns": False, "columns": columns},
         "warn_only": [],
     }
+    # Only floors it can defend: an absolute number for data nobody has trained on yet would be a guess.
+    out.decisions.append(
+        "gate: no absolute floors drafted; conf/gate/default.yaml's relative floor judges this data "
+        f"(beat {'DummyRegressor' if task == 'regression' else 'DummyClassifier'} by its margin, on the CI's low end)"
+    )
+    if task == "regression":
+        out.decisions.append(
+            "model: a regression task needs a regressor: select one (`- model: ridge` in conf/config.yaml)"
+        )
     return out
 
 

@@ -1,6 +1,7 @@
 """The per-row predictions table (reports/predictions.parquet): evaluate writes it, the PR report reads it.
 
-One row per test row: ``row``, ``actual``, ``predicted`` and a ``proba_<class>`` column per class.
+One row per test row: ``row``, ``actual``, ``predicted`` and a ``proba_<class>`` column per class
+(a regression model's table has the values, and no probability columns).
 The writer and the reader live together so the two sides of the format cannot drift apart.
 """
 
@@ -11,14 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import Predictions
+from .metrics import Estimates, Predictions, Scored
 
 # Evaluate keeps the slice and sensitive columns as ``slice_<column>``, so the PR report can pair slices.
 SLICE_PREFIX = "slice_"
 
 
-def predictions_frame(p: Predictions) -> pd.DataFrame:
-    """The table of ``p``: labels by name, one probability column per class."""
+def predictions_frame(p: Scored) -> pd.DataFrame:
+    """The table of ``p``: labels by name, one probability column per class (or the predicted values)."""
+    if isinstance(p, Estimates):
+        return pd.DataFrame({"row": np.arange(len(p.y)), "actual": p.y, "predicted": p.pred})
     names = np.asarray(p.classes, dtype=object)
     cols: dict[str, Any] = {
         "row": np.arange(len(p.y)),
@@ -30,8 +33,10 @@ def predictions_frame(p: Predictions) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def read_predictions(df: pd.DataFrame) -> Predictions:
+def read_predictions(df: pd.DataFrame) -> Scored:
     """Inverse of `predictions_frame` (the PR report compares two of these)."""
+    if not any(c.startswith("proba_") for c in df.columns):  # regression: values, no probabilities
+        return Estimates(df["actual"].to_numpy(dtype=float), df["predicted"].to_numpy(dtype=float))
     classes = [c.removeprefix("proba_") for c in df.columns if c.startswith("proba_")]
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[str(v)] for v in df["actual"]])

@@ -349,6 +349,9 @@ def signature_schema(sig: dict[str, Any]) -> SchemaSpec:
     """The schema a model was trained on, back from its signature: what evaluate scores by."""
     order = sig.get("feature_order") or list(sig["features"])
     columns = {name: sig["features"][name] for name in order}
+    if sig.get("task") == "regression":  # a regression signature carries no classes
+        columns[sig["target"]] = {"dtype": "float", "nullable": False}
+        return SchemaSpec.model_validate({"target": sig["target"], "task": "regression", "columns": columns})
     columns[sig["target"]] = {"dtype": "category", "categories": list(sig["classes"]), "nullable": False}
     return SchemaSpec.model_validate({"target": sig["target"], "columns": columns})
 

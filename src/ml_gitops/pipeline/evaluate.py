@@ -2,7 +2,10 @@
 
 The model is scored as serving runs it: through ONNX Runtime when the train
 stage's parity check passed (`models/onnx.json`), else as the skops Pipeline
-(`evaluate.runtime` chooses).
+(`evaluate.runtime` chooses). A regression model (no ONNX export yet) is scored
+as the skops Pipeline, with RMSE, MAE and R². Both tasks are also scored against a
+baseline fitted on the train split (DummyClassifier / DummyRegressor), the gate's
+relative floor.
 """
 
 import logging
@@ -11,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from threadpoolctl import threadpool_limits
 
 from ..adapters import figures as plots
@@ -25,7 +29,7 @@ from ..config.settings import EvaluateSettings, SchemaSpec, load_settings
 from ..core.consistency import train_test_overlap
 from ..core.fairness import fairness_report
 from ..core.features import feature_frame
-from ..core.metrics import Predictions, point_metrics, subsample, with_intervals
+from ..core.metrics import Estimates, Predictions, Scored, point_metrics, subsample, versus_baseline, with_intervals
 from ..core.predictions import SLICE_PREFIX, predictions_frame
 from ..core.schema import read_signature_schema
 from ..core.slices import SliceColumn, slice_report
@@ -51,8 +55,11 @@ def load_scorer(
     return load_model(model_path, trusted=signature.get("trusted_types", ())), "sklearn"
 
 
-def predict(model: Any, test: pd.DataFrame, schema: SchemaSpec) -> Predictions:
-    """Run the model on the test split; labels become indices into the model's classes."""
+def predict(model: Any, test: pd.DataFrame, schema: SchemaSpec) -> Scored:
+    """Run the model on the test split; labels become indices into the model's classes (or values)."""
+    if schema.task == "regression":
+        pred = np.asarray(model.predict(feature_frame(test, schema)), dtype=float).ravel()
+        return Estimates(test[schema.target].to_numpy(dtype=float), pred)
     classes = [str(c) for c in model.classes_]
     y = test[schema.target].astype(str).to_numpy()
     unknown = sorted(set(y) - set(classes))
@@ -63,10 +70,18 @@ def predict(model: Any, test: pd.DataFrame, schema: SchemaSpec) -> Predictions:
     return Predictions(np.array([index[v] for v in y]), proba, classes)
 
 
-def importance(
-    model: Any, test: pd.DataFrame, p: Predictions, schema: SchemaSpec, cfg: EvaluateSettings
-) -> pd.DataFrame:
-    """Permutation importance of each input column: the drop in balanced accuracy when it is shuffled.
+def _rescore(model: Any, frame: pd.DataFrame, p: Scored, rows: np.ndarray, reps: int) -> list[float]:
+    """The importance metric (balanced accuracy, or R²) of each of ``reps`` stacked copies of ``rows``."""
+    m = len(rows)
+    if isinstance(p, Estimates):
+        pred = np.asarray(model.predict(frame), dtype=float).reshape(reps, m)
+        return [point_metrics(Estimates(p.y[rows], pred[r]))["r2"] for r in range(reps)]
+    proba = np.asarray(model.predict_proba(frame), dtype=float).reshape(reps, m, -1)
+    return [point_metrics(Predictions(p.y[rows], proba[r], p.classes))["balanced_accuracy"] for r in range(reps)]
+
+
+def importance(model: Any, test: pd.DataFrame, p: Scored, schema: SchemaSpec, cfg: EvaluateSettings) -> pd.DataFrame:
+    """Permutation importance of each input column: the drop in balanced accuracy (R²) when it is shuffled.
 
     Model-agnostic, on a seeded sample of the test split. The repeats of one column are
     stacked into one ``predict_proba`` call (one call per column, not per column and repeat
@@ -80,31 +95,56 @@ def importance(
         else np.arange(n)
     )
     x = feature_frame(test.iloc[rows].reset_index(drop=True), schema)
-    y, m = p.y[rows], len(rows)
-    base = point_metrics(Predictions(y, p.proba[rows], p.classes))["balanced_accuracy"]
+    m = len(rows)
+    if isinstance(p, Estimates):
+        base = point_metrics(Estimates(p.y[rows], p.pred[rows]))["r2"]
+    else:
+        base = point_metrics(Predictions(p.y[rows], p.proba[rows], p.classes))["balanced_accuracy"]
     stacked = x.iloc[np.tile(np.arange(m), reps)].reset_index(drop=True)
     means, stds = [], []
     for col in schema.feature_columns:
         shuffled = stacked.copy()
         perms = np.concatenate([rng.permutation(m) for _ in range(reps)])
         shuffled[col] = x[col].take(perms).reset_index(drop=True)
-        proba = np.asarray(model.predict_proba(shuffled), dtype=float).reshape(reps, m, -1)
-        drops = [base - point_metrics(Predictions(y, proba[r], p.classes))["balanced_accuracy"] for r in range(reps)]
+        drops = [base - score for score in _rescore(model, shuffled, p, rows, reps)]
         means.append(float(np.mean(drops)))
         stds.append(float(np.std(drops)))
     return pd.DataFrame({"feature": schema.feature_columns, "importance": np.round(means, 6), "std": np.round(stds, 6)})
 
 
-def evaluate(p: Predictions, cfg: EvaluateSettings) -> dict[str, float]:
-    """Pure core: flat metrics with bootstrap intervals."""
+def evaluate(p: Scored, cfg: EvaluateSettings, baseline: Scored | None = None) -> dict[str, Any]:
+    """Pure core: flat metrics with bootstrap intervals, and the paired improvement over ``baseline``."""
     q = subsample(p, cfg.bootstrap_max_rows, cfg.seed)
     out: dict[str, Any] = with_intervals(q, cfg.n_bootstrap, cfg.confidence, cfg.seed)
     out["n_test"] = len(p.y)
+    if baseline is not None:
+        b = subsample(baseline, cfg.bootstrap_max_rows, cfg.seed)  # the same seed: the same rows as q
+        out["baseline"] = versus_baseline(b, q, cfg.n_bootstrap, cfg.confidence, cfg.seed)
     return out
 
 
-def plot_curves(p: Predictions, cfg: EvaluateSettings) -> dict[str, dict[str, pd.DataFrame]]:
+def fit_baseline(train: pd.DataFrame, test: pd.DataFrame, p: Scored, schema: SchemaSpec) -> Scored:
+    """A model that ignores the features, fitted on the train split: the class prior, or the mean target.
+
+    The gate's relative floor asks the model to beat it, so any dataset is judged on its own merits.
+    """
+    x_train, x_test = np.zeros((len(train), 1)), np.zeros((len(test), 1))
+    if isinstance(p, Estimates):
+        mean = DummyRegressor(strategy="mean").fit(x_train, train[schema.target].to_numpy(dtype=float))
+        return Estimates(p.y, np.asarray(mean.predict(x_test), dtype=float))
+    prior = DummyClassifier(strategy="prior").fit(x_train, train[schema.target].astype(str).to_numpy())
+    proba = np.zeros((len(test), len(p.classes)))
+    seen = np.asarray(prior.predict_proba(x_test), dtype=float)
+    for j, c in enumerate(prior.classes_):  # the model's class order
+        if str(c) in p.classes:
+            proba[:, p.classes.index(str(c))] = seen[:, j]
+    return Predictions(p.y, proba, p.classes)
+
+
+def plot_curves(p: Scored, cfg: EvaluateSettings) -> dict[str, dict[str, pd.DataFrame]]:
     """ROC and PR curves from a seeded sample (they are committed to git); calibration from every row."""
+    if isinstance(p, Estimates):
+        return {}
     q = subsample(p, cfg.plot_max_rows, cfg.seed)
     return {
         "roc": plots.roc(q),
@@ -114,27 +154,35 @@ def plot_curves(p: Predictions, cfg: EvaluateSettings) -> dict[str, dict[str, pd
 
 
 def write_plot_files(
-    p: Predictions, imp: pd.DataFrame, curves: dict[str, dict[str, pd.DataFrame]], cfg: EvaluateSettings, out: Path
+    p: Scored, imp: pd.DataFrame, curves: dict[str, dict[str, pd.DataFrame]], cfg: EvaluateSettings, out: Path
 ) -> None:
     """The plot data `dvc plots` reads, as CSV files under ``out``."""
 
     def csv(df: pd.DataFrame) -> str:
         return df.to_csv(index=False, lineterminator="\n")
 
-    write_text(out / "confusion.csv", csv(plots.confusion(subsample(p, cfg.plot_max_rows, cfg.seed))))
+    q = subsample(p, cfg.plot_max_rows, cfg.seed)
+    if isinstance(q, Estimates):
+        write_text(out / "predicted_vs_actual.csv", csv(plots.predicted_vs_actual(q)))
+        write_text(out / "residuals.csv", csv(plots.residuals(q)))
+    else:
+        write_text(out / "confusion.csv", csv(plots.confusion(q)))
     write_text(out / "importance.csv", csv(imp))
     for kind, per_class in curves.items():
         for name, df in per_class.items():
             write_text(out / kind / f"{name}.csv", csv(df))
 
 
-def write_plots(p: Predictions, imp: pd.DataFrame, cfg: EvaluateSettings, plots_dir: Path, figures: Path) -> None:
+def write_plots(p: Scored, imp: pd.DataFrame, cfg: EvaluateSettings, plots_dir: Path, figures: Path) -> None:
     """Plot data and PNGs, each directory replaced whole (never missing, never half-written)."""
     curves = plot_curves(p, cfg)
     with replace_dir(plots_dir) as tmp:
         write_plot_files(p, imp, curves, cfg, tmp)
     with replace_dir(figures) as tmp:
-        plots.draw_figures(p, curves, imp, tmp)
+        if isinstance(p, Estimates):
+            plots.draw_regression_figures(p, imp, tmp)
+        else:
+            plots.draw_figures(p, curves, imp, tmp)
 
 
 def slice_spec(cfg: EvaluateSettings) -> list[SliceColumn]:
@@ -150,16 +198,20 @@ def check_columns(test: pd.DataFrame, cfg: EvaluateSettings) -> None:
             raise UserError(f"{key}: column {column!r} is not in the test split (columns: {list(test.columns)})")
 
 
-def slices(test: pd.DataFrame, p: Predictions, cfg: EvaluateSettings) -> dict[str, Any]:
+def slices(test: pd.DataFrame, p: Scored, cfg: EvaluateSettings) -> dict[str, Any]:
     """Pure core: the slice table (per slice rows, metrics with intervals, worst slice, largest gap)."""
-    names = np.asarray(p.classes, dtype=object)
+    if isinstance(p, Estimates):
+        actual, predicted, task = p.y, p.pred, "regression"
+    else:
+        names = np.asarray(p.classes, dtype=object)
+        actual, predicted, task = names[p.y], names[p.pred], "classification"
     try:
         return slice_report(
-            names[p.y],
-            names[p.pred],
+            actual,
+            predicted,
             test.reset_index(drop=True),
             slice_spec(cfg),
-            "classification",
+            task,
             n_boot=cfg.n_bootstrap,
             confidence=cfg.confidence,
             seed=cfg.seed,
@@ -169,9 +221,11 @@ def slices(test: pd.DataFrame, p: Predictions, cfg: EvaluateSettings) -> dict[st
         raise UserError(f"evaluate.slices: {err}") from None
 
 
-def fairness(test: pd.DataFrame, p: Predictions, cfg: EvaluateSettings) -> dict[str, Any]:
+def fairness(test: pd.DataFrame, p: Scored, cfg: EvaluateSettings) -> dict[str, Any]:
     """Pure core: group fairness per sensitive column and positive class (one vs rest when multiclass)."""
     f = cfg.fairness
+    if isinstance(p, Estimates):  # demographic parity and equalized odds are defined on classes
+        return {"sensitive": list(f.sensitive), "reports": [], "note": "not applicable to regression"}
     if f.positive is not None and f.positive not in p.classes:
         raise UserError(f"evaluate.fairness.positive: {f.positive!r} is not a class (classes: {p.classes})")
     positives = [f.positive] if f.positive is not None else p.classes[1:] if len(p.classes) == 2 else p.classes
@@ -198,7 +252,7 @@ def leakage(train: pd.DataFrame, test: pd.DataFrame, schema: SchemaSpec) -> dict
     return train_test_overlap(train, test, schema.feature_columns, max_examples=LEAKAGE_EXAMPLES)
 
 
-def predictions_table(p: Predictions, test: pd.DataFrame, cfg: EvaluateSettings) -> pd.DataFrame:
+def predictions_table(p: Scored, test: pd.DataFrame, cfg: EvaluateSettings) -> pd.DataFrame:
     """The predictions table plus the slice and sensitive columns (``slice_<column>``)."""
     frame = predictions_frame(p)
     columns = [c.column for c in cfg.slices.columns] + list(cfg.fairness.sensitive)
@@ -232,24 +286,27 @@ def main(
         test = read_table(test_path)
     log.info("evaluate: %d test rows from %s, scored with %s", len(test), test_path, runtime)
     check_columns(test, cfg)
+    train = read_table(train_path, columns=[*schema.feature_columns, schema.target])
     with timed(log, "evaluate: predict and permutation importance"), threadpool_limits(limits=threads):
         p = predict(model, test, schema)
         imp = importance(model, test, p, schema, cfg)
     with timed(log, "evaluate: bootstrap metrics"):
-        metrics = evaluate(p, cfg)
+        metrics = evaluate(p, cfg, fit_baseline(train, test, p, schema))
     with timed(log, "evaluate: plots and figures"):
         write_plots(p, imp, cfg, plots_dir, figures)
     with timed(log, "evaluate: slices, fairness and leakage"):
         by_slice, groups = slices(test, p, cfg), fairness(test, p, cfg)
-        leaked = leakage(read_table(train_path, columns=schema.feature_columns), test, schema)
+        leaked = leakage(train[schema.feature_columns], test, schema)
     write_parquet(predictions_out, predictions_table(p, test, cfg))
     write_json(slices_out, by_slice)
     write_json(fairness_out, groups)
     write_json(leakage_out, leaked)
     write_json(metrics_out, metrics)
-    worst = by_slice["worst"].get("accuracy")
+    headline = ("rmse", "mae", "r2") if schema.task == "regression" else ("accuracy", "balanced_accuracy", "roc_auc")
+    worst_metric = headline[0]
+    worst = by_slice["worst"].get(worst_metric)
     if worst:
-        log.info("evaluate: worst slice %s (accuracy %.3f) -> %s", worst["slice"], worst["value"], slices_out)
+        log.info("evaluate: worst slice %s (%s %.3f) -> %s", worst["slice"], worst_metric, worst["value"], slices_out)
     if leaked["rows"]:
         log.warning(
             "evaluate: %d of %d test rows (%.1f%%) have features that also occur in the train split: "
@@ -263,7 +320,6 @@ def main(
         "evaluate (%s): %s",
         runtime,
         ", ".join(
-            f"{m}={metrics[m]:.3f} [{metrics[m + '_ci_low']:.3f}, {metrics[m + '_ci_high']:.3f}]"
-            for m in ("accuracy", "balanced_accuracy", "roc_auc")
+            f"{m}={metrics[m]:.3f} [{metrics[m + '_ci_low']:.3f}, {metrics[m + '_ci_high']:.3f}]" for m in headline
         ),
     )

@@ -1,4 +1,9 @@
-"""gate: fail the pipeline when a metric is below its configured floor, or a fairness limit is exceeded.
+"""gate: fail the pipeline when a metric misses its floor, the model does not beat its baseline, or fairness fails.
+
+Floors are direction-aware (RMSE, MAE and log loss are ceilings). The relative floor (`gate.baseline`)
+travels to any dataset: the model must beat the baseline evaluate fitted in the same run
+(DummyClassifier / DummyRegressor) by the margin, judged by the low end of the paired-bootstrap
+interval of its improvement, so a lucky test split does not pass a useless model.
 
 Fairness is a report (reports/fairness.json) until `gate.fairness` sets a limit; then a difference
 fails only when even the low end of its bootstrap interval is over the limit. Slice regressions
@@ -14,7 +19,7 @@ from ..config import paths
 from ..config.errors import GateFailure, UserError
 from ..config.settings import GateSettings, load_settings
 from ..core.fairness import fairness_verdict
-from ..core.metrics import LOWER_IS_BETTER
+from ..core.metrics import LOWER_IS_BETTER, METRICS, REGRESSION_METRICS, baseline_verdict
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,20 @@ def check_floors(metrics: dict[str, Any], gate: GateSettings) -> list[str]:
             op = ">" if name in LOWER_IS_BETTER else "<"
             failures.append(f"{name} = {value:.4f} {op} floor {floor:.4f}")
     return failures
+
+
+def check_baseline(metrics: dict[str, Any], gate: GateSettings) -> tuple[list[str], list[str]]:
+    """Pure core: (failures, not applicable) of the relative floor; a metric of the other task is not applicable."""
+    if not gate.baseline:
+        return [], []
+    unknown = sorted(set(gate.baseline) - set(METRICS) - set(REGRESSION_METRICS))
+    if unknown:
+        raise UserError(
+            f"gate.baseline.{unknown[0]}: unknown metric (known: {', '.join(METRICS + REGRESSION_METRICS)})"
+        )
+    if "baseline" not in metrics:
+        raise UserError(f"gate.baseline: {paths.METRICS} has no baseline comparison (rerun evaluate)")
+    return baseline_verdict(metrics["baseline"], gate.baseline)
 
 
 def fairness_rule_set(gate: GateSettings) -> bool:
@@ -66,11 +85,17 @@ def main(
     gate = load_settings(params).gate
     metrics = read_json(metrics_path)
     fair = read_json(fairness_path) if fairness_rule_set(gate) and fairness_path.is_file() else None
-    failures = check_floors(metrics, gate) + check_fairness(fair, gate)
+    relative, skipped = check_baseline(metrics, gate)
+    if skipped:
+        log.info("gate: baseline margin(s) for %s not applicable to this task", ", ".join(skipped))
+    failures = check_floors(metrics, gate) + relative + check_fairness(fair, gate)
     if failures:
         raise GateFailure(f"gate: FAIL: {'; '.join(failures)} (rules in conf/gate/)")
     verdict: dict[str, Any] = {"passed": True, "floors": dict(sorted(gate.floors.items()))}
+    if gate.baseline:
+        verdict["baseline"] = {m: v for m, v in sorted(gate.baseline.items()) if m not in skipped}
     if fairness_rule_set(gate):
         verdict["fairness"] = gate.fairness.model_dump()
     write_json(out, verdict)
-    log.info("gate: PASS (%d floor(s) met) -> %s", len(gate.floors), out)
+    margins = len(verdict.get("baseline", {}))
+    log.info("gate: PASS (%d floor(s), %d baseline margin(s) met) -> %s", len(gate.floors), margins, out)

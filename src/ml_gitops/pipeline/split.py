@@ -1,4 +1,4 @@
-"""split: a seeded, stratified train/test split.
+"""split: a seeded, stratified train/test split (a plain seeded random one for a regression target).
 
 The table streams batch by batch (`runtime.batch_rows`), so memory stays flat at
 any row count: in each batch every class gives a seeded random draw of its rows
@@ -70,6 +70,14 @@ class StreamSplitter:
         return mask
 
 
+def task_split(cfg: SplitSettings, task: str) -> SplitSettings:
+    """A numeric target is not stratified: every value would be its own class (a plain seeded draw)."""
+    if task == "regression" and cfg.stratify:
+        log.info("split: regression target, so split.stratify is not applied (a seeded random split)")
+        return cfg.model_copy(update={"stratify": False})
+    return cfg
+
+
 def split_stream(batches: Iterable[pa.Table], target: str, cfg: SplitSettings) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Core, streaming: yield (train part, test part) for each batch."""
     splitter = StreamSplitter(cfg)
@@ -103,10 +111,12 @@ def main(
     clear_stale(train_out, test_out)
     settings = load_settings(params)
     cfg, target, batch_rows = settings.split, settings.data.schema_.target, settings.runtime.batch_rows
+    cfg = task_split(cfg, settings.data.schema_.task)
     pf = open_parquet(validated)
     rows = pf.metadata.num_rows
     log.info("split: %d rows from %s, in batches of %d", rows, validated, batch_rows)
-    check_classes(class_counts(pf, target), target, cfg)
+    if cfg.stratify:
+        check_classes(class_counts(pf, target), target, cfg)
     batches = (pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=batch_rows))
     batches = progress(batches, desc="split", total=-(-rows // batch_rows), unit="batch")
     with (

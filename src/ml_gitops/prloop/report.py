@@ -29,7 +29,7 @@ from ..adapters import dvc, git, revision
 from ..adapters.io import atomic_path
 from ..config import paths
 from ..config.settings import EvaluateSettings, GateSettings
-from ..core.metrics import LOWER_IS_BETTER, METRICS, paired_delta, subsample
+from ..core.metrics import LOWER_IS_BETTER, METRICS, REGRESSION_METRICS, baseline_verdict, paired_delta, subsample
 from ..core.predictions import SLICE_PREFIX, read_predictions
 from ..core.slices import SliceColumn, compare_slices, paired_slice_deltas, slice_regressions
 
@@ -38,6 +38,12 @@ PLOT_KINDS: dict[str, tuple[str, str]] = {
     "confusion": ("confusion", "Confusion matrix"),
     "roc": ("curve", "ROC (one vs rest)"),
     "precision_recall": ("curve", "Precision-recall"),
+    "predicted_vs_actual": ("scatter", "Predicted vs actual"),
+    "residuals": ("scatter", "Residuals"),
+}
+SCATTER_AXES: dict[str, tuple[str, str]] = {
+    "predicted_vs_actual": ("actual", "predicted"),
+    "residuals": ("predicted", "residual"),
 }
 CURVE_AXES: dict[str, tuple[str, str]] = {"roc": ("fpr", "tpr"), "precision_recall": ("recall", "precision")}
 # Entries of dvc.lock that are code or model/report outputs rather than data.
@@ -125,8 +131,8 @@ def metric_names(base: dict[str, Any] | None, head: dict[str, Any] | None) -> li
                 continue
             if k not in seen:
                 seen.append(k)
-    known = [m for m in METRICS if m in seen]
-    return known + sorted(m for m in seen if m not in METRICS)
+    known = [m for m in METRICS + REGRESSION_METRICS if m in seen]
+    return known + sorted(m for m in seen if m not in known)
 
 
 def same_test_set(base: Side, head: Side) -> tuple[bool, str]:
@@ -221,8 +227,17 @@ def gate_verdict(rows: list[MetricRow], head_metrics: dict[str, Any] | None, gat
             failures.append(f"{name} = {value:.4f} {'>' if lower else '<'} floor {floor:g}")
     if gate.floors and not failures:
         notes.append(f"{len(gate.floors)} floor(s) met")
+    if gate.baseline and "baseline" in head_metrics:  # the relative floor, as the pipeline's gate judges it
+        relative, skipped = baseline_verdict(head_metrics["baseline"], gate.baseline)
+        failures += relative
+        judged = len(gate.baseline) - len(skipped)
+        if judged and not relative:
+            notes.append(f"beats the baseline by its margin on {judged} metric(s)")
+    regression = "rmse" in head_metrics  # a margin or allowed drop on the other task's metric does not apply
     by_name = {r.name: r for r in rows}
     for name, allowed in sorted(gate.max_regression.items()):
+        if head_metrics and (name in REGRESSION_METRICS) != regression:
+            continue
         row = by_name.get(name)
         if row is None or row.delta is None:
             notes.append(f"{name}: no base value, regression not checked")
@@ -614,7 +629,12 @@ def draw_plots(base: dict[str, str], head: dict[str, str], base_label: str, out_
                 ax.text(0.5, 0.5, "no plot data", ha="center", va="center", transform=ax.transAxes)
                 ax.set_axis_off()
                 continue
-            if kind == "confusion":
+            if kind == "scatter":
+                x, y = SCATTER_AXES[name]
+                df = pd.read_csv(io.StringIO(plots[f"{name}.csv"]))
+                ax.scatter(df[x], df[y], s=8, alpha=0.6)
+                ax.set(xlabel=x, ylabel=y)
+            elif kind == "confusion":
                 m = _confusion_matrix(plots["confusion.csv"], classes)
                 ax.imshow(m, cmap="Blues")
                 for i in range(len(classes)):
@@ -642,8 +662,8 @@ def draw_plots(base: dict[str, str], head: dict[str, str], base_label: str, out_
 
 
 def _has(plots: dict[str, str], name: str) -> bool:
-    if name == "confusion":
-        return "confusion.csv" in plots
+    if PLOT_KINDS[name][0] != "curve":
+        return f"{name}.csv" in plots
     return any(k.startswith(f"{name}/") for k in plots)
 
 
