@@ -92,6 +92,7 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
         "metrics.json",
         "validation.json",
         "slices.json",  # the card's per-slice table
+        "effects.json",  # the card's partial dependence of the top features
         "card.md",
         "lineage.json",
     }
@@ -101,7 +102,14 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     assert lineage["outputs"]["models/model.skops"] == v2 and lineage["params"]["model"]["C"] == 0.05
     assert lineage["data"]["source_md5"] and "scikit-learn" in lineage["packages"]
     card = (bundle / "card.md").read_text()
-    for part in ("Intended use", "class balance", "interval", "Known limitations", "previous version (v0.1.0)"):
+    for part in (
+        "Intended use",
+        "class balance",
+        "interval",
+        "Effect of the top features",
+        "Known limitations",
+        "previous version (v0.1.0)",
+    ):
         assert part in card, part
     assert "| log_loss |" in card and ("(worse)" in card or "(better)" in card)
     for target in (bundle, archive):

@@ -158,7 +158,7 @@ def test_a_duplicate_that_leaks_from_train_into_test_is_reported() -> None:
     schema = SchemaSpec.model_validate(SCHEMA)
     train = pd.DataFrame({"y": ["a", "b", "a"], "x": [1.0, 2.0, 3.0], "z": [0.1, 0.2, 0.3]})
     test = pd.DataFrame({"y": ["b", "a"], "x": [9.0, 2.0], "z": [0.9, 0.2]})  # test row 1 is train row 1
-    leak = evaluate.leakage(train, test, schema)
+    leak = evaluate.leakage(train, test, schema, max_examples=5)
     assert leak["rows"] == 1 and leak["test_rows"] == 2
     assert leak["examples"][0]["row"] == 1 and leak["examples"][0]["train_row"] == 1
 

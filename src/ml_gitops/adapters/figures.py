@@ -5,6 +5,7 @@ matplotlib's Agg canvas (a `Figure`, no pyplot state), so nothing loads from a C
 """
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -236,4 +237,26 @@ def draw_importance(imp: pd.DataFrame, dest: Path, xlabel: str = "drop in balanc
     fig, ax = _figure()
     ax.barh(ordered["feature"].astype(str), ordered["importance"], xerr=ordered["std"], color="tab:blue")
     ax.set(xlabel=xlabel, title="Permutation importance")
+    _save(fig, dest)
+
+
+def draw_effects(eff: dict[str, Any], dest: Path) -> None:
+    """Partial dependence: one panel per feature, one line per output (class probability or value)."""
+    features = eff["features"]
+    ylabel = "mean predicted value" if eff["outputs"] == ["prediction"] else "mean probability"
+    fig = Figure(figsize=(4.5 * max(1, len(features)), 4), dpi=100)
+    axes = fig.subplots(1, max(1, len(features)), squeeze=False)[0]
+    for ax, f in zip(axes, features, strict=False):
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in f["grid"])
+        x = f["grid"] if numeric else [str(v) for v in f["grid"]]
+        for i, (name, mean) in enumerate(f["mean"].items()):
+            ax.plot(x, mean, label=str(name), ls=STYLES[i % len(STYLES)], marker=MARKERS[i % len(MARKERS)], ms=4)
+        ax.set(xlabel=f["feature"], ylabel=ylabel, title=f"{f['feature']} (importance {f['importance']:.3f})")
+        if not numeric:
+            ax.tick_params(axis="x", labelrotation=30)
+        if len(f["mean"]) > 1:
+            ax.legend(loc="best", fontsize=8)
+    if not features:
+        axes[0].text(0.5, 0.5, "no number or category feature to show", ha="center", va="center")
+    fig.suptitle(f"Partial dependence ({eff['rows']} test rows)")
     _save(fig, dest)

@@ -51,6 +51,7 @@ PATH_HELP: dict[Path, str] = {
     paths.SLICES: "metrics per slice of the test set, with intervals (JSON)",
     paths.FAIRNESS: "group fairness differences per sensitive column (JSON)",
     paths.LEAKAGE: "test rows whose features also occur in the train split (JSON)",
+    paths.EFFECTS: "partial dependence of the most important features (JSON)",
 }
 
 
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
             "slices": paths.SLICES,
             "fairness": paths.FAIRNESS,
             "leakage": paths.LEAKAGE,
+            "effects": paths.EFFECTS,
         },
     )
     _stage(

@@ -253,6 +253,13 @@ class FairnessSettings(Strict):
     min_rows: int = Field(30, ge=1)
 
 
+class EffectsSettings(Strict):
+    # Partial dependence of the ``top`` most important features (number and category columns).
+    top: int = Field(3, ge=0)
+    grid_points: int = Field(10, ge=2, le=100)
+    max_rows: int = Field(500, ge=10)
+
+
 class EvaluateSettings(Strict):
     # auto: score with ONNX Runtime when train's parity check passed (as serving does), else skops.
     runtime: Literal["auto", "onnx", "sklearn"] = "auto"
@@ -267,6 +274,9 @@ class EvaluateSettings(Strict):
     plot_max_rows: int = Field(20_000, ge=100)
     slices: SliceSettings = SliceSettings()
     fairness: FairnessSettings = FairnessSettings()
+    effects: EffectsSettings = EffectsSettings()
+    # Test rows listed as examples in reports/leakage.json (the count is always complete).
+    leakage_examples: int = Field(5, ge=0)
 
 
 class GateFairness(Strict):

@@ -76,6 +76,7 @@ def stage_commands(root: Path, out_dir: Path) -> list[list[str]]:
             "--slices": job(paths.SLICES),
             "--fairness": job(paths.FAIRNESS),
             "--leakage": job(paths.LEAKAGE),
+            "--effects": job(paths.EFFECTS),
             **onnx,
         },
     }

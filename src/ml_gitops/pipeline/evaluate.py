@@ -27,6 +27,7 @@ from ..config import paths
 from ..config.errors import UserError
 from ..config.settings import EvaluateSettings, SchemaSpec, load_settings
 from ..core.consistency import train_test_overlap
+from ..core.effects import effects
 from ..core.fairness import fairness_report
 from ..core.features import feature_frame
 from ..core.metrics import Estimates, Predictions, Scored, point_metrics, subsample, versus_baseline, with_intervals
@@ -35,7 +36,7 @@ from ..core.schema import read_signature_schema
 from ..core.slices import SliceColumn, slice_report
 
 log = logging.getLogger(__name__)
-LEAKAGE_EXAMPLES = 5
+EFFECT_KINDS = frozenset({"float", "int", "category", "bool"})  # kinds with a grid (not dates or text)
 
 
 def load_scorer(
@@ -112,6 +113,23 @@ def importance(model: Any, test: pd.DataFrame, p: Scored, schema: SchemaSpec, cf
     return pd.DataFrame({"feature": schema.feature_columns, "importance": np.round(means, 6), "std": np.round(stds, 6)})
 
 
+def feature_effects(
+    model: Any, test: pd.DataFrame, p: Scored, imp: pd.DataFrame, schema: SchemaSpec, cfg: EvaluateSettings
+) -> dict[str, Any]:
+    """Pure core: partial dependence of the most important features, on a seeded sample of the test split."""
+    ranked = [
+        (str(r.feature), float(r.importance))
+        for r in imp.sort_values("importance", ascending=False, kind="stable").itertuples()
+        if schema.columns[str(r.feature)].dtype in EFFECT_KINDS
+    ][: cfg.effects.top]
+    sample = test.sample(min(len(test), cfg.effects.max_rows), random_state=cfg.seed).reset_index(drop=True)
+    if isinstance(p, Estimates):
+        predict_fn, outputs = model.predict, ["prediction"]
+    else:
+        predict_fn, outputs = model.predict_proba, p.classes
+    return effects(predict_fn, feature_frame(sample, schema), ranked, outputs, cfg.effects.grid_points)
+
+
 def evaluate(p: Scored, cfg: EvaluateSettings, baseline: Scored | None = None) -> dict[str, Any]:
     """Pure core: flat metrics with bootstrap intervals, and the paired improvement over ``baseline``."""
     q = subsample(p, cfg.bootstrap_max_rows, cfg.seed)
@@ -173,7 +191,9 @@ def write_plot_files(
             write_text(out / kind / f"{name}.csv", csv(df))
 
 
-def write_plots(p: Scored, imp: pd.DataFrame, cfg: EvaluateSettings, plots_dir: Path, figures: Path) -> None:
+def write_plots(
+    p: Scored, imp: pd.DataFrame, eff: dict[str, Any], cfg: EvaluateSettings, plots_dir: Path, figures: Path
+) -> None:
     """Plot data and PNGs, each directory replaced whole (never missing, never half-written)."""
     curves = plot_curves(p, cfg)
     with replace_dir(plots_dir) as tmp:
@@ -183,6 +203,7 @@ def write_plots(p: Scored, imp: pd.DataFrame, cfg: EvaluateSettings, plots_dir: 
             plots.draw_regression_figures(p, imp, tmp)
         else:
             plots.draw_figures(p, curves, imp, tmp)
+        plots.draw_effects(eff, tmp / "effects.png")
 
 
 def slice_spec(cfg: EvaluateSettings) -> list[SliceColumn]:
@@ -247,9 +268,9 @@ def fairness(test: pd.DataFrame, p: Scored, cfg: EvaluateSettings) -> dict[str, 
     return {"sensitive": list(f.sensitive), "reports": reports}
 
 
-def leakage(train: pd.DataFrame, test: pd.DataFrame, schema: SchemaSpec) -> dict[str, Any]:
+def leakage(train: pd.DataFrame, test: pd.DataFrame, schema: SchemaSpec, max_examples: int) -> dict[str, Any]:
     """Pure core: test rows whose feature values also occur in the train split (their metrics are inflated)."""
-    return train_test_overlap(train, test, schema.feature_columns, max_examples=LEAKAGE_EXAMPLES)
+    return train_test_overlap(train, test, schema.feature_columns, max_examples=max_examples)
 
 
 def predictions_table(p: Scored, test: pd.DataFrame, cfg: EvaluateSettings) -> pd.DataFrame:
@@ -276,8 +297,9 @@ def main(
     slices_out: Path = paths.SLICES,
     fairness_out: Path = paths.FAIRNESS,
     leakage_out: Path = paths.LEAKAGE,
+    effects_out: Path = paths.EFFECTS,
 ) -> None:
-    clear_stale(metrics_out, predictions_out, plots_dir, figures, slices_out, fairness_out, leakage_out)
+    clear_stale(metrics_out, predictions_out, plots_dir, figures, slices_out, fairness_out, leakage_out, effects_out)
     settings = load_settings(params)
     cfg, threads = settings.evaluate, settings.runtime.threads
     schema = read_signature_schema(signature_path)  # the model's own contract, as serving uses
@@ -287,20 +309,22 @@ def main(
     log.info("evaluate: %d test rows from %s, scored with %s", len(test), test_path, runtime)
     check_columns(test, cfg)
     train = read_table(train_path, columns=[*schema.feature_columns, schema.target])
-    with timed(log, "evaluate: predict and permutation importance"), threadpool_limits(limits=threads):
+    with timed(log, "evaluate: predict, permutation importance, partial dependence"), threadpool_limits(limits=threads):
         p = predict(model, test, schema)
         imp = importance(model, test, p, schema, cfg)
+        eff = feature_effects(model, test, p, imp, schema, cfg)
     with timed(log, "evaluate: bootstrap metrics"):
         metrics = evaluate(p, cfg, fit_baseline(train, test, p, schema))
     with timed(log, "evaluate: plots and figures"):
-        write_plots(p, imp, cfg, plots_dir, figures)
+        write_plots(p, imp, eff, cfg, plots_dir, figures)
     with timed(log, "evaluate: slices, fairness and leakage"):
         by_slice, groups = slices(test, p, cfg), fairness(test, p, cfg)
-        leaked = leakage(train[schema.feature_columns], test, schema)
+        leaked = leakage(train[schema.feature_columns], test, schema, cfg.leakage_examples)
     write_parquet(predictions_out, predictions_table(p, test, cfg))
     write_json(slices_out, by_slice)
     write_json(fairness_out, groups)
     write_json(leakage_out, leaked)
+    write_json(effects_out, eff)
     write_json(metrics_out, metrics)
     headline = ("rmse", "mae", "r2") if schema.task == "regression" else ("accuracy", "balanced_accuracy", "roc_auc")
     worst_metric = headline[0]

@@ -38,6 +38,7 @@ FILES: dict[str, tuple[Path, bool]] = {
     "metrics.json": (paths.METRICS, False),
     "validation.json": (paths.VALIDATION_REPORT, False),
     "slices.json": (paths.SLICES, True),  # optional: versions from before slices have none
+    "effects.json": (paths.EFFECTS, True),  # partial dependence; versions from before it have none
 }
 
 
@@ -96,6 +97,7 @@ def card(
     lin: dict[str, Any],
     cfg: ReleaseSettings,
     slices: dict[str, Any] | None = None,
+    effects: dict[str, Any] | None = None,
 ) -> str:
     """The model card: what it is for, what it learned from, how good it is, what changed."""
     counts = training.get("class_counts") or {}
@@ -129,6 +131,7 @@ def card(
             ci = f"[{_fmt(metrics.get(m + '_ci_low'))}, {_fmt(metrics.get(m + '_ci_high'))}]"
             lines.append(f"| {m} | {_fmt(metrics[m])} | {ci} |")
     lines += slice_table(slices)
+    lines += effect_tables(effects)
     lines += ["", f"## Compared with the previous version ({previous or 'none'})", ""]
     if previous and prev_metrics:
         lines += [f"| metric | {version} | {previous} | delta |", "|---|---:|---:|---:|"]
@@ -181,6 +184,31 @@ def slice_table(slices: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def effect_tables(effects: dict[str, Any] | None) -> list[str]:
+    """The card's partial dependence (reports/effects.json): per top feature, the mean answer at each grid value."""
+    if not effects or not effects.get("features"):
+        return []
+    lines = [
+        "",
+        "## Effect of the top features (partial dependence)",
+        "",
+        f"The mean prediction when every one of {effects['rows']} test rows gets the feature's value "
+        "(the others unchanged); features ranked by permutation importance.",
+    ]
+    for f in effects["features"]:
+        outputs = list(f["mean"])
+        lines += ["", f"### {f['feature']} (importance {_fmt(f['importance'])})", ""]
+        lines += [f"| {f['feature']} | " + " | ".join(outputs) + " |", "|---|" + "---:|" * len(outputs)]
+        for i, value in enumerate(f["grid"]):
+            cell = _fmt(value) if isinstance(value, int | float) else str(value)
+            lines.append(f"| {cell} | " + " | ".join(_fmt(f["mean"][o][i]) for o in outputs) + " |")
+    return lines
+
+
+def _optional_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def _replace_dir(src: Path, dest: Path) -> None:
     """Swap a finished directory into place (the old one is removed only after)."""
     old = dest.with_name(f".{dest.name}.old")
@@ -228,9 +256,8 @@ def build(reg: Registry, version: str, out_dir: Path | None = None) -> Built:
         write_json(work / "lineage.json", lin)
         training = json.loads((work / "training.json").read_text(encoding="utf-8"))
         validation = json.loads((work / "validation.json").read_text(encoding="utf-8"))
-        slices_file = work / "slices.json"
-        slices = json.loads(slices_file.read_text(encoding="utf-8")) if slices_file.is_file() else None
-        card_text = card(version, previous, metrics, prev_metrics, training, validation, lin, cfg, slices)
+        slices, effects = _optional_json(work / "slices.json"), _optional_json(work / "effects.json")
+        card_text = card(version, previous, metrics, prev_metrics, training, validation, lin, cfg, slices, effects)
         write_text(work / "card.md", card_text)
         manifest = write_manifest(work, {"model": reg.artifact, "version": version, "tag": tag, "git_sha": commit})
         verify_dir(work)
