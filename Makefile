@@ -307,10 +307,17 @@ retrain-pr: $(VENV)/.run-deps ## open the pull request for the current retrain b
 	@ml-gitops retrain open-pr
 
 ##@ Experiments and scale
-.PHONY: sweep sweep-table best bench-sweep
+.PHONY: exp sweep sweep-table best bench-sweep
 GRID ?=
 JOBS ?=
 BRANCH ?=
+S ?=
+exp: $(VENV)/.run-deps ## one DVC experiment with Hydra overrides (S="model=random_forest train.seed=3"); params.yaml is conf/'s again after it, failed or not
+	@ml-gitops lock check
+	@status=0; dvc exp run $(foreach s,$(S),-S '$(s)') || status=$$?; \
+	ml-gitops params sync; \
+	if [ $$status = 0 ]; then dvc exp show --md --only-changed; fi; exit $$status
+
 LAUNCHER ?=
 sweep: $(VENV)/.run-deps ## run a Hydra grid as DVC experiments, print the table (GRID="model.C=0.1,1,10" JOBS=2; LAUNCHER=joblib_local|ray_local|slurm: a Hydra multirun)
 	@ml-gitops sweep run $(if $(LAUNCHER),--launcher $(LAUNCHER),$(if $(JOBS),--jobs $(JOBS))) $(GRID)

@@ -434,11 +434,36 @@ def render(context: Mapping[str, object], dest: Path, root: Path) -> list[str]:
     if "dvc.lock" in changed and lock.is_file():
         text = refold_lock_cmds(refresh_lock(lock.read_bytes().decode("utf-8"), dest, changed))
         lock.write_bytes(text.encode("utf-8"))
+    if "params.yaml" in changed or any(c.startswith("conf/") for c in changed):
+        restamp_params(dest, new.package)
     url = str(context.get("dvc_remote_url", KEEP_REMOTE)).strip()
     cfg = dest / ".dvc" / "config"
     if url != KEEP_REMOTE and cfg.is_file():
         cfg.write_bytes(set_remote_url(cfg.read_bytes().decode("utf-8"), url).encode("utf-8"))
     return written
+
+
+def restamp_params(dest: Path, package: str) -> None:
+    """Re-write params.yaml's `make params` stamp line for the renamed conf/ and text.
+
+    The renaming changes the same strings in conf/ and params.yaml, so the composition still
+    holds; only the two hashes the stages check are stale. The baked package's own stamp
+    module computes them (standard library only, so cookiecutter's interpreter can run it).
+    """
+    import importlib
+    import sys
+
+    params = dest / "params.yaml"
+    if not params.is_file():
+        return
+    sys.path.insert(0, str(dest / "src"))
+    try:
+        stamp = importlib.import_module(f"{package}.config.stamp")
+    finally:
+        sys.path.remove(str(dest / "src"))
+    text = params.read_bytes().decode("utf-8")
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith(stamp.PREFIX))
+    params.write_bytes(stamp.stamped(body, dest / "conf").encode("utf-8"))
 
 
 def wants_git(context: Mapping[str, object]) -> bool:

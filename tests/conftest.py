@@ -100,5 +100,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     meanwhile = [item for item in items if item.path.as_posix().endswith(WHILE_BUILDING)]
     if first_heavy and meanwhile and meanwhile[0].path not in heavy:
         rest = [item for item in items if item not in meanwhile]
-        at = next(i for i, item in enumerate(rest) if item.path != first_heavy)
+        at = next((i for i, item in enumerate(rest) if item.path != first_heavy), len(rest))
         items[:] = rest[:at] + meanwhile + rest[at:]

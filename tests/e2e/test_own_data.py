@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ml_gitops.adapters.io import read_json
 from ml_gitops.adapters.params import compose_text
+from ml_gitops.adapters.params import sync as params_sync
 from ml_gitops.adapters.persistence import load_model
 from ml_gitops.adapters.tables import read_table
 from ml_gitops.cli.main import main
@@ -74,7 +75,9 @@ def settings_for(root: Path, name: str) -> Settings:
 def run_stages(project: Path, name: str) -> dict[str, Path]:
     """ingest -> validate -> split -> train with data=<name>, outputs under project/out."""
     params = project / "params.yaml"
-    params.write_text(compose_text(project / "conf", [f"data={name}"]))
+    conf = project / "conf/config.yaml"  # select the data as a user does, then `make params`
+    conf.write_text(conf.read_text().replace("  - data: penguins\n", f"  - data: {name}\n"))
+    params_sync(project / "conf", params)
     out = project / "out"
     files = {k: out / v for k, v in {
         "dataset": "dataset.parquet", "validated": "validated.parquet", "report": "validation.json",

@@ -45,6 +45,10 @@ def test_conf_composes_to_the_experiments_params(conf: Path, overrides: list[str
 
     changes = write_params_to_conf(conf, yaml.safe_load(target_text))
     assert changes
+    with pytest.raises(UserError, match="stamp line is missing"):
+        params.check(conf, params_file)  # the values agree; the stamp the stages check is not there yet
+    assert params.sync(conf, params_file)  # what `sweep best` does next on the branch
+    assert yaml.safe_load(params_file.read_text()) == yaml.safe_load(target_text)
     params.check(conf, params_file)  # the guard passes on the branch
     # comments in the edited files survive (DVC's round-trip YAML writer)
     assert "# The estimator" in (conf / "model/logistic_regression.yaml").read_text()

@@ -10,6 +10,8 @@ import pytest
 import scaffold_lib
 import yaml
 
+from ml_gitops.config import stamp
+
 from ..helpers import ROOT, project_files, rehashed_lock, run
 from .conftest import FANCY, FANCY_SLUG, Baker
 
@@ -86,6 +88,9 @@ def test_renamed_bake_changes_nothing_but_the_identity(fancy_bake: Path) -> None
             # except the md5/size of dependencies whose bytes the renaming changed (the hook rehashes them)
             assert rehashed_lock(yaml.safe_load(rename(before.decode())), fancy_bake) == yaml.safe_load(data), rel
             continue
+        if rel == "params.yaml":  # the same composition, its stamp line re-hashed: the stages accept it
+            stamp.verify(fancy_bake / rel, data.decode())
+            before, data = before.decode().rsplit("\n", 2)[0].encode(), data.decode().rsplit("\n", 2)[0].encode()
         old_lines, new_lines = before.decode().splitlines(), data.decode().splitlines()
         assert len(old_lines) == len(new_lines), rel
         for a, b in zip(old_lines, new_lines, strict=True):

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from dvc.utils.hydra import compose_and_dump
 
-from ..config import paths
+from ..config import paths, stamp
 from ..config.errors import UserError
 from .io import write_text
 
@@ -46,8 +46,8 @@ def compose_text(conf_dir: Path = CONF_DIR, overrides: list[str] | None = None) 
 
 
 def sync(conf_dir: Path = CONF_DIR, params_file: Path = PARAMS_FILE) -> bool:
-    """Write the composed config to params.yaml; return True when it changed."""
-    text = compose_text(conf_dir)
+    """Write the composed config, stamped with conf/'s hash, to params.yaml; return True when it changed."""
+    text = stamp.stamped(compose_text(conf_dir), conf_dir)
     old = params_file.read_text(encoding="utf-8") if params_file.exists() else None
     if old == text:
         return False
@@ -75,3 +75,5 @@ def check(conf_dir: Path = CONF_DIR, params_file: Path = PARAMS_FILE) -> None:
             f"{params_file} disagrees with {conf_dir}/ ({len(changed)} line(s), first: {changed[0].strip()!r}); "
             f"edit {conf_dir}/ and run `make params`"
         )
+    if old != stamp.stamped(text, conf_dir):
+        raise UserError(f"{params_file}: its `make params` stamp line is missing or stale; run `make params`")

@@ -118,10 +118,14 @@ def _run_stage(name: str, keys: list[str]) -> Handler:
 
 
 def _lock(ns: argparse.Namespace) -> int:
+    from ..config import stamp
     from ..config.lockfile import check_lock
 
     check_lock(ns.lock, thorough=True)
     log.debug("%s: readable", ns.lock)
+    params = ns.lock.parent / paths.PARAMS.name
+    if params.is_file():  # before any stage: also when DVC would run none (a conf/ edit it does not track)
+        stamp.verify(params, params.read_text(encoding="utf-8"))
     return 0
 
 
@@ -246,9 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("check", help="fail when params.yaml disagrees with conf/ or does not validate")
     p.set_defaults(handler=_params)
 
-    p = sub.add_parser("lock", help="check dvc.lock before `dvc repro` (an interrupted DVC write leaves it empty)")
+    p = sub.add_parser(
+        "lock",
+        help="check dvc.lock and params.yaml before `dvc repro` (an interrupted DVC write leaves dvc.lock empty)",
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    check = actions.add_parser("check", help="fail with one line when dvc.lock is empty or not valid YAML")
+    check = actions.add_parser(
+        "check",
+        help="fail with one line when dvc.lock is empty or not valid YAML, or params.yaml is not conf/ composed",
+    )
     check.add_argument("--lock", type=Path, default=paths.DVC_LOCK, help="the lock file (default: dvc.lock)")
     p.set_defaults(handler=_lock)
 

@@ -401,6 +401,7 @@ def _conf_to_branch(branch: str, name: str) -> list[str]:
     import tempfile
 
     from ..adapters import dvc, git
+    from ..adapters import params as params_mod
     from ..config.lockfile import yaml_load
     from ..experiments.branch import write_params_to_conf
 
@@ -410,10 +411,13 @@ def _conf_to_branch(branch: str, name: str) -> list[str]:
         try:
             target = yaml_load((tree / paths.PARAMS).read_text(encoding="utf-8")) or {}
             changes = write_params_to_conf(tree / paths.CONF, target)
+            # DVC wrote the branch's params.yaml without the `make params` stamp the stages check.
+            if params_mod.sync(tree / paths.CONF, tree / paths.PARAMS):
+                changes.append("params.yaml stamped (make params)")
             # Stage conf/ with git itself before DVC runs: DVC's autostage rewrites the index through
             # scmrepo, which drops git's "racily clean" marks, so a same-size edit made in the second of
             # the checkout (C: 1.0 -> 0.3) was then missed by `git add` and left out of the commit.
-            git.run("add", "--", paths.CONF.as_posix(), cwd=tree)
+            git.run("add", "--", paths.CONF.as_posix(), paths.PARAMS.as_posix(), cwd=tree)
             skipped = _skipped_stages(tree)
             if skipped:  # the sweep stops at sweep.stage: bring dvc.lock up to date past it (the gate)
                 dvc.run("repro", "--single-item", *skipped, cwd=tree)

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import paths
+from . import paths, stamp
 from .errors import UserError, config_error
 from .lockfile import check_lock, yaml_load
 
@@ -363,23 +363,30 @@ _MODEL_TAGS = frozenset({"logistic_regression", "random_forest", "hist_gradient_
 EXTENSION_GROUPS: set[str] = {"serve", "monitor", "sweep", "release", "registry", "retrain"}
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
-    """The composed config as a plain dict (no validation)."""
+def load_params(path: str | Path = PARAMS_FILE, *, verify: bool = False) -> dict[str, Any]:
+    """The composed config as a plain dict (no validation); ``verify``: refuse one that disagrees with conf/."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found (run `make params` to compose it from conf/)")
+    text = path.read_text(encoding="utf-8")
+    if verify:
+        stamp.verify(path, text)
     try:
-        raw = yaml_load(path.read_text(encoding="utf-8"))
+        raw = yaml_load(text)
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     return raw or {}
 
 
 def load_settings(path: str | Path = PARAMS_FILE) -> Settings:
-    """The validated settings of ``path``; refuses first a corrupt dvc.lock beside it."""
+    """The validated settings of ``path`` (every stage's first step).
+
+    Refuses first a corrupt dvc.lock beside it, and a params.yaml that is not the
+    composition of the conf/ beside it (config/stamp.py).
+    """
     path = Path(path)
     check_lock(path.parent / paths.DVC_LOCK.name)
-    return parse_settings(load_params(path), source=str(path))
+    return parse_settings(load_params(path, verify=True), source=str(path))
 
 
 # ---------------------------------------------------------------- groups of later layers
