@@ -7,14 +7,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from ml_gitops.adapters.predlog import PredictionLog
 from ml_gitops.config.errors import UserError
-from ml_gitops.config.monitor import CompareSettings, MonitorSettings
+from ml_gitops.config.monitor import CompareSettings, MonitorSettings, PerformanceSettings, monitor_settings
+from ml_gitops.config.settings import load_settings
 from ml_gitops.monitoring.compare import compare, has_candidate
 from ml_gitops.monitoring.core import Reference, judge
 from ml_gitops.monitoring.logsource import LogSource, Window
 from ml_gitops.monitoring.render import markdown
+
+from ..helpers import ROOT
 
 FEATURES = {"x": {"dtype": "float"}}
 
@@ -98,6 +102,13 @@ def test_compare_refuses_a_regressors_log_in_one_line(tmp_path: Path) -> None:
 
 
 def test_max_increase_accepts_error_metrics_only() -> None:
-    from ml_gitops.config.monitor import PerformanceSettings
-
     assert PerformanceSettings(max_increase={"rmse": 0.1}).max_increase == {"rmse": 0.1}
+
+
+def test_max_increase_on_a_metric_that_is_not_an_error_is_one_line(tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["monitor"]["performance"]["max_increase"] = {"r2": 0.1}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(UserError, match=r"monitor.performance.max_increase.r2: expected one of \('rmse', 'mae'\)"):
+        monitor_settings(load_settings(params))
