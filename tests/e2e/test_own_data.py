@@ -171,7 +171,7 @@ def test_drafted_config_trains_end_to_end(project: Path, capsys: pytest.CaptureF
         "date and text columns have no ONNX converter (comment, signup)"
     )
     records = test[sig["feature_order"]].head(5).to_dict("records")
-    np.testing.assert_allclose(served.proba_records(records), pipe.predict_proba(test[sig["feature_order"]].head(5)))
+    np.testing.assert_allclose(served.predict_records(records), pipe.predict_proba(test[sig["feature_order"]].head(5)))
     models = build(sig, max_records=10)  # /predict's (and make score's) rules for dates and text
     assert len(models.many.validate_python(records)) == 5
     with pytest.raises(ValidationError, match="expected a date"):
@@ -192,4 +192,4 @@ def test_a_column_name_with_a_slash_serves_through_onnx(project: Path) -> None:
     assert served.runtime == "onnx", served.reason
     records = read_table(files["test"])[sig["feature_order"]].head(20).to_dict("records")
     want = load_model(files["model"]).predict_proba(pd.DataFrame.from_records(records))
-    np.testing.assert_allclose(served.proba_records(records), want, atol=1e-6)
+    np.testing.assert_allclose(served.predict_records(records), want, atol=1e-6)

@@ -2,20 +2,24 @@
 
 Two files nobody tuned the gate for: the embedded diabetes data (conf/data/diabetes.yaml) and a generated
 CSV taken through `make schema`. Both are judged by the relative floor only (beat DummyRegressor), so a
-learnable target passes and a pure-noise target fails, each on its own merits.
+learnable target passes and a pure-noise target fails, each on its own merits. Both trained models are then
+served by the real server; diabetes goes on to numeric feedback, `ml-gitops monitor` and batch scoring.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from ..helpers import ROOT, commit_all, copy_project, init_repo, run
+from ..helpers import BIN, ROOT, commit_all, copy_project, init_repo, run
+from ..serving.conftest import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, Server, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,6 +43,15 @@ def _select(work: Path, data: str, model: str) -> None:
 def _make_run(work: Path) -> tuple[int, str]:
     proc = run(["make", "-o", ".venv/.run-deps", "run"], cwd=work, check=False)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def _serve(work: Path, log_url: str) -> Server:
+    """The real server on the workspace's trained model (`serve --from-workspace`), ready."""
+    port = free_port()
+    cmd = [str(BIN / "ml-gitops"), "serve", "--from-workspace", "--port", str(port), "--log-url", log_url]
+    srv = Server(cmd, work, port, log_url, {FEEDBACK_ENV: FEEDBACK_TOKEN})
+    srv.wait()
+    return srv
 
 
 def houses(path: Path, n: int = 500, seed: int = 0, noise_only: bool = False) -> Path:
@@ -80,6 +93,60 @@ def test_diabetes_trains_evaluates_and_passes_the_relative_floor(tmp_path: Path)
     assert "rmse" in json.loads((work / "reports" / "slices.json").read_text())["metrics"]
 
 
+def test_diabetes_is_served_monitored_and_batch_scored(tmp_path: Path) -> None:
+    work = _project(tmp_path)
+    _select(work, "diabetes", "ridge")
+    code, out = _make_run(work)
+    assert code == 0, out
+    data = pd.read_csv(ROOT / "src" / "ml_gitops" / "datasets" / "diabetes.csv")
+    features = [c for c in data.columns if c != "progression"]
+    log_url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    srv = _serve(work, log_url)
+    try:
+        spec = httpx.get(srv.url + "/openapi.json").json()["components"]["schemas"]
+        assert spec["Estimate"]["properties"]["prediction"]["type"] == "number" and "Prediction" not in spec
+        answers = []
+        for start in range(0, len(data), 40):
+            batch = data.iloc[start : start + 40]
+            r = httpx.post(srv.url + "/predict", json=batch[features].to_dict("records"), timeout=30)
+            assert r.status_code == 200, r.text
+            answers += r.json()["predictions"]
+        assert all(set(a) == {"id", "prediction"} and math.isfinite(a["prediction"]) for a in answers)
+        bad = httpx.post(srv.url + "/feedback", json={"prediction_id": answers[0]["id"], "label": "high"}, headers=AUTH)
+        assert bad.status_code == 422 and "number" in json.dumps(bad.json()["detail"]), bad.text
+        observed = data["progression"].astype(float)
+        labels = [{"prediction_id": a["id"], "label": y} for a, y in zip(answers, observed, strict=True)]
+        for start in range(0, len(labels), 40):
+            r = httpx.post(srv.url + "/feedback", json=labels[start : start + 40], headers=AUTH, timeout=30)
+            assert r.status_code == 202, r.text
+    finally:
+        rc, err = srv.stop()
+    assert rc == 0, err
+
+    proc = run([str(BIN / "ml-gitops"), "monitor", "run", "--workspace", "--log-url", log_url], cwd=work, check=False)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    report = json.loads((work / "reports" / "monitor.json").read_text())
+    assert report["window"]["rows"] == len(data)
+    value = report["prediction"]["value"]
+    assert value["test"] == "ks" and value["psi"] is not None
+    perf = report["performance"]
+    assert perf["n_labels"] == len(data) and perf["judged"]
+    assert {"rmse", "mae", "rmse_ci_low", "mae_ci_high"} <= set(perf["metrics"]) and "limits" in perf
+    assert 20 < perf["metrics"]["rmse"] < 100  # the training-time error of a ridge on diabetes (about 55)
+    assert "rmse" in proc.stdout + proc.stderr
+
+    scored = tmp_path / "scored.parquet"
+    csv = tmp_path / "diabetes.csv"
+    data.to_csv(csv, index=False)
+    cmd = [str(BIN / "ml-gitops"), "score", "--from-workspace", "--input", str(csv), "--output", str(scored)]
+    run(cmd, cwd=work)
+    out_df = pd.read_parquet(scored)
+    assert len(out_df) == len(data) and pd.api.types.is_float_dtype(out_df["prediction"])
+    assert not any(c.startswith("proba_") for c in out_df.columns)
+    served = {round(a["prediction"], 6) for a in answers[:5]}
+    assert {round(v, 6) for v in out_df["prediction"].head(5)} == served  # batch and online agree
+
+
 def test_a_classifier_on_a_regression_target_is_refused_in_one_line(tmp_path: Path) -> None:
     work = _project(tmp_path)
     _select(work, "diabetes", "logistic_regression")
@@ -100,6 +167,13 @@ def test_a_drafted_regression_csv_passes_and_noise_fails_on_its_own_merits(tmp_p
     _select(work, "houses", "ridge")
     code, out = _make_run(work)
     assert code == 0 and "gate: PASS" in out, out
+    srv = _serve(work, f"sqlite:///{tmp_path / 'predictions.db'}")  # file -> trained -> served
+    try:
+        r = httpx.post(srv.url + "/predict", json={"area": 120.0, "rooms": 3, "town": "north"}, timeout=30)
+    finally:
+        srv.stop()
+    assert r.status_code == 200, r.text
+    assert 300 < r.json()["predictions"][0]["prediction"] < 700  # 3*120 + 15*3 + 80, give or take
 
     houses(work / "data" / "raw" / "houses.csv", noise_only=True)  # same columns and ranges, nothing to learn
     code, out = _make_run(work)

@@ -69,4 +69,4 @@ def test_forced_sklearn_runtime_gives_the_same_answers(bundle: Path, pipeline_re
         {k: (None if pd.isna(v) else v) for k, v in r.items()}
         for r in test[list(sk.features)].head(30).to_dict(orient="records")
     ]
-    assert np.abs(sk.proba_records(records) - ox.proba_records(records)).max() <= TOLERANCE
+    assert np.abs(sk.predict_records(records) - ox.predict_records(records)).max() <= TOLERANCE

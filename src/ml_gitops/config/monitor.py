@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import UserError
-from .metric_names import METRICS
+from .metric_names import LOWER_IS_BETTER, METRICS, REGRESSION_METRICS
 from .settings import Settings, group_of
 
 
@@ -55,6 +55,8 @@ class PerformanceSettings(_Strict):
     bootstrap_max_rows: int = Field(5_000, ge=100)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     floors: dict[str, float] = Field(default_factory=dict)
+    # A regressor's error ceiling relative to its reference predictions' (held-out) error: 0.25 = 25 % worse.
+    max_increase: dict[str, float] = Field(default_factory=dict)
 
 
 class ReportSettings(_Strict):
@@ -126,9 +128,16 @@ class RetrainSettings(_Strict):
 
 def monitor_settings(settings: Settings) -> MonitorSettings:
     cfg = group_of(settings, MonitorSettings, "monitor")
-    unknown = sorted(set(cfg.performance.floors) - set(METRICS))
+    known = (*METRICS, *REGRESSION_METRICS)
+    unknown = sorted(set(cfg.performance.floors) - set(known))
     if unknown:
-        raise UserError(f"params.yaml: monitor.performance.floors: unknown metric {unknown[0]!r} (known: {METRICS})")
+        raise UserError(f"params.yaml: monitor.performance.floors: unknown metric {unknown[0]!r} (known: {known})")
+    errors = tuple(m for m in REGRESSION_METRICS if m in LOWER_IS_BETTER)
+    bad = sorted(m for m, v in cfg.performance.max_increase.items() if m not in errors or v < 0)
+    if bad:
+        raise UserError(
+            f"params.yaml: monitor.performance.max_increase.{bad[0]}: expected one of {errors} with a value >= 0"
+        )
     features = set(settings.data.schema_.feature_columns)
     stray = sorted(set(cfg.features) - features)
     if stray:

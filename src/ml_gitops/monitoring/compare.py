@@ -83,6 +83,8 @@ def compare(
     """Agreement, per-version distributions, accuracy with Wilson CIs, latency, and the verdict."""
     if rows.empty:
         raise UserError("prediction log: no predictions to compare")
+    if (rows["probabilities"].astype(str) == "{}").all():  # serving logs a regressor's value, no probabilities
+        raise UserError("monitor compare: not supported for regression models yet (the log holds predicted values)")
     rows = rows.assign(label=_labels(rows))
     current, candidate = pick_versions(rows, current, candidate)
     shadow = rows[rows["id"].str.endswith(SHADOW_SUFFIX) & (rows["version"] == candidate)]
@@ -141,7 +143,8 @@ def compare_log(
 def has_candidate(log_url: str) -> bool:
     """Whether the log holds more than one version (what the monitor report's section needs)."""
     rows = PredictionLog(log_url).create().read_window()
-    return rows["version"].nunique() > 1
+    regression = len(rows) > 0 and bool((rows["probabilities"].astype(str) == "{}").all())  # compare: classifiers
+    return rows["version"].nunique() > 1 and not regression
 
 
 def markdown(result: dict[str, Any]) -> list[str]:

@@ -10,6 +10,10 @@ AND its effect size reaches its threshold (PSI, Wasserstein / reference std,
 category-share change, missing-rate rise). Significance alone fires on tiny,
 harmless shifts once windows are large; effect size alone fires on noise when
 windows are small: requiring both avoids each failure mode.
+A regressor (its signature has no classes) gets the same numeric test on its
+predicted value instead of class shares and scores, and RMSE / MAE / R² from
+numeric feedback, judged against absolute limits and against the reference
+predictions' own error (`monitor.performance.max_increase`).
 Checks without sampling noise (values outside the schema's range, categories
 never seen in training) breach on their share alone.
 """
@@ -25,7 +29,7 @@ import pandas as pd
 
 from ..config.monitor import FeatureOverride, MonitorSettings
 from ..core import drift as stats
-from ..core.metrics import LOWER_IS_BETTER, Predictions, subsample, with_intervals
+from ..core.metrics import LOWER_IS_BETTER, Estimates, Predictions, point_metrics, subsample, with_intervals
 
 if TYPE_CHECKING:
     from .logsource import Current
@@ -36,9 +40,16 @@ UNSEEN_EXAMPLES = 10
 @dataclass
 class Reference:
     features: pd.DataFrame
-    predicted: pd.Series | None
+    predicted: pd.Series | None  # predicted class (str), or a regressor's value (float)
     proba: pd.DataFrame | None
     meta: dict[str, Any]
+    actual: pd.Series | None = None  # a regressor's held-out targets: its reference error
+
+
+def numbers(s: pd.Series) -> np.ndarray:
+    """Finite floats of a column logged as text (a regressor's values and labels)."""
+    v = pd.to_numeric(pd.Series(s), errors="coerce").to_numpy(dtype=float)
+    return v[np.isfinite(v)]
 
 
 def is_numeric(spec: dict[str, Any]) -> bool:
@@ -187,6 +198,12 @@ def prediction_checks(ref: Reference, cur: Current, classes: list[str], cfg: Mon
     out: dict[str, Any] = {}
     if ref.predicted is None:
         return {"available": False, "reason": "no reference predictions"}
+    if not classes:  # a regressor: its predicted value is one numeric column, tested as features are
+        res = stats.numeric_drift(numbers(ref.predicted), numbers(cur.predicted), cfg.bins)
+        thr = {"psi": cfg.numeric.psi, "wasserstein": cfg.numeric.wasserstein}
+        value = {"kind": "numeric", "test": "ks", **res, "thresholds": thr}
+        family.add(value, res["p_value"])
+        return {"value": value, "available": True}
     rp = ref.predicted.astype("string")
     cp = pd.Series(cur.predicted).astype("string")
     cats, rcnt, ccnt = _category_counts(rp, cp, classes)
@@ -212,7 +229,49 @@ def prediction_checks(ref: Reference, cur: Current, classes: list[str], cfg: Mon
     return out
 
 
-def performance(cur: Current, classes: list[str], cfg: MonitorSettings) -> dict[str, Any]:
+def _limits(metrics: dict[str, float], floors: dict[str, float], judged: bool) -> dict[str, Any]:
+    """Metrics confidently on the wrong side of their limit: a floor, or a ceiling for lower-is-better ones."""
+    failed = {}
+    for m, floor in floors.items():
+        if m not in metrics:  # a floor of the other task (the shipped one is a classifier's)
+            continue
+        lo, hi = metrics[f"{m}_ci_low"], metrics[f"{m}_ci_high"]
+        bad = lo > floor if m in LOWER_IS_BETTER else hi < floor
+        if bad and judged:
+            failed[m] = {"value": metrics[m], "ci": [lo, hi], "floor": floor}
+    return failed
+
+
+def regression_performance(cur: Current, ref: Reference, cfg: MonitorSettings, base: dict[str, Any]) -> dict:
+    """RMSE, MAE and R² of the numeric labels, judged against absolute limits and the reference's error."""
+    pc = cfg.performance
+    lab = cur.labelled
+    y = pd.to_numeric(lab["label"], errors="coerce").to_numpy(dtype=float)
+    pred = pd.to_numeric(lab["predicted"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(y) & np.isfinite(pred)
+    base["unknown_labels"] = int((~ok).sum())
+    base["n_labels"] = int(ok.sum())
+    if not ok.any():
+        return {**base, "reason": "no feedback label is a number"}
+    p = subsample(Estimates(y[ok], pred[ok]), pc.bootstrap_max_rows, cfg.seed)
+    metrics = with_intervals(p, pc.n_bootstrap, pc.confidence, cfg.seed)
+    base.update(metrics=metrics, confidence=pc.confidence, judged=base["n_labels"] >= pc.min_labels)
+    if not base["judged"]:
+        base["reason"] = f"{base['n_labels']} label(s) < monitor.performance.min_labels ({pc.min_labels})"
+    limits = dict(pc.floors)
+    base["max_increase"] = dict(pc.max_increase)
+    if ref.actual is not None and ref.predicted is not None:
+        r = Estimates(ref.actual.to_numpy(dtype=float), ref.predicted.to_numpy(dtype=float))
+        base["reference"] = {m: v for m, v in point_metrics(r).items() if m in pc.max_increase or m in metrics}
+        for m, rise in pc.max_increase.items():  # a ceiling relative to the model's held-out error
+            ceiling = base["reference"][m] * (1 + rise)
+            limits[m] = min(limits.get(m, ceiling), ceiling)
+    base["limits"] = {m: v for m, v in limits.items() if m in metrics}
+    base["below_floor"] = _limits(metrics, limits, base["judged"])
+    return base
+
+
+def performance(cur: Current, classes: list[str], cfg: MonitorSettings, ref: Reference | None = None) -> dict:
     """Metrics on the labelled part of the window, with bootstrap intervals and the label count."""
 
     pc = cfg.performance
@@ -220,6 +279,8 @@ def performance(cur: Current, classes: list[str], cfg: MonitorSettings) -> dict[
     base: dict[str, Any] = {"n_labels": 0, "min_labels": pc.min_labels, "judged": False, "floors": pc.floors}
     if lab is None or len(lab) == 0:
         return {**base, "reason": "no feedback labels in the window"}
+    if not classes:
+        return regression_performance(cur, ref or Reference(pd.DataFrame(), None, None, {}), cfg, base)
     known = lab["label"].isin(classes)
     base["unknown_labels"] = int((~known).sum())
     lab = lab[known]
@@ -243,13 +304,7 @@ def performance(cur: Current, classes: list[str], cfg: MonitorSettings) -> dict[
     base["judged"] = len(lab) >= pc.min_labels
     if not base["judged"]:
         base["reason"] = f"{len(lab)} label(s) < monitor.performance.min_labels ({pc.min_labels})"
-    failed = {}
-    for m, floor in pc.floors.items():
-        lo, hi = metrics[f"{m}_ci_low"], metrics[f"{m}_ci_high"]
-        bad = lo > floor if m in LOWER_IS_BETTER else hi < floor
-        if bad and base["judged"]:
-            failed[m] = {"value": metrics[m], "ci": [lo, hi], "floor": floor}
-    base["below_floor"] = failed
+    base["below_floor"] = _limits(metrics, pc.floors, base["judged"])
     return base
 
 
@@ -321,7 +376,13 @@ def judge(
             q["issues"].append("unseen")
             shown = ", ".join(f"{k!r}: {v}" for k, v in q["unseen"].items())
             breach("quality", name, f"categories never seen in training ({q['unseen_share']:.1%}): {shown}")
-    if pred.get("available"):
+    if pred.get("available") and "value" in pred:
+        v = pred["value"]
+        hits = [f"{k} {v[k]:.3g} >= {t}" for k, t in v["thresholds"].items() if v.get(k) is not None and v[k] >= t]
+        v["drift"] = bool(hits and _significant(v, a))
+        if v["drift"]:
+            breach("prediction", "predicted value", f"{', '.join(hits)}; ks p_adj {v['p_adjusted']:.2g} < {a}")
+    elif pred.get("available"):
         cls = pred["classes"]
         hits = [
             f"{k} {cls[k]:.3g} >= {t}" for k, t in cls["thresholds"].items() if cls.get(k) is not None and cls[k] >= t
@@ -334,12 +395,13 @@ def judge(
             s["drift"] = bool(s["psi"] is not None and s["psi"] >= t and _significant(s, a))
             if s["drift"]:
                 breach("prediction", f"score {c}", f"psi {s['psi']:.3g} >= {t}; ks p_adj {s['p_adjusted']:.2g} < {a}")
-    perf = performance(cur, classes, cfg)
+    perf = performance(cur, classes, cfg, ref)
     for m, f in perf.get("below_floor", {}).items():
+        side = "over ceiling" if m in LOWER_IS_BETTER else "under floor"
         breach(
             "performance",
             m,
-            f"{m} {f['value']:.3f} [{f['ci'][0]:.3f}, {f['ci'][1]:.3f}] confidently under floor {f['floor']} "
+            f"{m} {f['value']:.3f} [{f['ci'][0]:.3f}, {f['ci'][1]:.3f}] confidently {side} {f['floor']:.4g} "
             f"({perf['n_labels']} labels)",
         )
     report.update(

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no backend to choose
 
 from . import compare
+from .core import numbers
 
 if TYPE_CHECKING:
     from .core import Reference
@@ -89,7 +90,16 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {q.get('out_of_range', '–')} | {unseen} | {', '.join(q['issues']) or '–'} |"
         )
     pred = report["prediction"]
-    if pred.get("available"):
+    if pred.get("available") and "value" in pred:
+        v = pred["value"]
+        lines += [
+            "",
+            "### Predictions",
+            "",
+            f"Predicted value: KS p (adjusted) {_f(v.get('p_adjusted'), '.2g')}, PSI {_f(v['psi'])}, "
+            f"Wasserstein / std {_f(v['wasserstein'])}" + (" 🚨" if v["drift"] else ""),
+        ]
+    elif pred.get("available"):
         cls = pred["classes"]
         lines += ["", "### Predictions", "", "| class | share (reference) | share (now) |", "|---|---:|---:|"]
         for c, s in cls["shares_reference"].items():
@@ -108,12 +118,13 @@ def markdown(report: dict[str, Any]) -> str:
     if "metrics" in perf:
         m = perf["metrics"]
         conf = perf.get("confidence", 0.95)
-        lines += [f"| metric | value | {conf:.0%} CI | floor |", "|---|---:|---|---:|"]
-        for name in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"):
+        limits = perf.get("limits", perf["floors"])  # a regressor's: absolute and relative to its reference
+        lines += [f"| metric | value | {conf:.0%} CI | limit |", "|---|---:|---|---:|"]
+        for name in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss", "rmse", "mae", "r2"):
             if name in m:
                 lines.append(
-                    f"| {name} | {_f(m[name], '.3f')} | [{_f(m[name + '_ci_low'], '.3f')}, "
-                    f"{_f(m[name + '_ci_high'], '.3f')}] | {_f(perf['floors'].get(name))} |"
+                    f"| {name} | {_f(m[name], '.4g')} | [{_f(m[name + '_ci_low'], '.4g')}, "
+                    f"{_f(m[name + '_ci_high'], '.4g')}] | {_f(limits.get(name), '.4g')} |"
                 )
         lines.append(f"\n{perf['n_labels']} feedback label(s)" + (f"; {perf['reason']}" if perf.get("reason") else ""))
     else:
@@ -167,7 +178,9 @@ def figures(report: dict[str, Any], ref: Reference, cur: Current, max_plots: int
         out.append((title, _png(fig)))
 
     pred = report["prediction"]
-    if pred.get("available"):
+    if pred.get("available") and "value" in pred and ref.predicted is not None:
+        hist("predicted value", numbers(ref.predicted), numbers(cur.predicted))
+    elif pred.get("available"):
         bars("predicted classes", pred["classes"]["shares_reference"], pred["classes"]["shares_current"])
     order = sorted(
         report["features"], key=lambda n: (not report["features"][n]["drift"], -(report["features"][n]["psi"] or 0))

@@ -58,7 +58,7 @@ def model_schema(
         sig = committed
     else:
         sig = read_json(signature) if signature.exists() else make_signature(settings.data.schema_)
-    return dict(sig["features"]), [str(c) for c in sig["classes"]]
+    return dict(sig["features"]), [str(c) for c in sig.get("classes") or []]  # no classes: a regressor
 
 
 def _reference_frames(
@@ -100,15 +100,30 @@ def load_reference(
         raw = raw.sample(cfg.reference_max_rows, random_state=cfg.seed)
         meta["sampled_rows"] = cfg.reference_max_rows
     frame = typed(raw, features)
-    predicted = proba = None
-    if pdf is not None and pmeta is not None:
+    predicted = proba = actual = None
+    if pdf is not None and pmeta is not None and not classes:  # a regressor: values and the held-out targets
+        if "predicted" not in pdf.columns or "actual" not in pdf.columns:
+            raise UserError(f"{ppath}: expected columns 'predicted' and 'actual'")
+        predicted = pdf["predicted"].astype(float).reset_index(drop=True)
+        actual = pdf["actual"].astype(float).reset_index(drop=True)
+        meta["predictions"] = pmeta | {"rows": len(pdf)}
+    elif pdf is not None and pmeta is not None:
         cols = [f"proba_{c}" for c in classes]
         if "predicted" not in pdf.columns or any(c not in pdf.columns for c in cols):
             raise UserError(f"{ppath}: expected columns 'predicted' and {cols}")
         predicted = pdf["predicted"].astype(str).reset_index(drop=True)
         proba = pd.DataFrame({c: pdf[f"proba_{c}"].to_numpy(float) for c in classes})
         meta["predictions"] = pmeta | {"rows": len(pdf)}
-    return Reference(frame, predicted, proba, meta)
+    return Reference(frame, predicted, proba, meta, actual)
+
+
+def _model_input(frame: pd.DataFrame, features: dict[str, dict[str, Any]], settings: Settings) -> pd.DataFrame:
+    """The typed window as the Pipeline takes it: categories as objects with None for missing."""
+    x = frame.copy()
+    for n, spec in features.items():
+        if spec["dtype"] not in {"float", "int"}:
+            x[n] = x[n].astype(object).where(x[n].notna(), None)
+    return x[settings.data.schema_.feature_columns]
 
 
 def load_current_file(
@@ -120,19 +135,25 @@ def load_current_file(
     frame = typed(raw, features)
     cols = [f"proba_{c}" for c in classes]
     pred_col = next((c for c in ("predicted", "prediction") if c in raw.columns), None)
-    if pred_col and all(c in raw.columns for c in cols):
+    if not classes:  # a regressor: its values from the file, else from the model; no probabilities
+        proba = pd.DataFrame(index=range(len(raw)))
+        if pred_col:
+            predicted = pd.to_numeric(raw[pred_col], errors="coerce").astype(float).reset_index(drop=True)
+            scored_by = "file"
+        else:
+            with threadpool_limits(limits=settings.runtime.threads):
+                values = load_model(paths.MODEL).predict(_model_input(frame, features, settings))
+            predicted = pd.Series(np.asarray(values, dtype=float), name="predicted")
+            scored_by = str(paths.MODEL)
+    elif pred_col and all(c in raw.columns for c in cols):
         predicted = raw[pred_col].astype(str).reset_index(drop=True)
         proba = pd.DataFrame({c: raw[f"proba_{c}"].to_numpy(float) for c in classes})
         scored_by = "file"
     else:
         model = load_model(paths.MODEL)
         order = [str(c) for c in model.classes_]
-        x = frame.copy()
-        for n, spec in features.items():
-            if spec["dtype"] not in {"float", "int"}:
-                x[n] = x[n].astype(object).where(x[n].notna(), None)
         with threadpool_limits(limits=settings.runtime.threads):
-            p = np.asarray(model.predict_proba(x[settings.data.schema_.feature_columns]), dtype=float)
+            p = np.asarray(model.predict_proba(_model_input(frame, features, settings)), dtype=float)
         proba = pd.DataFrame({c: p[:, order.index(c)] for c in classes})
         predicted = pd.Series(np.asarray(order, dtype=object)[p.argmax(axis=1)], name="predicted")
         scored_by = str(paths.MODEL)
@@ -192,8 +213,13 @@ def summary(report: dict[str, Any]) -> str:
         return f"{head}: {report['reason']}"
     lines = [head, *(f"  {b['kind']}: {b['what']}: {b['why']}" for b in report["breaches"])]
     perf = report.get("performance", {})
-    if perf.get("metrics"):
-        m = perf["metrics"]
+    m = perf.get("metrics") or {}
+    if "rmse" in m:
+        lines.append(
+            f"  feedback: {perf['n_labels']} labels, rmse {m['rmse']:.4g} [{m['rmse_ci_low']:.4g}, "
+            f"{m['rmse_ci_high']:.4g}], mae {m['mae']:.4g} [{m['mae_ci_low']:.4g}, {m['mae_ci_high']:.4g}]"
+        )
+    elif m:
         lines.append(
             f"  feedback: {perf['n_labels']} labels, balanced_accuracy {m['balanced_accuracy']:.3f} "
             f"[{m['balanced_accuracy_ci_low']:.3f}, {m['balanced_accuracy_ci_high']:.3f}]"

@@ -62,10 +62,23 @@ class Prediction(BaseModel):
     probabilities: dict[str, float]
 
 
+class Estimate(BaseModel):
+    id: str = Field(description="prediction id: send it back to /feedback with the observed value")
+    prediction: float = Field(description="the regressor's predicted value")
+
+
 class PredictResponse(BaseModel):
     model: str
     version: str
     predictions: list[Prediction]
+
+
+class EstimateResponse(BaseModel):
+    """/predict's answer when the bundle's signature says task: regression."""
+
+    model: str
+    version: str
+    predictions: list[Estimate]
 
 
 class FeedbackResponse(BaseModel):
@@ -280,13 +293,16 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
             "limits": {"max_body_bytes": cfg.max_body_bytes, "max_records": cfg.max_records},
         }
 
+    regression = sig.get("task") == "regression"
+
     @app.post(
         "/predict",
         summary="predict one record or a list of records",
+        response_model=EstimateResponse if regression else PredictResponse,
         responses=predict_errors,
         openapi_extra=body_doc("Record", "one record or a non-empty list of records"),
     )
-    async def predict(request: Request) -> PredictResponse:
+    async def predict(request: Request) -> PredictResponse | EstimateResponse:
         start = time.perf_counter()
         auth.require_json(request)
         if tokens.predict is not None:
@@ -297,33 +313,44 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
         if state.candidate is not None:
             key = request.headers.get(cfg.candidate.sticky_key) if cfg.candidate.sticky_key else None
             served = state.candidate if router.answer(key) == "candidate" else served
-        proba = served.proba_records(records).tolist()
+        scores = served.predict_records(records).tolist()
         latency_ms = (time.perf_counter() - start) * 1000.0
         ts = utcnow()
         ids = [uuid.uuid4().hex for _ in records]
-        out = log_rows(served, ids, records, proba, ts, latency_ms)
+        out = log_rows(served, ids, records, scores, ts, latency_ms)
         if state.candidate is not None and router.shadow:
             # The client never waits on this answer's quality, only on its compute; logged beside.
             shadow_start = time.perf_counter()
-            shadow_proba = state.candidate.proba_records(records).tolist()
+            shadow_scores = state.candidate.predict_records(records).tolist()
             shadow_ms = (time.perf_counter() - shadow_start) * 1000.0
-            log_rows(state.candidate, [i + SHADOW_SUFFIX for i in ids], records, shadow_proba, ts, shadow_ms)
+            log_rows(state.candidate, [i + SHADOW_SUFFIX for i in ids], records, shadow_scores, ts, shadow_ms)
+        if regression:
+            return EstimateResponse(model=bundle.name, version=served.version, predictions=out)
         return PredictResponse(model=bundle.name, version=served.version, predictions=out)
 
     def log_rows(
         served: model_mod.ServedModel,
         ids: list[str],
         records: list[dict[str, Any]],
-        proba: list[list[float]],
+        scores: list[Any],
         ts: Any,
         latency_ms: float,
-    ) -> list[Prediction]:
-        """Queue one log row per record, each with the version that predicted it."""
-        out = []
-        for pid, record, row in zip(ids, records, proba, strict=True):
-            probabilities = dict(zip(served.classes, row, strict=True))
-            prediction = Prediction(id=pid, prediction=served.classes[row.index(max(row))], probabilities=probabilities)
-            out.append(prediction)
+    ) -> list[Any]:
+        """Queue one log row per record, each with the version that predicted it.
+
+        ``scores``: a probability row per record, or a regressor's value (logged as its repr, no probabilities).
+        """
+        out: list[Any] = []
+        for pid, record, row in zip(ids, records, scores, strict=True):
+            if served.task == "regression":
+                value = float(row)
+                answer: Prediction | Estimate = Estimate(id=pid, prediction=value)
+                logged, probabilities = repr(value), {}
+            else:
+                probabilities = dict(zip(served.classes, row, strict=True))
+                logged = served.classes[row.index(max(row))]
+                answer = Prediction(id=pid, prediction=logged, probabilities=probabilities)
+            out.append(answer)
             state.writer.put_prediction(  # type: ignore[union-attr]
                 {
                     "id": pid,
@@ -331,7 +358,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
                     "model": bundle.name,
                     "version": served.version,
                     "inputs": record,
-                    "prediction": prediction.prediction,
+                    "prediction": logged,
                     "probabilities": probabilities,
                     "latency_ms": latency_ms,
                 }

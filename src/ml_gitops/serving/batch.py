@@ -161,8 +161,8 @@ class ParquetSink:
         self._writer.close()
 
 
-def _output_frame(features: Mapping[str, Mapping[str, Any]], proba_cols: list[str]) -> pd.DataFrame:
-    """The (empty) output columns: row, features, prediction, one probability per class."""
+def _output_frame(features: Mapping[str, Mapping[str, Any]], proba_cols: list[str], regression: bool) -> pd.DataFrame:
+    """The (empty) output columns: row, features, prediction (a regressor's float), one probability per class."""
     feature_cols = {
         n: pd.Series(dtype="float64" if s["dtype"] in {"float", "int"} else object) for n, s in features.items()
     }
@@ -170,7 +170,7 @@ def _output_frame(features: Mapping[str, Mapping[str, Any]], proba_cols: list[st
         {
             "row": pd.Series(dtype="int64"),
             **feature_cols,
-            "prediction": pd.Series(dtype=object),
+            "prediction": pd.Series(dtype="float64" if regression else object),
             **{c: pd.Series(dtype="float64") for c in proba_cols},
         }
     )
@@ -278,7 +278,7 @@ def _scored_table(
     Built in Arrow, not pandas: pandas would infer (and convert) every text column again.
     """
     features = served.signature["features"]
-    proba = np.asarray(served.proba_frame(fgood), dtype="float64")
+    scores = np.asarray(served.predict_frame(fgood), dtype="float64")
     result: dict[str, Any] = {"row": pa.array(rows[good])}
     for c in chunk.columns:
         if c not in features:
@@ -286,10 +286,13 @@ def _scored_table(
     for c, spec in features.items():
         numeric = spec["dtype"] in {"float", "int"}
         result[c] = pa.array(fgood[c].to_numpy(), type=None if numeric else pa.string())
+    if served.task == "regression":
+        result["prediction"] = pa.array(scores, type=pa.float64())
+        return pa.table(result)
     classes = pa.array([str(c) for c in served.classes], type=pa.string())
-    result["prediction"] = classes.take(pa.array(proba.argmax(axis=1)))
+    result["prediction"] = classes.take(pa.array(scores.argmax(axis=1)))
     for i, c in enumerate(served.classes):
-        result[f"proba_{c}"] = pa.array(np.ascontiguousarray(proba[:, i]))
+        result[f"proba_{c}"] = pa.array(np.ascontiguousarray(scores[:, i]))
     return pa.table(result)
 
 
@@ -324,9 +327,8 @@ def score(
     summary = ScoreSummary()
     start = time.perf_counter()
     with ExitStack() as stack:
-        sink = ParquetSink(
-            stack.enter_context(atomic_path(output)), _output_frame(features, [f"proba_{c}" for c in served.classes])
-        )
+        empty_out = _output_frame(features, [f"proba_{c}" for c in served.classes], served.task == "regression")
+        sink = ParquetSink(stack.enter_context(atomic_path(output)), empty_out)
         reject_sink = None
         if rejects is not None:
             empty = pd.DataFrame(

@@ -35,6 +35,7 @@ ONNX_REPORT_FILE = "onnx.json"
 SIGNATURE_FILE = "signature.json"
 METRICS_FILE = "metrics.json"
 LINEAGE_FILE = "lineage.json"
+TASKS = ("classification", "regression")
 LOAD_CHECK_ROWS = 200  # rows drawn from the signature to re-check ONNX vs the Pipeline at load time
 WORKSPACE_FILES = {
     MODEL_FILE: paths.MODEL,
@@ -53,8 +54,13 @@ def preflight(path: str | Path) -> Bundle:
         if not bundle.path(rel).is_file():
             raise UserError(f"{bundle.root}: bundle has no {rel}")
     sig = bundle.json(SIGNATURE_FILE)
-    if not isinstance(sig, dict) or not isinstance(sig.get("features"), dict) or not sig.get("classes"):
-        raise UserError(f"{bundle.path(SIGNATURE_FILE)}: not a model signature (needs 'features' and 'classes')")
+    if not isinstance(sig, dict) or not isinstance(sig.get("features"), dict):
+        raise UserError(f"{bundle.path(SIGNATURE_FILE)}: not a model signature (needs 'features')")
+    task = sig.get("task", "classification")
+    if task not in TASKS:
+        raise UserError(f"{bundle.path(SIGNATURE_FILE)}: task {task!r} is not one of {', '.join(TASKS)}")
+    if task == "classification" and not sig.get("classes"):
+        raise UserError(f"{bundle.path(SIGNATURE_FILE)}: not a classifier's signature (needs 'classes')")
     try:
         untrusted = sio.get_untrusted_types(file=bundle.path(MODEL_FILE))
     except Exception as err:
@@ -96,45 +102,61 @@ class ServedModel:
     version: str
     signature: dict[str, Any]
     runtime: str  # "onnx" | "sklearn"
-    classes: list[str]
+    classes: list[str]  # empty for a regressor
     features: list[str]
     pipeline: Any
     onnx: OnnxPredictor | None = None
     reason: str = ""  # why this runtime: the startup line and /metadata say it
+    task: str = "classification"  # "classification" | "regression"
 
-    def proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Probabilities for validated records (dicts feature -> value).
+    def predict_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Class probabilities (n, k) for validated records (dicts feature -> value); a regressor's values (n,).
 
         ONNX Runtime takes one array per column, built straight from the records: a
         DataFrame per request would cost more than the model itself on a single row.
         """
         if self.onnx is not None:
             return self.onnx.proba(records_feed(records, self.onnx.kinds))
-        frame = pd.DataFrame.from_records(list(records), columns=self.features)
-        return self.pipeline.predict_proba(sklearn_frame(frame, self.signature))
+        return self._sklearn(pd.DataFrame.from_records(list(records), columns=self.features))
 
-    def proba_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """Probabilities for a validated DataFrame of feature columns (batch scoring)."""
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """As `predict_records`, for a validated DataFrame of feature columns (batch scoring)."""
         if self.onnx is not None:
             return self.onnx.proba(frame_feed(frame, self.onnx.kinds))
-        return self.pipeline.predict_proba(sklearn_frame(frame[self.features], self.signature))
+        return self._sklearn(frame[self.features])
+
+    def _sklearn(self, frame: pd.DataFrame) -> np.ndarray:
+        x = sklearn_frame(frame, self.signature)
+        if self.task == "regression":
+            return np.asarray(self.pipeline.predict(x), dtype="float64").reshape(-1)
+        return self.pipeline.predict_proba(x)
 
 
 def load(bundle: Bundle, cfg: ServeSettings) -> ServedModel:
     """Load the Pipeline (allow-list) and, when allowed and verified, the ONNX model."""
     sig = bundle.json(SIGNATURE_FILE)
     pipeline = load_model(bundle.path(MODEL_FILE))
-    classes = [str(c) for c in pipeline.classes_]
-    if classes != [str(c) for c in sig["classes"]]:
-        raise UserError(f"{bundle.path(SIGNATURE_FILE)}: classes {sig['classes']} differ from the model's {classes}")
+    task = sig.get("task", "classification")
+    where = bundle.path(SIGNATURE_FILE)
+    if task == "regression":
+        if hasattr(pipeline, "predict_proba"):
+            raise UserError(f"{where}: task is regression but the model is a classifier (it has predict_proba)")
+        classes: list[str] = []
+    else:
+        classes = [str(c) for c in getattr(pipeline, "classes_", [])]
+        if classes != [str(c) for c in sig["classes"]]:
+            raise UserError(f"{where}: classes {sig['classes']} differ from the model's {classes}")
     served = ServedModel(bundle.name, bundle.version, sig, "sklearn", classes, list(sig["features"]), pipeline)
+    served.task = task
     if cfg.runtime == "sklearn":
         served.reason = "the skops Pipeline answers, because serve.runtime is sklearn"
         return served
     onnx_path = bundle.path(ONNX_FILE)
     report = bundle.json(ONNX_REPORT_FILE) if bundle.path(ONNX_REPORT_FILE).is_file() else {}
     reason = None
-    if report and not report.get("usable", False):  # the export's reason first: it says why there is no graph
+    if task == "regression":  # train exports classifiers only; its report (if any) says why
+        reason = f"ONNX is not used for regressors ({report.get('reason') or 'no export'})"
+    elif report and not report.get("usable", False):  # the export's reason first: it says why there is no graph
         reason = f"export marked the ONNX model unusable: {report.get('reason')}"
     elif not onnx_path.is_file() or onnx_path.stat().st_size == 0:
         reason = "bundle has no ONNX model"

@@ -124,13 +124,17 @@ def build(signature: Mapping[str, Any], max_records: int) -> RequestModels:
         **fields,
     )
     many = TypeAdapter(Annotated[list[record], Field(min_length=1, max_length=max_records)])  # type: ignore[valid-type]
-    labels = Literal[tuple(str(c) for c in signature["classes"])]
+    label: Any
+    if signature.get("task") == "regression":  # the observed value: a finite JSON number, not text
+        label = (float, Field(..., strict=True, allow_inf_nan=False, description="observed value (a number)"))
+    else:
+        label = (Literal[tuple(str(c) for c in signature["classes"])], Field(..., description="observed class"))
     feedback = create_model(
         "Feedback",
         __config__=ConfigDict(extra="forbid", title="Feedback"),
         __doc__="The observed label for an earlier prediction.",
         prediction_id=(str, Field(..., pattern=PREDICTION_ID_PATTERN, description="id returned by /predict")),
-        label=(labels, Field(..., description="observed class")),
+        label=label,
     )
     feedback_many = TypeAdapter(Annotated[list[feedback], Field(min_length=1, max_length=max_records)])  # type: ignore[valid-type]
     columns = {name: TypeAdapter(list[field_type(spec, missing_text=False)]) for name, spec in features.items()}
