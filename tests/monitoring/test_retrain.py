@@ -80,9 +80,14 @@ def test_retrain_on_new_data_pushes_a_branch_that_differs_only_where_the_data_ch
 
 @pytest.mark.e2e
 def test_retrain_refuses_a_dirty_tree(repo: Path) -> None:
+    (repo / "dvc.yaml").write_text((repo / "dvc.yaml").read_text() + "\n# an uncommitted edit\n")
+    proc = run(["ml-gitops", "retrain", "run"], cwd=repo, check=False)
+    assert proc.returncode == 2 and "working tree not clean (dvc.yaml" in proc.stderr, proc.stderr
+    # A conf/ edit without `make params` is refused before that, by the settings check every stage makes.
+    (repo / "dvc.yaml").write_text((repo / "dvc.yaml").read_text().replace("\n# an uncommitted edit\n", ""))
     (repo / "conf/model/logistic_regression.yaml").write_text("name: logistic_regression\nC: 0.5\n")
     proc = run(["ml-gitops", "retrain", "run"], cwd=repo, check=False)
-    assert proc.returncode == 2 and "working tree not clean (conf/model/logistic_regression.yaml" in proc.stderr
+    assert proc.returncode == 2 and "conf/ changed since `make params`" in proc.stderr, proc.stderr
 
 
 CASES = [

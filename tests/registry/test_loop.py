@@ -170,4 +170,4 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     gto = json.loads(run(["gto", "show", "--repo", str(origin), "--json"], cwd=tmp_path).stdout)["model"]
     assert gto["version"] == ours["latest"] == "v0.2.0"
     assert {s: v for s, v in gto["stage"].items() if v} == {s: v for s, v in ours["stages"].items() if v}
-    assert ours["stages"] == {"staging": "v0.2.0", "prod": "v0.1.0"}
+    assert ours["stages"] == {"staging": "v0.2.0", "canary": None, "prod": "v0.1.0"}

@@ -20,7 +20,7 @@ from ml_gitops.registry.tags import Registry, assign, gto_api
 from ..helpers import BIN, GIT_ENV, ROOT, commit_all, run
 from .conftest import cli, origin_tags
 
-STAGES = ("staging", "prod")
+STAGES = ("staging", "canary", "prod")  # .gto's allow-list
 
 
 def outputs(proc_or_text) -> dict[str, str]:
@@ -96,7 +96,8 @@ def test_stage_operations_keep_our_view_and_gtos_identical(tag_repo: Path) -> No
     ours = json.loads(cli(tag_repo, "registry", "show", "--json").stdout)
     theirs = json.loads(run([str(BIN / "gto"), "show", "--json"], cwd=tag_repo).stdout)
     assert ours["latest"] == theirs["model"]["version"] == "v0.3.0"
-    assert ours["stages"] == {s: theirs["model"]["stage"][s] for s in STAGES} == {"staging": "v0.1.0", "prod": "v0.3.0"}
+    want = {"staging": "v0.1.0", "canary": None, "prod": "v0.3.0"}
+    assert ours["stages"] == {s: theirs["model"]["stage"].get(s) for s in STAGES} == want
 
 
 def test_unassign_refuses_a_stage_the_version_does_not_hold(tag_repo: Path) -> None:
