@@ -44,6 +44,13 @@ class CandidateSettings(Strict):
     seed: int | None = None
 
 
+class RetentionSettings(Strict):
+    """How much of the prediction log `ml-gitops monitor prune` keeps (null: no limit)."""
+
+    max_age_days: float | None = Field(None, gt=0)
+    max_rows: int | None = Field(None, ge=1)
+
+
 class ServeSettings(Strict):
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8000, ge=0, le=65535)
@@ -58,6 +65,9 @@ class ServeSettings(Strict):
     log_url: str = Field("sqlite:///logs/predictions.db", min_length=1)
     log_batch_size: int = Field(500, ge=1)
     log_flush_seconds: float = Field(0.5, gt=0, le=60)
+    log_busy_timeout_ms: int = Field(1000, ge=0, le=600_000)
+    log_journal: str | None = Field(None, min_length=1)
+    log_retention: RetentionSettings = RetentionSettings()
     gil_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     score_batch_rows: int = Field(100_000, ge=1)
     onnx: OnnxSettings = OnnxSettings()

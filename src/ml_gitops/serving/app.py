@@ -2,9 +2,10 @@
 
 `/predict` reads the raw body and validates it with the pydantic models generated
 from the signature (`validation.py`), scores the records with the runtime chosen
-at load time (`model.py`: ONNX Runtime or the skops Pipeline) and queues one log
-row per prediction; a background thread writes the log, so the database is never
-on the request path. The generated models are also what /openapi.json documents.
+at load time (`model.py`: ONNX Runtime or the skops Pipeline) and hands one log
+row per prediction to the log writer's group commit: the answer goes out once the
+rows are committed (or journaled), so no answered prediction is lost.
+The generated models are also what /openapi.json documents.
 
 The body is read by hand rather than declared as a FastAPI parameter for three
 answers FastAPI's own body handling does not give: 413 as soon as a (streamed)
@@ -33,6 +34,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -183,7 +185,12 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # How long the log writer thread may hold the GIL before the event loop gets it back.
         sys.setswitchinterval(cfg.gil_switch_interval_ms / 1000)
-        writer = LogWriter(PredictionLog(cfg.log_url).create(), cfg.log_batch_size, cfg.log_flush_seconds)
+        writer = LogWriter(
+            PredictionLog(cfg.log_url, cfg.log_busy_timeout_ms).create(),
+            cfg.log_batch_size,
+            cfg.log_flush_seconds,
+            Path(cfg.log_journal) if cfg.log_journal else None,
+        )
         state.writer = writer.start()
         log.info("%s", auth.describe(tokens, cfg.auth))
         threading.Thread(
@@ -195,9 +202,10 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
             state.ready = False
             writer.close()
             log.info(
-                "serve: prediction log flushed (%d predictions, %d feedback, %d failed)",
+                "serve: prediction log flushed (%d predictions, %d feedback, %d journaled, %d failed)",
                 writer.written["predictions"],
                 state.feedback_written,
+                writer.journaled,
                 writer.failed,
             )
 
@@ -301,13 +309,17 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
         latency_ms = (time.perf_counter() - start) * 1000.0
         ts = utcnow()
         ids = [uuid.uuid4().hex for _ in records]
-        out = log_rows(served, ids, records, proba, ts, latency_ms)
+        out, rows = log_rows(served, ids, records, proba, ts, latency_ms)
         if state.candidate is not None and router.shadow:
             # The client never waits on this answer's quality, only on its compute; logged beside.
             shadow_start = time.perf_counter()
             shadow_proba = state.candidate.proba_records(records).tolist()
             shadow_ms = (time.perf_counter() - shadow_start) * 1000.0
-            log_rows(state.candidate, [i + SHADOW_SUFFIX for i in ids], records, shadow_proba, ts, shadow_ms)
+            rows += log_rows(state.candidate, [i + SHADOW_SUFFIX for i in ids], records, shadow_proba, ts, shadow_ms)[1]
+        try:  # answered only once its rows are committed (or journaled): see adapters/predlog.py
+            await asyncio.wrap_future(state.writer.put_predictions(rows))  # type: ignore[union-attr]
+        except RuntimeError:
+            raise HTTPException(503, "prediction log unavailable, nothing answered") from None
         return PredictResponse(model=bundle.name, version=served.version, predictions=out)
 
     def log_rows(
@@ -317,14 +329,15 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
         proba: list[list[float]],
         ts: Any,
         latency_ms: float,
-    ) -> list[Prediction]:
-        """Queue one log row per record, each with the version that predicted it."""
+    ) -> tuple[list[Prediction], list[dict[str, Any]]]:
+        """The answers and one log row per record, each with the version that predicted it."""
         out = []
+        rows = []
         for pid, record, row in zip(ids, records, proba, strict=True):
             probabilities = dict(zip(served.classes, row, strict=True))
             prediction = Prediction(id=pid, prediction=served.classes[row.index(max(row))], probabilities=probabilities)
             out.append(prediction)
-            state.writer.put_prediction(  # type: ignore[union-attr]
+            rows.append(
                 {
                     "id": pid,
                     "ts": ts,
@@ -336,7 +349,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
                     "latency_ms": latency_ms,
                 }
             )
-        return out
+        return out, rows
 
     @app.post(
         "/feedback",
