@@ -60,6 +60,7 @@ class ServeSettings(Strict):
     limit_concurrency: int = Field(1000, ge=1)
     timeout_keep_alive_seconds: int = Field(5, ge=1, le=600)
     max_header_bytes: int = Field(16_384, ge=1024)
+    body_timeout_seconds: float = Field(10.0, gt=0, le=600)
     runtime: Literal["auto", "onnx", "sklearn"] = "auto"
     ready_delay_seconds: float = Field(0.0, ge=0, le=3600)
     log_url: str = Field("sqlite:///logs/predictions.db", min_length=1)

@@ -97,19 +97,32 @@ class State:
     candidate: model_mod.ServedModel | None = None  # serve.candidate (shadow or canary)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it (declared or streamed) exceeds ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, refused with 413 as soon as it (declared or streamed) exceeds ``limit`` bytes.
+
+    A client that has not sent the whole body within ``timeout`` seconds gets 408 and the
+    connection is closed, so stalled uploads cannot pin memory (serve.body_timeout_seconds).
+    """
     too_big = HTTPException(413, f"request body over {limit} bytes (serve.max_body_bytes)")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise too_big
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_big
+                chunks.append(chunk)
+    except TimeoutError:
+        chunks.clear()
+        raise HTTPException(
+            408,
+            f"request body not received within {timeout:g} s (serve.body_timeout_seconds)",
+            headers={"connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
@@ -236,6 +249,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
 
     errors: dict[int | str, dict[str, Any]] = {
         400: {"model": ErrorResponse, "description": "body is not JSON"},
+        408: {"model": ErrorResponse, "description": "body not received within serve.body_timeout_seconds"},
         413: {"model": ErrorResponse, "description": "body over serve.max_body_bytes"},
         415: {"model": ErrorResponse, "description": "Content-Type is not application/json"},
         422: {"model": ErrorResponse, "description": "body breaks the schema (field-level messages)"},
@@ -300,7 +314,9 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
         if tokens.predict is not None:
             auth.require_token(request, tokens.predict)
         served = ready_model()
-        items = validated(await read_body(request, cfg.max_body_bytes), models.record, models.many)
+        items = validated(
+            await read_body(request, cfg.max_body_bytes, cfg.body_timeout_seconds), models.record, models.many
+        )
         records = models.as_dicts(items)
         if state.candidate is not None:
             key = request.headers.get(cfg.candidate.sticky_key) if cfg.candidate.sticky_key else None
@@ -361,7 +377,11 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
     async def feedback(request: Request) -> FeedbackResponse:
         auth.require_json(request)
         auth.require_feedback_token(request, tokens, cfg.auth)
-        items = validated(await read_body(request, cfg.max_body_bytes), models.feedback, models.feedback_many)
+        items = validated(
+            await read_body(request, cfg.max_body_bytes, cfg.body_timeout_seconds),
+            models.feedback,
+            models.feedback_many,
+        )
         ts = utcnow()
         rows = [{"prediction_id": i.prediction_id, "label": i.label, "ts": ts} for i in items]  # type: ignore[attr-defined]
         writer = state.writer
