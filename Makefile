@@ -273,13 +273,16 @@ bench-serve: $(VENV)/.dev-deps ## serving benchmark (baseline vs ceiling vs ours
 	@python benchmarks/serve.py $(BENCH_ARGS)
 
 ##@ Monitoring
-.PHONY: monitor compare monitor-pull monitor-summary monitor-verdict monitor-issue retrain retrain-decide retrain-auth retrain-pr
+.PHONY: monitor compare prune monitor-pull monitor-summary monitor-verdict monitor-issue retrain retrain-decide retrain-auth retrain-pr
 # Window: SINCE/UNTIL (ISO time or an age like 7d), LAST (rows) or CURRENT (a batch file); LOG_URL overrides the log.
 monitor: $(VENV)/.run-deps ## drift, data quality, predictions, feedback vs the training reference (SINCE= UNTIL= LAST= CURRENT=)
 	@ml-gitops monitor run $(if $(SINCE),--since "$(SINCE)") $(if $(UNTIL),--until "$(UNTIL)") $(if $(LAST),--last "$(LAST)") $(if $(CURRENT),--current "$(CURRENT)") $(if $(LOG_URL),--log-url "$(LOG_URL)")
 
 compare: $(VENV)/.run-deps ## candidate vs current from the prediction log: promote, hold or roll back (CURRENT_VERSION= CANDIDATE_VERSION= LOG_URL=)
 	@ml-gitops monitor compare $(if $(CURRENT_VERSION),--current "$(CURRENT_VERSION)") $(if $(CANDIDATE_VERSION),--candidate "$(CANDIDATE_VERSION)") $(if $(LOG_URL),--log-url "$(LOG_URL)")
+
+prune: $(VENV)/.run-deps ## delete logged predictions (and their feedback) beyond serve.log_retention (LOG_URL=)
+	@ml-gitops monitor prune $(if $(LOG_URL),--log-url "$(LOG_URL)")
 
 monitor-pull: $(VENV)/.run-deps ## dvc pull the working tree's reference (a deployed version's is read at its tag)
 	@dvc pull data/processed/train.parquet models/model.skops reports/predictions.parquet

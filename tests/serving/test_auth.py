@@ -104,7 +104,7 @@ def test_tokens_known_ids_one_label_json_only(
     assert code == 0, err
     assert "feedback needs a bearer token ($ML_GITOPS_FEEDBACK_TOKEN)" in err
     assert f"predict needs a bearer token ({secret})" in err
-    assert "prediction log flushed (3 predictions, 2 feedback, 0 failed)" in err
+    assert "prediction log flushed (3 predictions, 2 feedback, 0 journaled, 0 failed)" in err
     for token in (FEEDBACK_TOKEN, PREDICT_TOKEN):
         assert token not in err and token not in out
     df = PredictionLog(srv.log_url).read_window(with_feedback=True).set_index("id")

@@ -62,7 +62,7 @@ def test_load_then_graceful_stop_loses_no_log_row_and_joins_feedback(
     code, err = srv.stop()
     assert code == 0, err
     assert "runtime onnx: model.onnx matches the skops Pipeline" in err  # which runtime, and why
-    assert f"prediction log flushed ({LOAD_REQUESTS + 10} predictions, 4 feedback, 0 failed)" in err
+    assert f"prediction log flushed ({LOAD_REQUESTS + 10} predictions, 4 feedback, 0 journaled, 0 failed)" in err
 
     log = PredictionLog(srv.log_url)
     assert log.counts() == {"predictions": LOAD_REQUESTS + 10, "feedback": 4}
@@ -89,7 +89,7 @@ def test_a_model_that_fails_to_load_stops_the_server(bundle: Path, pipeline_repo
         code, err = srv.stop()
     assert code == 2, err
     assert "serve.runtime is onnx but ONNX differs from the Pipeline" in err
-    assert "prediction log flushed (0 predictions, 0 feedback, 0 failed)" in err
+    assert "prediction log flushed (0 predictions, 0 feedback, 0 journaled, 0 failed)" in err
 
 
 def test_tampered_bundle_refuses_to_start(bundle: Path, pipeline_repo: Path, tmp_path: Path) -> None:

@@ -8,24 +8,31 @@ Tables (any SQLAlchemy URL; SQLite by default)::
     feedback(id INTEGER PK autoincrement, prediction_id TEXT (indexed), ts DATETIME (UTC, naive),
              label TEXT)
 
-Serving never writes predictions on the request path: `LogWriter` queues rows and a
-background thread inserts them in batches; `close()` drains the queue, so a
-graceful stop loses nothing. Feedback is written by `add_feedback` while the client
-waits (it is rare, and the answer says whether the id is known and unlabelled): one
-label per prediction id, for ids that are in the log or still queued by this process.
+No answered prediction is lost: `LogWriter` is a group commit. Requests hand their rows to one
+background thread and wait on a future; the thread inserts whatever is queued in one transaction
+and resolves the futures after COMMIT (SQLite: WAL, synchronous=NORMAL, so a committed row
+survives kill -9 of the server). When the database stays locked or down after a few retries, the
+batch is appended to a local journal (JSON lines, fsync'd) before the futures resolve; the
+journal is replayed (insert-or-ignore by prediction id) at start-up and after the next successful
+write, then emptied. Errors name counts and the error class, never the rows.
+Feedback is written by `add_feedback` while the client waits (committed before the 202): one
+label per prediction id, for ids that are in the log, queued by this process, or journaled.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +62,8 @@ log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = ("id", "ts", "model", "version", "inputs", "prediction", "probabilities", "latency_ms")
 FEEDBACK_COLUMNS = ("id", "prediction_id", "ts", "label")
-WRITE_RETRIES = 5
+# Attempts (each waits up to the busy timeout) before a batch goes to the journal.
+WRITE_RETRIES = 3
 # Rows per INSERT: bounded memory for large back-fills (benchmarks, replays).
 WRITE_BATCH = 50_000
 
@@ -126,7 +134,7 @@ def _chunks(rows: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
 class PredictionLog:
     """Read and write the log at ``url`` (e.g. ``sqlite:///logs/predictions.db``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout_ms: int = 10_000) -> None:
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -145,10 +153,11 @@ class PredictionLog:
                 cur = conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")  # readers (monitoring) never block the writer
                 cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA busy_timeout=10000")
+                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
                 cur.close()
 
         self.meta, self.predictions, self.feedback = metadata, predictions, feedback
+        self.sqlite_path = Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
 
     def create(self) -> PredictionLog:
         """Create the tables if they do not exist (idempotent)."""
@@ -158,22 +167,54 @@ class PredictionLog:
             raise UserError(f"log {self.url}: cannot create tables ({type(err).__name__})") from None
         return self
 
-    def write_predictions(self, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Insert prediction rows (dict inputs/probabilities are JSON-encoded); return the count."""
-        rows_out = (
-            {
-                "id": r.get("id") or new_id(),
-                "ts": r.get("ts") or utcnow(),
-                "model": r["model"],
-                "version": r["version"],
-                "inputs": _json(r["inputs"]),
-                "prediction": str(r["prediction"]),
-                "probabilities": _json(r["probabilities"]),
-                "latency_ms": r.get("latency_ms"),
-            }
-            for r in rows
-        )
+    def write_predictions(self, rows: Iterable[Mapping[str, Any]], *, ignore_existing: bool = False) -> int:
+        """Insert prediction rows (dict inputs/probabilities are JSON-encoded); return the count.
+
+        ``ignore_existing``: skip ids already in the log (a journal replay may repeat rows).
+        """
+        rows_out = _prediction_rows(list(rows))
+        if ignore_existing:
+            return self._insert_new(rows_out)
         return self._insert(self.predictions, rows_out)
+
+    def _insert_new(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Insert-or-ignore by primary key, portable across backends (select the known ids first)."""
+        n = 0
+        with self.engine.begin() as conn:
+            for batch in _chunks(rows):
+                for start in range(0, len(batch), 500):
+                    part = batch[start : start + 500]
+                    known = set(
+                        conn.execute(
+                            select(self.predictions.c.id).where(self.predictions.c.id.in_([r["id"] for r in part]))
+                        ).scalars()
+                    )
+                    new = [r for r in part if r["id"] not in known]
+                    if new:
+                        conn.execute(self.predictions.insert(), new)
+                        n += len(new)
+        return n
+
+    def prune(self, max_age_days: float | None, max_rows: int | None, now: datetime | None = None) -> dict[str, int]:
+        """Delete predictions older than ``max_age_days`` or beyond the newest ``max_rows``, and their feedback."""
+        p, f = self.predictions, self.feedback
+        doomed = []
+        if max_age_days is not None:
+            cutoff = (now or utcnow()) - timedelta(days=max_age_days)
+            doomed.append(select(p.c.id).where(p.c.ts < cutoff))
+        if max_rows is not None:
+            keep = select(p.c.id).order_by(p.c.ts.desc(), p.c.id.desc()).limit(max_rows)
+            doomed.append(select(p.c.id).where(p.c.id.not_in(keep.scalar_subquery())))
+        out = {"predictions": 0, "feedback": 0}
+        if not doomed:
+            return out
+        with self.engine.begin() as conn:
+            for ids in doomed:
+                # Feedback refers to the answered id; a shadow row's id is that id + ".shadow".
+                base = ids.subquery()
+                out["feedback"] += conn.execute(f.delete().where(f.c.prediction_id.in_(select(base.c.id)))).rowcount
+                out["predictions"] += conn.execute(p.delete().where(p.c.id.in_(select(base.c.id)))).rowcount
+        return out
 
     def write_feedback(self, rows: Iterable[Mapping[str, Any]]) -> int:
         rows_out = (
@@ -285,35 +326,125 @@ class PredictionLog:
         return df
 
 
-class LogWriter:
-    """Batched, off-the-hot-path inserts. `put_*` only enqueue; `close()` flushes everything."""
+def default_journal(url: str) -> Path:
+    """Next to a SQLite file (``predictions.db`` -> ``predictions.journal.jsonl``), else ``logs/``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return Path("logs/predictions.journal.jsonl")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        db = Path(parsed.database)
+        return db.with_name(db.stem + ".journal.jsonl")
+    return Path("logs/predictions.journal.jsonl")
 
-    def __init__(self, log: PredictionLog, batch_size: int = 500, flush_seconds: float = 0.5) -> None:
+
+def _encode(row: Mapping[str, Any]) -> dict[str, Any]:
+    ts = row.get("ts")
+    return {**row, "ts": ts.isoformat() if isinstance(ts, datetime) else ts}
+
+
+class Journal:
+    """Append-only JSON lines of prediction rows the database did not take; fsync'd, flock'd across workers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, rows: list[Mapping[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = "".join(json.dumps(_encode(r), separators=(",", ":"), allow_nan=False) + "\n" for r in rows)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def pending(self) -> bool:
+        try:
+            return self.path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def ids(self) -> set[str]:
+        if not self.pending():
+            return set()
+        return {r["id"] for r in self._read(self.path.read_text(encoding="utf-8"))}
+
+    @staticmethod
+    def _read(text: str) -> list[dict[str, Any]]:
+        rows = []
+        for line in text.splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:  # a line cut by a crash before its fsync: never answered
+                continue
+            row["ts"] = datetime.fromisoformat(row["ts"]) if row.get("ts") else None
+            rows.append(row)
+        return rows
+
+    def replay(self, log: PredictionLog) -> int:
+        """Insert the journaled rows that are not in the log yet, then empty the journal; return rows replayed.
+
+        Raises the database's error when it still refuses (the journal is kept).
+        """
+        if not self.pending():
+            return 0
+        with open(self.path, "r+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            rows = self._read(fh.read())
+            n = log.write_predictions(rows, ignore_existing=True) if rows else 0
+            fh.truncate(0)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return n
+
+
+class LogWriter:
+    """Group commit: `put_predictions` returns a future that resolves once the rows are durable.
+
+    Durable means committed to the log or, when the log refuses after `WRITE_RETRIES`, fsync'd to
+    the journal. The future fails only when neither worked (the request is then answered 503).
+    `close()` writes every queued row.
+    """
+
+    def __init__(
+        self, log: PredictionLog, batch_size: int = 500, flush_seconds: float = 0.5, journal: Path | None = None
+    ) -> None:
         self.log = log
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
-        self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self.journal = Journal(journal or default_journal(log.url))
+        self._queue: queue.SimpleQueue[tuple[str, list[Mapping[str, Any]], Future[None]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self.written = {"predictions": 0, "feedback": 0}
         self.failed = 0
+        self.journaled = 0
+        self.replayed = 0
+        self._spilling = False
         self._closed = False
-        self._queued_ids: set[str] = set()  # predictions answered, not yet committed (or dropped)
+        self._queued_ids: set[str] = set()  # answered (or about to be), not yet in the database
 
     def start(self) -> LogWriter:
+        self._queued_ids.update(self.journal.ids())
         self._thread.start()
         return self
 
-    def put_prediction(self, row: Mapping[str, Any]) -> None:
-        if row.get("id"):
-            self._queued_ids.add(row["id"])
-        self._queue.put(("predictions", row))
+    def put_predictions(self, rows: list[Mapping[str, Any]]) -> Future[None]:
+        fut: Future[None] = Future()
+        self._queued_ids.update(r["id"] for r in rows if r.get("id"))
+        self._queue.put(("predictions", rows, fut))
+        return fut
+
+    def put_prediction(self, row: Mapping[str, Any]) -> Future[None]:
+        return self.put_predictions([row])
 
     def is_queued(self, prediction_id: str) -> bool:
-        """True while a prediction this writer was given is waiting for its batch to be committed."""
+        """True while a prediction this writer was given is not in the database yet (queued or journaled)."""
         return prediction_id in self._queued_ids
 
-    def put_feedback(self, row: Mapping[str, Any]) -> None:
-        self._queue.put(("feedback", row))
+    def put_feedback(self, row: Mapping[str, Any]) -> Future[None]:
+        fut: Future[None] = Future()
+        self._queue.put(("feedback", [row], fut))
+        return fut
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -328,57 +459,131 @@ class LogWriter:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        self._replay()  # rows a previous run journaled (start-up)
         stop = False
         while not stop:
             try:
                 item = self._queue.get(timeout=self.flush_seconds)
             except queue.Empty:
                 continue
-            batch: dict[str, list[Any]] = {"predictions": [], "feedback": []}
-            deadline = time.monotonic() + self.flush_seconds
+            # Whatever is queued now is one transaction: requests never wait for a batch to fill.
+            batch: list[tuple[str, list[Mapping[str, Any]], Future[None]]] = []
+            size = 0
             while True:
                 if item is None:
                     stop = True
                     break
-                batch[item[0]].append(item[1])
-                if len(batch["predictions"]) + len(batch["feedback"]) >= self.batch_size:
+                batch.append(item)
+                size += len(item[1])
+                if size >= self.batch_size:
                     break
                 try:
-                    item = (
-                        self._queue.get_nowait()
-                        if time.monotonic() >= deadline
-                        else self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    )
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
             self._write(batch)
-        # Rows queued after the stop marker (a late request during shutdown) are written too.
-        tail: dict[str, list[Any]] = {"predictions": [], "feedback": []}
+        tail = []  # rows queued after the stop marker (a late request during shutdown)
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is not None:
-                tail[item[0]].append(item[1])
+                tail.append(item)
         self._write(tail)
 
-    def _write(self, batch: dict[str, list[Any]]) -> None:
-        for table, rows in batch.items():
-            if not rows:
-                continue
-            write = self.log.write_predictions if table == "predictions" else self.log.write_feedback
-            for attempt in range(WRITE_RETRIES):
-                try:
-                    self.written[table] += write(rows)
-                    break
-                except Exception as err:  # database locked, connection lost: retry, then report
-                    if attempt == WRITE_RETRIES - 1:
-                        self.failed += len(rows)
-                        # The driver's message, not SQLAlchemy's (which lists the rows' parameters).
-                        reason = getattr(err, "orig", None) or err
-                        log.error("prediction log: dropped %d %s row(s): %s", len(rows), table, type(reason).__name__)
-                    else:
-                        time.sleep(0.1 * 2**attempt)
-            if table == "predictions":  # committed (or dropped): the log, not this set, knows them now
-                self._queued_ids.difference_update(r.get("id") for r in rows)
+    def _replay(self) -> None:
+        if not self.journal.pending():
+            return
+        try:
+            n = self.journal.replay(self.log)
+        except Exception as err:
+            log.warning("prediction log: journal %s kept (%s)", self.journal.path, _reason(err))
+            return
+        self.replayed += n
+        self._queued_ids.clear()  # only ids of batches in flight could be here, and this thread writes those
+        log.info("prediction log: replayed %d journaled row(s) from %s", n, self.journal.path)
+
+    def _write(self, batch: list[tuple[str, list[Mapping[str, Any]], Future[None]]]) -> None:
+        if not batch:
+            return
+        preds = [r for kind, rows, _ in batch if kind == "predictions" for r in rows]
+        fbs = [r for kind, rows, _ in batch if kind == "feedback" for r in rows]
+        error: Exception | None = None
+        attempts = 1 if self._spilling else WRITE_RETRIES  # while the log refuses, do not make every batch wait
+        for attempt in range(attempts):
+            try:
+                with self.log.engine.begin() as conn:  # one transaction: predictions and feedback together
+                    if preds:
+                        conn.execute(self.log.predictions.insert(), _prediction_rows(preds))
+                    if fbs:
+                        conn.execute(self.log.feedback.insert(), _feedback_rows(fbs))
+                error = None
+                break
+            except Exception as err:  # database locked, connection lost: retry, then journal
+                error = err
+                if attempt < attempts - 1:
+                    time.sleep(0.1 * 2**attempt)
+        if error is None:
+            self.written["predictions"] += len(preds)
+            self.written["feedback"] += len(fbs)
+            self._queued_ids.difference_update(r.get("id") for r in preds)
+            if self._spilling or self.journal.pending():
+                self._spilling = False
+                self._replay()
+            self._resolve(batch, None)
+            return
+        self._spilling = True
+        try:
+            if fbs:
+                raise RuntimeError("feedback is not journaled")
+            self.journal.append(preds)
+        except Exception as jerr:
+            self.failed += len(preds) + len(fbs)
+            log.error(
+                "prediction log: %d row(s) not written (%s; journal: %s)",
+                len(preds) + len(fbs),
+                _reason(error),
+                _reason(jerr),
+            )
+            self._queued_ids.difference_update(r.get("id") for r in preds)
+            self._resolve(batch, RuntimeError("prediction log unavailable"))
+            return
+        self.journaled += len(preds)
+        log.warning("prediction log: %d row(s) journaled to %s (%s)", len(preds), self.journal.path, _reason(error))
+        self._resolve(batch, None)
+
+    @staticmethod
+    def _resolve(batch: list[tuple[str, list[Mapping[str, Any]], Future[None]]], err: Exception | None) -> None:
+        for _, _, fut in batch:
+            if err is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(err)
+
+
+def _reason(err: BaseException) -> str:
+    """The driver's error class, not SQLAlchemy's message (which lists the rows' parameters)."""
+    return type(getattr(err, "orig", None) or err).__name__
+
+
+def _prediction_rows(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r.get("id") or new_id(),
+            "ts": r.get("ts") or utcnow(),
+            "model": r["model"],
+            "version": r["version"],
+            "inputs": _json(r["inputs"]),
+            "prediction": str(r["prediction"]),
+            "probabilities": _json(r["probabilities"]),
+            "latency_ms": r.get("latency_ms"),
+        }
+        for r in rows
+    ]
+
+
+def _feedback_rows(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"prediction_id": r["prediction_id"], "ts": r.get("ts") or utcnow(), "label": str(r["label"])} for r in rows
+    ]

@@ -94,6 +94,27 @@ def _compare(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(ns: argparse.Namespace) -> int:
+    """Apply serve.log_retention to the prediction log (predictions and their feedback); print the counts."""
+    from ..adapters.predlog import PredictionLog, redact
+    from ..config.monitor import monitor_settings
+    from ..config.serve import serve_settings
+    from ..config.settings import load_settings
+
+    settings = load_settings(ns.params)
+    keep = serve_settings(settings, str(ns.params)).log_retention
+    url = ns.log_url or os.environ.get(LOG_URL_ENV) or monitor_settings(settings).log_url
+    if keep.max_age_days is None and keep.max_rows is None:
+        log.info("prune: serve.log_retention sets no limit: nothing deleted")
+        return 0
+    deleted = PredictionLog(url).create().prune(keep.max_age_days, keep.max_rows)
+    print(
+        f"prune: deleted {deleted['predictions']} prediction(s) and {deleted['feedback']} feedback row(s) "
+        f"from {redact(url)} (max_age_days: {keep.max_age_days}, max_rows: {keep.max_rows})"
+    )
+    return 0
+
+
 def issue_plan(existing: list[dict[str, Any]], title: str) -> tuple[str, int | None]:
     """Update the open issue with our exact title, else create one: never a second issue."""
     for issue in sorted(existing, key=lambda i: int(i["number"])):
@@ -181,6 +202,17 @@ def register(sub: Any) -> None:
     p.add_argument("--current", help="the current version (default: the one besides the candidate)")
     p.add_argument("--candidate", help="the candidate version (default: the shadow rows' version, else the rarer one)")
     p.set_defaults(handler=_compare)
+
+    p = actions.add_parser(
+        "prune",
+        help="delete predictions (and their feedback) beyond serve.log_retention (max_age_days, max_rows)",
+        description="Apply serve.log_retention to the prediction log and print how many rows went.",
+    )
+    cli._params_arg(p)
+    p.add_argument(
+        "--log-url", help=f"SQLAlchemy URL of the prediction log (default: ${LOG_URL_ENV}, then monitor.log_url)"
+    )
+    p.set_defaults(handler=_prune)
 
     p = actions.add_parser("issue", help="open or update the one GitHub issue with the monitor report (gh)")
     p.add_argument("--report", type=Path, default=Path("reports/monitor.md"), help="the markdown report to post")

@@ -44,6 +44,13 @@ class CandidateSettings(Strict):
     seed: int | None = None
 
 
+class RetentionSettings(Strict):
+    """How much of the prediction log `ml-gitops monitor prune` keeps (null: no limit)."""
+
+    max_age_days: float | None = Field(None, gt=0)
+    max_rows: int | None = Field(None, ge=1)
+
+
 class ServeSettings(Strict):
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8000, ge=0, le=65535)
@@ -53,11 +60,15 @@ class ServeSettings(Strict):
     limit_concurrency: int = Field(1000, ge=1)
     timeout_keep_alive_seconds: int = Field(5, ge=1, le=600)
     max_header_bytes: int = Field(16_384, ge=1024)
+    body_timeout_seconds: float = Field(10.0, gt=0, le=600)
     runtime: Literal["auto", "onnx", "sklearn"] = "auto"
     ready_delay_seconds: float = Field(0.0, ge=0, le=3600)
     log_url: str = Field("sqlite:///logs/predictions.db", min_length=1)
     log_batch_size: int = Field(500, ge=1)
     log_flush_seconds: float = Field(0.5, gt=0, le=60)
+    log_busy_timeout_ms: int = Field(1000, ge=0, le=600_000)
+    log_journal: str | None = Field(None, min_length=1)
+    log_retention: RetentionSettings = RetentionSettings()
     gil_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     score_batch_rows: int = Field(100_000, ge=1)
     onnx: OnnxSettings = OnnxSettings()

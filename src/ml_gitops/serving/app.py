@@ -2,9 +2,10 @@
 
 `/predict` reads the raw body and validates it with the pydantic models generated
 from the signature (`validation.py`), scores the records with the runtime chosen
-at load time (`model.py`: ONNX Runtime or the skops Pipeline) and queues one log
-row per prediction; a background thread writes the log, so the database is never
-on the request path. The generated models are also what /openapi.json documents.
+at load time (`model.py`: ONNX Runtime or the skops Pipeline) and hands one log
+row per prediction to the log writer's group commit: the answer goes out once the
+rows are committed (or journaled), so no answered prediction is lost.
+The generated models are also what /openapi.json documents.
 
 The body is read by hand rather than declared as a FastAPI parameter for three
 answers FastAPI's own body handling does not give: 413 as soon as a (streamed)
@@ -33,6 +34,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -108,19 +110,32 @@ class State:
     candidate: model_mod.ServedModel | None = None  # serve.candidate (shadow or canary)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it (declared or streamed) exceeds ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, refused with 413 as soon as it (declared or streamed) exceeds ``limit`` bytes.
+
+    A client that has not sent the whole body within ``timeout`` seconds gets 408 and the
+    connection is closed, so stalled uploads cannot pin memory (serve.body_timeout_seconds).
+    """
     too_big = HTTPException(413, f"request body over {limit} bytes (serve.max_body_bytes)")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise too_big
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_big
+                chunks.append(chunk)
+    except TimeoutError:
+        chunks.clear()
+        raise HTTPException(
+            408,
+            f"request body not received within {timeout:g} s (serve.body_timeout_seconds)",
+            headers={"connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
@@ -196,7 +211,12 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # How long the log writer thread may hold the GIL before the event loop gets it back.
         sys.setswitchinterval(cfg.gil_switch_interval_ms / 1000)
-        writer = LogWriter(PredictionLog(cfg.log_url).create(), cfg.log_batch_size, cfg.log_flush_seconds)
+        writer = LogWriter(
+            PredictionLog(cfg.log_url, cfg.log_busy_timeout_ms).create(),
+            cfg.log_batch_size,
+            cfg.log_flush_seconds,
+            Path(cfg.log_journal) if cfg.log_journal else None,
+        )
         state.writer = writer.start()
         log.info("%s", auth.describe(tokens, cfg.auth))
         threading.Thread(
@@ -208,9 +228,10 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
             state.ready = False
             writer.close()
             log.info(
-                "serve: prediction log flushed (%d predictions, %d feedback, %d failed)",
+                "serve: prediction log flushed (%d predictions, %d feedback, %d journaled, %d failed)",
                 writer.written["predictions"],
                 state.feedback_written,
+                writer.journaled,
                 writer.failed,
             )
 
@@ -241,6 +262,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
 
     errors: dict[int | str, dict[str, Any]] = {
         400: {"model": ErrorResponse, "description": "body is not JSON"},
+        408: {"model": ErrorResponse, "description": "body not received within serve.body_timeout_seconds"},
         413: {"model": ErrorResponse, "description": "body over serve.max_body_bytes"},
         415: {"model": ErrorResponse, "description": "Content-Type is not application/json"},
         422: {"model": ErrorResponse, "description": "body breaks the schema (field-level messages)"},
@@ -308,7 +330,9 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
         if tokens.predict is not None:
             auth.require_token(request, tokens.predict)
         served = ready_model()
-        items = validated(await read_body(request, cfg.max_body_bytes), models.record, models.many)
+        items = validated(
+            await read_body(request, cfg.max_body_bytes, cfg.body_timeout_seconds), models.record, models.many
+        )
         records = models.as_dicts(items)
         if state.candidate is not None:
             key = request.headers.get(cfg.candidate.sticky_key) if cfg.candidate.sticky_key else None
@@ -317,13 +341,19 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
         latency_ms = (time.perf_counter() - start) * 1000.0
         ts = utcnow()
         ids = [uuid.uuid4().hex for _ in records]
-        out = log_rows(served, ids, records, scores, ts, latency_ms)
+        out, rows = log_rows(served, ids, records, scores, ts, latency_ms)
         if state.candidate is not None and router.shadow:
             # The client never waits on this answer's quality, only on its compute; logged beside.
             shadow_start = time.perf_counter()
             shadow_scores = state.candidate.predict_records(records).tolist()
             shadow_ms = (time.perf_counter() - shadow_start) * 1000.0
-            log_rows(state.candidate, [i + SHADOW_SUFFIX for i in ids], records, shadow_scores, ts, shadow_ms)
+            rows += log_rows(state.candidate, [i + SHADOW_SUFFIX for i in ids], records, shadow_scores, ts, shadow_ms)[
+                1
+            ]
+        try:  # answered only once its rows are committed (or journaled): see adapters/predlog.py
+            await asyncio.wrap_future(state.writer.put_predictions(rows))  # type: ignore[union-attr]
+        except RuntimeError:
+            raise HTTPException(503, "prediction log unavailable, nothing answered") from None
         if regression:
             return EstimateResponse(model=bundle.name, version=served.version, predictions=out)
         return PredictResponse(model=bundle.name, version=served.version, predictions=out)
@@ -335,12 +365,13 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
         scores: list[Any],
         ts: Any,
         latency_ms: float,
-    ) -> list[Any]:
-        """Queue one log row per record, each with the version that predicted it.
+    ) -> tuple[list[Any], list[dict[str, Any]]]:
+        """The answers and one log row per record, each with the version that predicted it.
 
         ``scores``: a probability row per record, or a regressor's value (logged as its repr, no probabilities).
         """
         out: list[Any] = []
+        rows: list[dict[str, Any]] = []
         for pid, record, row in zip(ids, records, scores, strict=True):
             if served.task == "regression":
                 value = float(row)
@@ -351,7 +382,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
                 logged = served.classes[row.index(max(row))]
                 answer = Prediction(id=pid, prediction=logged, probabilities=probabilities)
             out.append(answer)
-            state.writer.put_prediction(  # type: ignore[union-attr]
+            rows.append(
                 {
                     "id": pid,
                     "ts": ts,
@@ -363,7 +394,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
                     "latency_ms": latency_ms,
                 }
             )
-        return out
+        return out, rows
 
     @app.post(
         "/feedback",
@@ -375,7 +406,11 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
     async def feedback(request: Request) -> FeedbackResponse:
         auth.require_json(request)
         auth.require_feedback_token(request, tokens, cfg.auth)
-        items = validated(await read_body(request, cfg.max_body_bytes), models.feedback, models.feedback_many)
+        items = validated(
+            await read_body(request, cfg.max_body_bytes, cfg.body_timeout_seconds),
+            models.feedback,
+            models.feedback_many,
+        )
         ts = utcnow()
         rows = [{"prediction_id": i.prediction_id, "label": i.label, "ts": ts} for i in items]  # type: ignore[attr-defined]
         writer = state.writer
