@@ -109,6 +109,7 @@ def test_plot_files_are_capped_on_big_test_sets(make_settings, tmp_path: Path) -
     proba /= proba.sum(axis=1, keepdims=True)
     p = Predictions(rng.integers(0, 2, n), proba, ["no", "yes"])
     imp = pd.DataFrame({"feature": ["a"], "importance": [0.1], "std": [0.0]})
-    write_plots(p, imp, s.evaluate, tmp_path / "plots", tmp_path / "figures")
+    eff = {"method": "partial dependence", "rows": 0, "outputs": ["no", "yes"], "features": []}
+    write_plots(p, imp, eff, s.evaluate, tmp_path / "plots", tmp_path / "figures")
     assert len(pd.read_csv(tmp_path / "plots/confusion.csv")) == 500
     assert len(pd.read_csv(tmp_path / "plots/roc/yes.csv")) <= 501

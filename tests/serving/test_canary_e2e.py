@@ -65,7 +65,8 @@ def records(work: Path, bundle: Path, n: int) -> tuple[list[dict], list[str]]:
 
     sig = json.loads((bundle / "signature.json").read_text())
     rows = pd.read_parquet(work / "data/processed/test.parquet").sample(n, replace=True, random_state=0)
-    recs = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in rows[sig["features"]].to_dict("records")]
+    features = rows[list(sig["features"])].to_dict("records")
+    recs = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in features]
     return recs, [str(v) for v in rows[sig["target"]]]
 
 
