@@ -7,11 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import run
+from ..helpers import commit_all, run
 
 
 def cli(work: Path, *args: str, check: bool = True):
     return run(["ml-gitops", *args], cwd=work, check=check)
+
+
+def outputs(proc_or_text) -> dict[str, str]:
+    """promote's and resolve's key=value lines (from a finished process or their text)."""
+    text = proc_or_text if isinstance(proc_or_text, str) else proc_or_text.stdout
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and " " not in line)
+
+
+def trust_test_tagger(work: Path) -> None:
+    """Deploy trusts version tags by the tagger emails main's params.yaml lists: the tests tag as Test."""
+    conf = work / "conf/registry/default.yaml"
+    conf.write_text(conf.read_text().replace("trusted_taggers:\n", "trusted_taggers:\n  - test@example.com\n"))
+    cli(work, "params", "sync")
+    commit_all(work, "trust the test's tagger")
 
 
 def origin_tags(origin: Path) -> set[str]:

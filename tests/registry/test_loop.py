@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ..helpers import commit_all, md5, run
-from .conftest import cli, origin_tags, refused
+from .conftest import cli, origin_tags, outputs, refused, trust_test_tagger
 
 pytestmark = pytest.mark.e2e
 
@@ -28,17 +28,9 @@ def lock_md5(work: Path, rev: str, path: str = "models/model.skops") -> str:
     raise AssertionError(f"{path} not in dvc.lock at {rev}")
 
 
-def outputs(proc) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and " " not in line)
-
-
 def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> None:
     work, origin, remote = reg_repo
-    # Deploy trusts version tags by the tagger emails main's params.yaml lists: this test tags as Test.
-    conf = work / "conf/registry/default.yaml"
-    conf.write_text(conf.read_text().replace("trusted_taggers:\n", "trusted_taggers:\n  - test@example.com\n"))
-    cli(work, "params", "sync")
-    commit_all(work, "trust the test's tagger")
+    trust_test_tagger(work)
     run(["git", "push", "-q", "origin", "main"], cwd=work)
 
     # ---- pipeline on main -> v0.1.0, assigned to staging, pushed

@@ -18,15 +18,9 @@ from ml_gitops.config.errors import UserError
 from ml_gitops.registry.tags import Registry, assign, gto_api
 
 from ..helpers import BIN, GIT_ENV, ROOT, commit_all, run
-from .conftest import cli, origin_tags
+from .conftest import cli, origin_tags, outputs, trust_test_tagger
 
 STAGES = ("staging", "canary", "prod")  # .gto's allow-list
-
-
-def outputs(proc_or_text) -> dict[str, str]:
-    """promote's key=value lines (from a finished process or their text)."""
-    text = proc_or_text if isinstance(proc_or_text, str) else proc_or_text.stdout
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and " " not in line)
 
 
 @pytest.fixture
@@ -114,13 +108,6 @@ def test_unassign_refuses_a_stage_the_version_does_not_hold(tag_repo: Path) -> N
 
 
 # ---------------------------------------------------------------- promote (DVC)
-def trust_test_tagger(work: Path) -> None:
-    conf = work / "conf/registry/default.yaml"
-    conf.write_text(conf.read_text().replace("trusted_taggers:\n", "trusted_taggers:\n  - test@example.com\n"))
-    cli(work, "params", "sync")
-    commit_all(work, "trust the test's tagger")
-
-
 @pytest.mark.e2e
 def test_a_docs_only_merge_registers_nothing(reg_repo) -> None:
     work, origin, _ = reg_repo

@@ -17,25 +17,18 @@ from ml_gitops.monitoring.compare import compare_log
 from ml_gitops.serving.routing import bucket
 
 from ..helpers import commit_all, run
-from ..registry.conftest import cli, reg_repo  # noqa: F401  (reg_repo is a fixture)
+from ..registry.conftest import cli, outputs, reg_repo, trust_test_tagger  # noqa: F401  (reg_repo: fixture)
 from .conftest import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, params_with, start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FRACTION = 0.3
 
 
-def outputs(proc) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-
-
 @pytest.fixture
 def two_versions(reg_repo, tmp_path: Path) -> tuple[Path, Path, Path]:  # noqa: F811
     """(work, bundle v0.1.0 = prod, bundle v0.2.0 = canary): two models, two promotes, the canary stage."""
     work, _, _ = reg_repo
-    conf = work / "conf/registry/default.yaml"
-    conf.write_text(conf.read_text().replace("trusted_taggers:\n", "trusted_taggers:\n  - test@example.com\n"))
-    cli(work, "params", "sync")
-    commit_all(work, "trust the test's tagger")
+    trust_test_tagger(work)
     run(["git", "push", "-q", "origin", "main"], cwd=work)
     assert outputs(cli(work, "registry", "promote", "--push"))["version"] == "v0.1.0"
     model = work / "conf/model/logistic_regression.yaml"

@@ -60,6 +60,9 @@ from ..config.errors import UserError
 
 log = logging.getLogger(__name__)
 
+# A shadow row (the candidate's answer to a request the current model answered) has the answered
+# id plus this suffix: serving writes it, `monitor compare` pairs the two.
+SHADOW_SUFFIX = ".shadow"
 PREDICTION_COLUMNS = ("id", "ts", "model", "version", "inputs", "prediction", "probabilities", "latency_ms")
 FEEDBACK_COLUMNS = ("id", "prediction_id", "ts", "label")
 # Attempts (each waits up to the busy timeout) before a batch goes to the journal.
@@ -71,7 +74,7 @@ metadata = MetaData()
 predictions = Table(
     "predictions",
     metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(64), primary_key=True),  # uuid4 hex, or that + SHADOW_SUFFIX
     Column("ts", DateTime, nullable=False, index=True),
     Column("model", Text, nullable=False),
     Column("version", Text, nullable=False),
@@ -326,16 +329,19 @@ class PredictionLog:
         return df
 
 
+DEFAULT_JOURNAL = Path("logs/predictions.journal.jsonl")  # for a log that is not a SQLite file
+
+
 def default_journal(url: str) -> Path:
     """Next to a SQLite file (``predictions.db`` -> ``predictions.journal.jsonl``), else ``logs/``."""
     try:
         parsed = make_url(url)
     except ArgumentError:
-        return Path("logs/predictions.journal.jsonl")
+        return DEFAULT_JOURNAL
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         db = Path(parsed.database)
         return db.with_name(db.stem + ".journal.jsonl")
-    return Path("logs/predictions.journal.jsonl")
+    return DEFAULT_JOURNAL
 
 
 def _encode(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -371,14 +377,17 @@ class Journal:
 
     @staticmethod
     def _read(text: str) -> list[dict[str, Any]]:
-        rows = []
+        rows, cut = [], 0
         for line in text.splitlines():
             try:
                 row = json.loads(line)
             except ValueError:  # a line cut by a crash before its fsync: never answered
+                cut += 1
                 continue
             row["ts"] = datetime.fromisoformat(row["ts"]) if row.get("ts") else None
             rows.append(row)
+        if cut:
+            log.warning("prediction log journal: %d unreadable line(s) skipped (cut by a crash before fsync)", cut)
         return rows
 
     def replay(self, log: PredictionLog) -> int:

@@ -28,6 +28,17 @@ def _positive(value: str) -> int:
     return n
 
 
+def _log_url_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-url", help=f"SQLAlchemy URL of the prediction log (default: ${LOG_URL_ENV}, then monitor.log_url)"
+    )
+
+
+def _log_url(ns: argparse.Namespace, configured: str) -> str:
+    """--log-url, else $MONITOR_LOG_URL, else the configured monitor.log_url."""
+    return str(ns.log_url or os.environ.get(LOG_URL_ENV) or configured)
+
+
 def _github_output(**values: str) -> None:
     """Hand results to later workflow steps (no-op outside GitHub Actions)."""
     from ..adapters.io import append_github_output
@@ -50,7 +61,7 @@ def _monitor(ns: argparse.Namespace) -> int:
     since = parse_time(ns.since, flag="--since")
     until = parse_time(ns.until, flag="--until")
     window = Window(since, until, ns.last if ns.last else (None if since or until else cfg.default_last))
-    log_url = ns.log_url or os.environ.get(LOG_URL_ENV) or cfg.log_url
+    log_url = _log_url(ns, cfg.log_url)
     try:
         stage = None if ns.workspace else (ns.stage if ns.stage is not None else cfg.stage)
         deployed = Deployed() if ns.workspace else resolve(Path.cwd(), stage, ns.version)
@@ -82,9 +93,7 @@ def _compare(ns: argparse.Namespace) -> int:
 
     monitor_cfg = monitor_settings(load_settings(ns.params))
     cfg = monitor_cfg.compare
-    result = compare_log(
-        ns.log_url or os.environ.get(LOG_URL_ENV) or monitor_cfg.log_url, cfg, ns.current, ns.candidate
-    )
+    result = compare_log(_log_url(ns, monitor_cfg.log_url), cfg, ns.current, ns.candidate)
     md = "\n".join(markdown(result))
     write_json(Path(cfg.json_), result)
     write_text(Path(cfg.markdown), md)
@@ -103,7 +112,7 @@ def _prune(ns: argparse.Namespace) -> int:
 
     settings = load_settings(ns.params)
     keep = serve_settings(settings, str(ns.params)).log_retention
-    url = ns.log_url or os.environ.get(LOG_URL_ENV) or monitor_settings(settings).log_url
+    url = _log_url(ns, monitor_settings(settings).log_url)
     if keep.max_age_days is None and keep.max_rows is None:
         log.info("prune: serve.log_retention sets no limit: nothing deleted")
         return 0
@@ -177,9 +186,7 @@ def register(sub: Any) -> None:
     g.add_argument("--until", help="ISO date/time (UTC) or an age; exclusive")
     g.add_argument("--last", type=_positive, help="the last N logged rows (within --since/--until if given)")
     g.add_argument("--current", type=Path, help="a batch file (CSV/Parquet) instead of the prediction log")
-    p.add_argument(
-        "--log-url", help=f"SQLAlchemy URL of the prediction log (default: ${LOG_URL_ENV}, then monitor.log_url)"
-    )
+    _log_url_arg(p)
     d = p.add_argument_group("judged model (default: the version at registry stage monitor.stage)")
     which = d.add_mutually_exclusive_group()
     which.add_argument("--stage", help="judge the version this registry stage points to")
@@ -196,9 +203,7 @@ def register(sub: Any) -> None:
         "(rules: monitor.compare). Writes monitor.compare.json/markdown and prints the section.",
     )
     cli._params_arg(p)
-    p.add_argument(
-        "--log-url", help=f"SQLAlchemy URL of the prediction log (default: ${LOG_URL_ENV}, then monitor.log_url)"
-    )
+    _log_url_arg(p)
     p.add_argument("--current", help="the current version (default: the one besides the candidate)")
     p.add_argument("--candidate", help="the candidate version (default: the shadow rows' version, else the rarer one)")
     p.set_defaults(handler=_compare)
@@ -209,9 +214,7 @@ def register(sub: Any) -> None:
         description="Apply serve.log_retention to the prediction log and print how many rows went.",
     )
     cli._params_arg(p)
-    p.add_argument(
-        "--log-url", help=f"SQLAlchemy URL of the prediction log (default: ${LOG_URL_ENV}, then monitor.log_url)"
-    )
+    _log_url_arg(p)
     p.set_defaults(handler=_prune)
 
     p = actions.add_parser("issue", help="open or update the one GitHub issue with the monitor report (gh)")

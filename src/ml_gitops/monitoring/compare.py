@@ -14,14 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..adapters.predlog import PredictionLog
+from ..adapters.predlog import SHADOW_SUFFIX, PredictionLog, redact
 from ..config.errors import UserError
 from ..config.monitor import CompareSettings
 from ..core.calibration import wilson_interval
 
 log = logging.getLogger(__name__)
-SHADOW_SUFFIX = ".shadow"  # serving/app.py SHADOW_SUFFIX: the monitoring layer may not import serving
 VERDICTS = ("promote", "hold", "roll back")
+
+
+def logs_values(rows: pd.DataFrame) -> bool:
+    """Whether the rows are a regressor's: serving logs its value with no probabilities."""
+    return len(rows) > 0 and bool((rows["probabilities"].astype(str) == "{}").all())
 
 
 def pick_versions(rows: pd.DataFrame, current: str | None, candidate: str | None) -> tuple[str, str]:
@@ -83,7 +87,7 @@ def compare(
     """Agreement, per-version distributions, accuracy with Wilson CIs, latency, and the verdict."""
     if rows.empty:
         raise UserError("prediction log: no predictions to compare")
-    if (rows["probabilities"].astype(str) == "{}").all():  # serving logs a regressor's value, no probabilities
+    if logs_values(rows):
         raise UserError("monitor compare: not supported for regression models yet (the log holds predicted values)")
     rows = rows.assign(label=_labels(rows))
     current, candidate = pick_versions(rows, current, candidate)
@@ -137,14 +141,16 @@ def compare_log(
 ) -> dict[str, Any]:
     """Read every logged prediction with its feedback and compare the two versions."""
     rows = PredictionLog(log_url).create().read_window(with_feedback=True)  # a new log: "no predictions"
-    return compare(rows, cfg, current, candidate)
+    try:
+        return compare(rows, cfg, current, candidate)
+    except UserError as err:  # name the log the versions were looked up in
+        raise UserError(f"{redact(log_url)}: {err}") from None
 
 
 def has_candidate(log_url: str) -> bool:
     """Whether the log holds more than one version (what the monitor report's section needs)."""
     rows = PredictionLog(log_url).create().read_window()
-    regression = len(rows) > 0 and bool((rows["probabilities"].astype(str) == "{}").all())  # compare: classifiers
-    return rows["version"].nunique() > 1 and not regression
+    return rows["version"].nunique() > 1 and not logs_values(rows)  # compare judges classifiers only
 
 
 def markdown(result: dict[str, Any]) -> list[str]:

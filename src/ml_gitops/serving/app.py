@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..adapters.predlog import LogWriter, PredictionLog, utcnow
+from ..adapters.predlog import SHADOW_SUFFIX, LogWriter, PredictionLog, utcnow
 from ..adapters.progress import setup_logging
 from ..config.errors import UserError
 from ..config.serve import ServeSettings
@@ -159,9 +159,6 @@ def validated(body: bytes, one: type[BaseModel], many: Any) -> list[BaseModel]:
         raise HTTPException(400, f"body is not valid JSON: {err}") from None
     except ValidationError as err:
         raise HTTPException(422, error_detail(err)) from None
-
-
-SHADOW_SUFFIX = ".shadow"  # a shadow row's id: the answered prediction's id + this (monitor compare pairs them)
 
 
 def load_in_background(state: State, bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = None) -> None:
