@@ -190,16 +190,19 @@ def batch_section(bundle: Path, rows: int, tmp: Path) -> dict:
     src = tmp / "rows.parquet"
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), src, row_group_size=100_000)
     t = time.perf_counter()
-    served.proba_frame(frame)
+    served.predict_frame(frame)
     model_only = rows / (time.perf_counter() - t)
     # The in-process reference: what a hand-written script does with the same runtime:
     # read the whole file, predict, write the predictions (no validation, no chunking).
     t = time.perf_counter()
     whole = pd.read_parquet(src)
-    proba = served.proba_frame(whole)
-    whole["prediction"] = np.asarray(served.classes, dtype=object)[proba.argmax(axis=1)]
-    for i, c in enumerate(served.classes):
-        whole[f"proba_{c}"] = proba[:, i]
+    scores = served.predict_frame(whole)
+    if served.classes:
+        whole["prediction"] = np.asarray(served.classes, dtype=object)[scores.argmax(axis=1)]
+        for i, c in enumerate(served.classes):
+            whole[f"proba_{c}"] = scores[:, i]
+    else:  # a regressor's values
+        whole["prediction"] = scores
     whole.to_parquet(tmp / "inproc.parquet", compression="zstd", index=False)
     inproc = rows / (time.perf_counter() - t)
     batch_rows = ServeSettings().score_batch_rows

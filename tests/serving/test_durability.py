@@ -133,3 +133,66 @@ def test_journal_replay_at_start_up_is_idempotent(tmp_path: Path) -> None:
     writer.close()
     assert log.counts()["predictions"] == 3
     assert not writer.journal.pending()
+
+
+def _rows(n: int, start: int = 0) -> list[dict]:
+    from ml_gitops.adapters.predlog import utcnow
+
+    return [
+        {
+            "id": f"r{i}",
+            "ts": utcnow(),
+            "model": "m",
+            "version": "v",
+            "inputs": {"x": i, "name": "a/b"},
+            "prediction": "a",
+            "probabilities": {"a": 1.0},
+            "latency_ms": 1.5,
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def test_requests_of_one_loop_turn_are_committed_together_and_read_back_intact(tmp_path: Path) -> None:
+    import asyncio
+
+    from ml_gitops.adapters.predlog import LogWriter, PredictionLog
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}").create()
+    writer = LogWriter(log).start()
+    rows = _rows(40)
+
+    async def answer_all() -> None:
+        await asyncio.gather(*(writer.write(rows[i : i + 4]) for i in range(0, 40, 4)))
+
+    asyncio.run(answer_all())
+    assert log.counts()["predictions"] == 40  # committed before the awaits returned, not by close()
+    assert writer.written["predictions"] == 40
+    writer.close()
+    back = log.read_window(parse_json=True).set_index("id")
+    assert back.loc["r7", "ts"] == rows[7]["ts"]  # the DATETIME as SQLAlchemy stores and reads it
+    assert back.loc["r7", "inputs"] == {"x": 7, "name": "a/b"}
+    assert back.loc["r7", "latency_ms"] == 1.5
+
+
+def test_a_lock_held_by_another_process_sends_the_rows_to_the_journal_then_back(tmp_path: Path) -> None:
+    import asyncio
+
+    from ml_gitops.adapters.predlog import LogWriter, PredictionLog
+
+    db = tmp_path / "p.db"
+    log = PredictionLog(f"sqlite:///{db}", busy_timeout_ms=50).create()
+    writer = LogWriter(log, attempts=1).start()
+    locker = sqlite3.connect(db, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        asyncio.run(writer.write(_rows(3)))  # returns: the rows are durable in the journal
+        assert writer.journaled == 3
+        assert {json.loads(line)["id"] for line in writer.journal.path.read_text().splitlines()} == {"r0", "r1", "r2"}
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    asyncio.run(writer.write(_rows(1, start=3)))  # the next write succeeds and replays the journal
+    writer.close()
+    assert log.counts()["predictions"] == 4
+    assert not writer.journal.pending()

@@ -21,11 +21,13 @@ label per prediction id, for ids that are in the log, queued by this process, or
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 import uuid
@@ -65,10 +67,10 @@ log = logging.getLogger(__name__)
 SHADOW_SUFFIX = ".shadow"
 PREDICTION_COLUMNS = ("id", "ts", "model", "version", "inputs", "prediction", "probabilities", "latency_ms")
 FEEDBACK_COLUMNS = ("id", "prediction_id", "ts", "label")
-# Attempts (each waits up to the busy timeout) before a batch goes to the journal.
-WRITE_RETRIES = 3
 # Rows per INSERT: bounded memory for large back-fills (benchmarks, replays).
 WRITE_BATCH = 50_000
+# Bound parameters per SQLite statement (SQLITE_MAX_VARIABLE_NUMBER is 32,766 since SQLite 3.32).
+SQLITE_MAX_VARIABLES = 32_766
 
 metadata = MetaData()
 predictions = Table(
@@ -143,6 +145,8 @@ class PredictionLog:
         except ArgumentError:
             raise UserError(f"log URL {url!r} is not a SQLAlchemy URL (e.g. sqlite:///logs/predictions.db)") from None
         self.url = url
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self._local = threading.local()  # one raw SQLite connection per writing thread (see `commit`)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -169,6 +173,79 @@ class PredictionLog:
         except SQLAlchemyError as err:
             raise UserError(f"log {self.url}: cannot create tables ({type(err).__name__})") from None
         return self
+
+    def commit(
+        self, predictions: list[Mapping[str, Any]], feedback: list[Mapping[str, Any]], *, wait: bool = True
+    ) -> None:
+        """Insert prediction and feedback rows in one transaction and commit it (the group commit's write).
+
+        On a SQLite file this is one multi-row INSERT per table on a raw `sqlite3` connection (one
+        per thread): a few C calls instead of SQLAlchemy's executemany, pool and transaction work
+        (docs/performance.md, "Group commit"). ``wait=False`` does not wait for a lock held by
+        another process (raises `sqlite3.OperationalError` at once) and leaves WAL checkpoints to
+        `checkpoint`: the event loop commits this way. Other databases go through SQLAlchemy.
+        """
+        preds, fbs = _prediction_rows(list(predictions)), _feedback_rows(list(feedback))
+        if self.sqlite_path is None:
+            with self.engine.begin() as conn:
+                if preds:
+                    conn.execute(self.predictions.insert(), preds)
+                if fbs:
+                    conn.execute(self.feedback.insert(), fbs)
+            return
+        conn = self._sqlite(wait)
+        statements = [s for s in (self._values(self.predictions, preds), self._values(self.feedback, fbs)) if s]
+        try:
+            if len(statements) == 1 and len(statements[0]) == 1:
+                conn.execute(*statements[0][0])  # one statement in autocommit mode is one transaction
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for parts in statements:
+                    for sql, params in parts:
+                        conn.execute(sql, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error:
+            setattr(self._local, _conn_name(wait), None)  # reconnect on the next attempt (the file may be new)
+            conn.close()
+            raise
+
+    def checkpoint(self) -> None:
+        """Copy the SQLite WAL into the database without blocking writers (the writer thread, when idle)."""
+        if self.sqlite_path is not None:
+            self._sqlite(True).execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _sqlite(self, wait: bool) -> sqlite3.Connection:
+        conn = getattr(self._local, _conn_name(wait), None)
+        if conn is None:
+            timeout = self.busy_timeout_ms / 1000 if wait else 0.0
+            conn = sqlite3.connect(self.sqlite_path, isolation_level=None, timeout=timeout)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if not wait:
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # a checkpoint's fsync never runs on the event loop
+            setattr(self._local, _conn_name(wait), conn)
+        return conn
+
+    def _values(self, table: Table, rows: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+        """Multi-row INSERT statements for `rows`, values converted as SQLAlchemy would store them."""
+        if not rows:
+            return []
+        cols = [c for c in table.columns if c.name in rows[0]]
+        dialect = self.engine.dialect
+        convert = [c.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v) for c in cols]
+        per = SQLITE_MAX_VARIABLES // len(cols)
+        head = f"INSERT INTO {table.name} ({', '.join(c.name for c in cols)}) VALUES "  # noqa: S608 (our names; values bound)
+        one = "(" + ",".join("?" * len(cols)) + ")"
+        out = []
+        for start in range(0, len(rows), per):
+            part = rows[start : start + per]
+            params = [f(r[c.name]) for r in part for c, f in zip(cols, convert, strict=True)]
+            out.append((head + ",".join([one] * len(part)), params))
+        return out
 
     def write_predictions(self, rows: Iterable[Mapping[str, Any]], *, ignore_existing: bool = False) -> int:
         """Insert prediction rows (dict inputs/probabilities are JSON-encoded); return the count.
@@ -408,23 +485,32 @@ class Journal:
 
 
 class LogWriter:
-    """Group commit: `put_predictions` returns a future that resolves once the rows are durable.
+    """Group commit: `write` (async) and `put_predictions` (a future) finish once the rows are durable.
 
-    Durable means committed to the log or, when the log refuses after `WRITE_RETRIES`, fsync'd to
-    the journal. The future fails only when neither worked (the request is then answered 503).
+    Durable means committed to the log or, when the log refuses `attempts` times, fsync'd to
+    the journal. They fail only when neither worked (the request is then answered 503).
     `close()` writes every queued row.
     """
 
     def __init__(
-        self, log: PredictionLog, batch_size: int = 500, flush_seconds: float = 0.5, journal: Path | None = None
+        self,
+        log: PredictionLog,
+        batch_size: int = 500,
+        flush_seconds: float = 0.5,
+        journal: Path | None = None,
+        attempts: int = 3,
     ) -> None:
         self.log = log
+        self.attempts = attempts
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.journal = Journal(journal or default_journal(log.url))
         self._queue: queue.SimpleQueue[tuple[str, list[Mapping[str, Any]], Future[None]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self.written = {"predictions": 0, "feedback": 0}
+        self._written = {"predictions": 0, "feedback": 0}  # by the thread
+        self._inline: list[tuple[list[Mapping[str, Any]], asyncio.Future[None]]] = []  # this loop turn's rows
+        self._inline_written = 0  # by the event loop
+        self._inline_unchecked = 0  # committed by the loop since the last WAL checkpoint
         self.failed = 0
         self.journaled = 0
         self.replayed = 0
@@ -445,6 +531,46 @@ class LogWriter:
 
     def put_prediction(self, row: Mapping[str, Any]) -> Future[None]:
         return self.put_predictions([row])
+
+    async def write(self, rows: list[Mapping[str, Any]]) -> None:
+        """Return once `rows` are durable: the request path's call.
+
+        On a SQLite file the event loop commits, itself, every row handed over in one turn of the
+        loop: one INSERT, no thread hand-off, no waiting for a lock. When another process holds the
+        lock (or the log is spilling, or on another database), the writer thread takes the rows:
+        retries, then the journal. Raises RuntimeError when neither could keep them.
+        """
+        if self.log.sqlite_path is None:
+            await asyncio.wrap_future(self.put_predictions(rows))
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._inline.append((rows, fut))
+        if len(self._inline) == 1:
+            loop.call_soon(self._commit_inline, loop)
+        await fut
+
+    def _commit_inline(self, loop: asyncio.AbstractEventLoop) -> None:
+        group, self._inline = self._inline, []
+        rows = [r for part, _ in group for r in part]
+        futures = [fut for _, fut in group]
+        if not self._spilling:
+            try:
+                self.log.commit(rows, [], wait=False)
+            except Exception as err:  # locked by another process, disk full: the thread's path decides
+                log.debug("prediction log: the event loop's commit refused (%s), handed to the writer", _reason(err))
+            else:
+                self._inline_written += len(rows)
+                self._inline_unchecked += len(rows)
+                _settle(futures, None)
+                return
+        handed = self.put_predictions(rows)
+        handed.add_done_callback(lambda f: loop.call_soon_threadsafe(_settle, futures, f.exception()))
+
+    @property
+    def written(self) -> dict[str, int]:
+        """Rows committed to the database so far, by kind."""
+        return {**self._written, "predictions": self._written["predictions"] + self._inline_written}
 
     def is_queued(self, prediction_id: str) -> bool:
         """True while a prediction this writer was given is not in the database yet (queued or journaled)."""
@@ -474,6 +600,7 @@ class LogWriter:
             try:
                 item = self._queue.get(timeout=self.flush_seconds)
             except queue.Empty:
+                self._idle()
                 continue
             # Whatever is queued now is one transaction: requests never wait for a batch to fill.
             batch: list[tuple[str, list[Mapping[str, Any]], Future[None]]] = []
@@ -501,6 +628,17 @@ class LogWriter:
                 tail.append(item)
         self._write(tail)
 
+    def _idle(self) -> None:
+        """Between batches: checkpoint what the event loop committed, replay the journal if it has rows."""
+        if self._inline_unchecked:
+            self._inline_unchecked = 0
+            try:
+                self.log.checkpoint()
+            except Exception as err:  # a reader or another writer is busy: the next idle turn retries
+                log.debug("prediction log: checkpoint skipped (%s)", _reason(err))
+        if self.journal.pending():
+            self._replay()
+
     def _replay(self) -> None:
         if not self.journal.pending():
             return
@@ -519,14 +657,10 @@ class LogWriter:
         preds = [r for kind, rows, _ in batch if kind == "predictions" for r in rows]
         fbs = [r for kind, rows, _ in batch if kind == "feedback" for r in rows]
         error: Exception | None = None
-        attempts = 1 if self._spilling else WRITE_RETRIES  # while the log refuses, do not make every batch wait
+        attempts = 1 if self._spilling else self.attempts  # while the log refuses, do not make every batch wait
         for attempt in range(attempts):
             try:
-                with self.log.engine.begin() as conn:  # one transaction: predictions and feedback together
-                    if preds:
-                        conn.execute(self.log.predictions.insert(), _prediction_rows(preds))
-                    if fbs:
-                        conn.execute(self.log.feedback.insert(), _feedback_rows(fbs))
+                self.log.commit(preds, fbs)
                 error = None
                 break
             except Exception as err:  # database locked, connection lost: retry, then journal
@@ -534,8 +668,8 @@ class LogWriter:
                 if attempt < attempts - 1:
                     time.sleep(0.1 * 2**attempt)
         if error is None:
-            self.written["predictions"] += len(preds)
-            self.written["feedback"] += len(fbs)
+            self._written["predictions"] += len(preds)
+            self._written["feedback"] += len(fbs)
             self._queued_ids.difference_update(r.get("id") for r in preds)
             if self._spilling or self.journal.pending():
                 self._spilling = False
@@ -569,6 +703,20 @@ class LogWriter:
                 fut.set_result(None)
             else:
                 fut.set_exception(err)
+
+
+def _settle(futures: list[asyncio.Future[None]], err: BaseException | None) -> None:
+    for fut in futures:
+        if fut.done():  # the client went away and the request was cancelled
+            continue
+        if err is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(err)
+
+
+def _conn_name(wait: bool) -> str:
+    return "waiting" if wait else "immediate"
 
 
 def _reason(err: BaseException) -> str:

@@ -67,6 +67,7 @@ class ServeSettings(Strict):
     log_batch_size: int = Field(500, ge=1)
     log_flush_seconds: float = Field(0.5, gt=0, le=60)
     log_busy_timeout_ms: int = Field(1000, ge=0, le=600_000)
+    log_write_attempts: int = Field(3, ge=1, le=20)
     log_journal: str | None = Field(None, min_length=1)
     log_retention: RetentionSettings = RetentionSettings()
     gil_switch_interval_ms: float = Field(1.0, gt=0, le=100)

@@ -213,6 +213,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
             cfg.log_batch_size,
             cfg.log_flush_seconds,
             Path(cfg.log_journal) if cfg.log_journal else None,
+            cfg.log_write_attempts,
         )
         state.writer = writer.start()
         log.info("%s", auth.describe(tokens, cfg.auth))
@@ -348,7 +349,7 @@ def create_app(bundle: Bundle, cfg: ServeSettings, candidate: Bundle | None = No
                 1
             ]
         try:  # answered only once its rows are committed (or journaled): see adapters/predlog.py
-            await asyncio.wrap_future(state.writer.put_predictions(rows))  # type: ignore[union-attr]
+            await state.writer.write(rows)  # type: ignore[union-attr]
         except RuntimeError:
             raise HTTPException(503, "prediction log unavailable, nothing answered") from None
         if regression:
