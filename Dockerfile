@@ -5,12 +5,13 @@
 # A bundle mounted at /bundle (-v "$PWD/dist/model-v1.0.0:/bundle:ro") replaces the baked one.
 # Dependencies come from uv.lock (same versions as CI); the process runs as a non-root user.
 
-# Base image: pinned by tag here. To pin by digest, append `@sha256:<digest>` to both FROM lines
-# (`docker buildx imagetools inspect python:3.11.11-slim-bookworm` prints the index digest); the
-# Dockerfile test accepts `tag@sha256:<64 hex>` and still requires the patch version in the tag.
+# Base image: pinned by tag and digest (the same in both FROM lines; Dependabot's docker updates
+# bump both). This digest is the one public projects pin for the tag's last build; it was not
+# checked against Docker Hub from here (no registry access): `docker build` refuses a wrong one.
+# `docker buildx imagetools inspect python:3.11.11-slim-bookworm` prints the current index digest.
 
 # ---- build: a virtualenv from the lock file (no dev tools, project installed non-editable)
-FROM python:3.11.11-slim-bookworm AS build
+FROM python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c088251026fb69a7b2bf92471e491ff5fd75c192fd38e5 AS build
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
@@ -25,7 +26,7 @@ COPY src ./src
 RUN uv sync --frozen --no-dev --no-editable
 
 # ---- runtime: the virtualenv, the composed config, a writable log folder, nothing else
-FROM python:3.11.11-slim-bookworm
+FROM python:3.11.11-slim-bookworm@sha256:081075da77b2b55c23c088251026fb69a7b2bf92471e491ff5fd75c192fd38e5
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 WORKDIR /app

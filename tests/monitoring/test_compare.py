@@ -111,8 +111,12 @@ def test_one_version_or_an_empty_log_is_a_user_error(tmp_path: Path) -> None:
     url = canary_log(tmp_path, cur=10, cand=0, cand_right=1.0)
     with pytest.raises(UserError, match="exactly two versions"):
         compare_log(url, RULES)
+    with pytest.raises(UserError, match="new.db does not exist"):
+        compare_log(f"sqlite:///{tmp_path / 'logs' / 'new.db'}", RULES)
+    assert not (tmp_path / "logs").exists()  # a read creates neither the file nor its folder
+    PredictionLog(f"sqlite:///{tmp_path / 'empty.db'}").create()
     with pytest.raises(UserError, match="no predictions"):
-        compare_log(f"sqlite:///{tmp_path / 'new.db'}", RULES)
+        compare_log(f"sqlite:///{tmp_path / 'empty.db'}", RULES)
 
 
 def test_command_writes_the_verdict(tmp_path: Path) -> None:

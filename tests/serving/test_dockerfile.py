@@ -39,8 +39,9 @@ def test_key_properties() -> None:
     ins = instructions()
     froms = [rest for word, rest in ins if word == "FROM"]
     assert froms and all(re.match(r"python:3\.11\.\d+-slim", f) for f in froms), froms  # pinned patch version
-    digests = [re.search(r"@(\S+)", f) for f in froms]
-    assert all(d is None or re.fullmatch(r"sha256:[0-9a-f]{64}", d.group(1)) for d in digests), froms
+    images = [f.split()[0] for f in froms]
+    assert all(re.fullmatch(r"[^@\s]+@sha256:[0-9a-f]{64}", i) for i in images), froms  # pinned by digest
+    assert len(set(images)) == 1, "build and runtime stages must use the same base image"
     users = [rest for word, rest in ins if word == "USER"]
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     assert not any(word == "ADD" for word, _ in ins), "ADD (of URLs or archives) is not allowed: use COPY"

@@ -147,8 +147,6 @@ class PredictionLog:
         self.url = url
         self.busy_timeout_ms = int(busy_timeout_ms)
         self._local = threading.local()  # one raw SQLite connection per writing thread (see `commit`)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = create_engine(url)
         except Exception as err:  # missing driver, bad options
@@ -164,10 +162,17 @@ class PredictionLog:
                 cur.close()
 
         self.meta, self.predictions, self.feedback = metadata, predictions, feedback
-        self.sqlite_path = Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+        file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        self.sqlite_path = Path(parsed.database) if file else None
+
+    def missing(self) -> bool:
+        """True for a SQLite file that does not exist yet: readers say so instead of creating an empty one."""
+        return self.sqlite_path is not None and not self.sqlite_path.exists()
 
     def create(self) -> PredictionLog:
-        """Create the tables if they do not exist (idempotent)."""
+        """Create the tables (and a SQLite file's folder) if they do not exist (idempotent): writers call this."""
+        if self.sqlite_path is not None:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.meta.create_all(self.engine)
         except SQLAlchemyError as err:

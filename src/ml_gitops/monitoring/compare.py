@@ -140,7 +140,10 @@ def compare_log(
     log_url: str, cfg: CompareSettings, current: str | None = None, candidate: str | None = None
 ) -> dict[str, Any]:
     """Read every logged prediction with its feedback and compare the two versions."""
-    rows = PredictionLog(log_url).create().read_window(with_feedback=True)  # a new log: "no predictions"
+    plog = PredictionLog(log_url)
+    if plog.missing():  # a read never creates the file
+        raise UserError(f"{redact(log_url)}: {plog.sqlite_path} does not exist (has serving logged yet?)")
+    rows = plog.create().read_window(with_feedback=True)  # tables not created yet: "no predictions"
     try:
         return compare(rows, cfg, current, candidate)
     except UserError as err:  # name the log the versions were looked up in
@@ -149,7 +152,10 @@ def compare_log(
 
 def has_candidate(log_url: str) -> bool:
     """Whether the log holds more than one version (what the monitor report's section needs)."""
-    rows = PredictionLog(log_url).create().read_window()
+    plog = PredictionLog(log_url)
+    if plog.missing():
+        return False
+    rows = plog.create().read_window()
     return rows["version"].nunique() > 1 and not logs_values(rows)  # compare judges classifiers only
 
 
