@@ -18,40 +18,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from ..helpers import BIN, ROOT, commit_all, copy_project, init_repo, run
-from ..serving.conftest import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, Server, free_port
+from ..helpers import BIN, ROOT, run
+from ..serving.conftest import AUTH
+from .projects import make_run, new_project, select, serve_workspace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def _project(base: Path) -> Path:
-    work = copy_project(base / "work")
-    init_repo(work, base / "origin.git", base / "dvc-remote")
-    (work / ".venv").symlink_to(ROOT / ".venv")
-    return work
-
-
-def _select(work: Path, data: str, model: str) -> None:
-    """Choose the data and model in conf/config.yaml, as the README says."""
-    conf = work / "conf" / "config.yaml"
-    text = conf.read_text().replace("  - data: penguins\n", f"  - data: {data}\n")
-    conf.write_text(text.replace("  - model: logistic_regression\n", f"  - model: {model}\n"))
-    run(["make", "-o", ".venv/.run-deps", "params"], cwd=work)
-    commit_all(work, f"select {data} + {model}")
-
-
-def _make_run(work: Path) -> tuple[int, str]:
-    proc = run(["make", "-o", ".venv/.run-deps", "run"], cwd=work, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
-def _serve(work: Path, log_url: str) -> Server:
-    """The real server on the workspace's trained model (`serve --from-workspace`), ready."""
-    port = free_port()
-    cmd = [str(BIN / "ml-gitops"), "serve", "--from-workspace", "--port", str(port), "--log-url", log_url]
-    srv = Server(cmd, work, port, log_url, {FEEDBACK_ENV: FEEDBACK_TOKEN})
-    srv.wait()
-    return srv
 
 
 def houses(path: Path, n: int = 500, seed: int = 0, noise_only: bool = False) -> Path:
@@ -69,9 +40,9 @@ def houses(path: Path, n: int = 500, seed: int = 0, noise_only: bool = False) ->
 
 
 def test_diabetes_trains_evaluates_and_passes_the_relative_floor(tmp_path: Path) -> None:
-    work = _project(tmp_path)
-    _select(work, "diabetes", "ridge")
-    code, out = _make_run(work)
+    work = new_project(tmp_path)
+    select(work, "diabetes", "ridge")
+    code, out = make_run(work)
     assert code == 0, out
     metrics = json.loads((work / "reports" / "metrics.json").read_text())
     assert {"rmse", "mae", "r2", "r2_ci_low", "rmse_ci_high"} <= set(metrics) and "accuracy" not in metrics
@@ -94,14 +65,14 @@ def test_diabetes_trains_evaluates_and_passes_the_relative_floor(tmp_path: Path)
 
 
 def test_diabetes_is_served_monitored_and_batch_scored(tmp_path: Path) -> None:
-    work = _project(tmp_path)
-    _select(work, "diabetes", "ridge")
-    code, out = _make_run(work)
+    work = new_project(tmp_path)
+    select(work, "diabetes", "ridge")
+    code, out = make_run(work)
     assert code == 0, out
     data = pd.read_csv(ROOT / "src" / "ml_gitops" / "datasets" / "diabetes.csv")
     features = [c for c in data.columns if c != "progression"]
     log_url = f"sqlite:///{tmp_path / 'predictions.db'}"
-    srv = _serve(work, log_url)
+    srv = serve_workspace(work, log_url)
     try:
         spec = httpx.get(srv.url + "/openapi.json").json()["components"]["schemas"]
         assert spec["Estimate"]["properties"]["prediction"]["type"] == "number" and "Prediction" not in spec
@@ -148,26 +119,26 @@ def test_diabetes_is_served_monitored_and_batch_scored(tmp_path: Path) -> None:
 
 
 def test_a_classifier_on_a_regression_target_is_refused_in_one_line(tmp_path: Path) -> None:
-    work = _project(tmp_path)
-    _select(work, "diabetes", "logistic_regression")
-    code, out = _make_run(work)
+    work = new_project(tmp_path)
+    select(work, "diabetes", "logistic_regression")
+    code, out = make_run(work)
     assert code != 0
     line = "model._target_: sklearn.linear_model.LogisticRegression is a classifier, but data.schema.task is regression"
     assert line in out and "Traceback" not in out, out
 
 
 def test_a_drafted_regression_csv_passes_and_noise_fails_on_its_own_merits(tmp_path: Path) -> None:
-    work = _project(tmp_path)
+    work = new_project(tmp_path)
     (work / "data" / "raw").mkdir(parents=True, exist_ok=True)
     houses(work / "data" / "raw" / "houses.csv")
     drafted = run(["make", "-o", ".venv/.run-deps", "schema", "DATA=data/raw/houses.csv", "NAME=houses"], cwd=work)
     assert "task regression" in drafted.stdout + drafted.stderr
     config = yaml.safe_load((work / "conf" / "data" / "houses.yaml").read_text())
     assert config["schema"]["task"] == "regression" and "gate" not in config  # no absolute floors drafted
-    _select(work, "houses", "ridge")
-    code, out = _make_run(work)
+    select(work, "houses", "ridge")
+    code, out = make_run(work)
     assert code == 0 and "gate: PASS" in out, out
-    srv = _serve(work, f"sqlite:///{tmp_path / 'predictions.db'}")  # file -> trained -> served
+    srv = serve_workspace(work, f"sqlite:///{tmp_path / 'predictions.db'}")  # file -> trained -> served
     try:
         r = httpx.post(srv.url + "/predict", json={"area": 120.0, "rooms": 3, "town": "north"}, timeout=30)
     finally:
@@ -176,7 +147,7 @@ def test_a_drafted_regression_csv_passes_and_noise_fails_on_its_own_merits(tmp_p
     assert 300 < r.json()["predictions"][0]["prediction"] < 700  # 3*120 + 15*3 + 80, give or take
 
     houses(work / "data" / "raw" / "houses.csv", noise_only=True)  # same columns and ranges, nothing to learn
-    code, out = _make_run(work)
+    code, out = make_run(work)
     assert code != 0, out
     assert "gate: FAIL: r2: improvement over the baseline" in out, out
     assert "| r2 |" in out  # the metrics still print before the verdict's exit
