@@ -27,8 +27,9 @@ $(CURDIR)/.tools/bin/uv:
 	@$(PYTHON) -m venv .tools
 	@.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# --inexact: a pipeline target never uninstalls the dev tools `make install-dev` added.
 $(VENV)/.run-deps: pyproject.toml uv.lock | $(UV)
-	@$(UV) sync --frozen --no-default-groups --quiet
+	@$(UV) sync --frozen --no-default-groups --inexact --quiet
 	@touch $@
 
 $(VENV)/.dev-deps: pyproject.toml uv.lock | $(UV)

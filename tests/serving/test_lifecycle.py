@@ -39,7 +39,8 @@ def test_load_then_graceful_stop_loses_no_log_row_and_joins_feedback(
 ) -> None:
     from ml_gitops.adapters.predlog import PredictionLog
 
-    # A long flush interval and big batches: rows are certainly still queued when SIGTERM arrives.
+    # Every answer waits for its row's commit, so SIGTERM finds nothing queued; a long idle interval
+    # checks that stopping does not wait for the writer thread's next idle turn either.
     params = params_with(pipeline_repo, tmp_path / "params.yaml", log_flush_seconds=30.0, log_batch_size=100_000)
     srv = start_server(bundle, pipeline_repo, tmp_path, params, {FEEDBACK_ENV: FEEDBACK_TOKEN})
     srv.wait()
