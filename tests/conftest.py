@@ -2,19 +2,23 @@
 
 The pipeline is reproduced ONCE per test run (`built_project`, shared by every pytest-xdist
 worker); each worker gets a copy (`pipeline_repo`), and tests that change things copy that
-(cheap) instead of reproducing from scratch.
+(cheap) instead of reproducing from scratch. Pull-request branches off it (`pr_branches`) are
+reproduced once per run too.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from .helpers import GIT_ENV, build_once, copy_tree, env, reproduced_project, run
+from ml_gitops.cli.main import PROG
+
+from .helpers import GIT_ENV, build_once, commit_all, copy_tree, env, reproduced_project, run
 
 os.environ.update(GIT_ENV)
 os.environ["PATH"] = env()["PATH"]
@@ -54,6 +58,46 @@ def repo(pipeline_repo: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "work"
     shutil.copytree(pipeline_repo, dest, symlinks=True)
     return dest
+
+
+MODEL_CONF = Path("conf/model/logistic_regression.yaml")
+# Branch -> model.C. C=0.5 moves no test prediction; C=0.01 regularises the model into a clearly
+# worse one (accuracy 0.97 -> 0.91 on penguins).
+PR_BRANCHES = {"param-change": 0.5, "worse-model": 0.01}
+
+
+def set_param_c(work: Path, value: float) -> None:
+    path = work / MODEL_CONF
+    path.write_text(re.sub(r"(?m)^C: .*$", f"C: {value}", path.read_text()))
+    run([PROG, "params", "sync"], cwd=work)
+
+
+def _branch_and_push(work: Path, branch: str, c: float) -> None:
+    """Branch off main with model.C = ``c``: `dvc repro` (train, evaluate, gate), commit, push git + DVC.
+    `dvc repro`'s output is kept beside ``work`` (``repro-<branch>.log``): tests read which stages ran."""
+    run(["git", "checkout", "-q", "-B", branch, "main"], cwd=work)
+    run(["dvc", "checkout", "--force"], cwd=work)
+    set_param_c(work, c)
+    (work.parent / f"repro-{branch}.log").write_text(run(["dvc", "repro"], cwd=work).stdout)
+    commit_all(work, f"{branch}: model.C={c}")
+    run(["git", "push", "-q", "origin", branch], cwd=work)
+    run(["dvc", "push"], cwd=work)
+
+
+@pytest.fixture(scope="session")
+def pr_branches(built_project: Path, shared_tmp: Path) -> Path:
+    """`built_project` plus the `PR_BRANCHES`, each reproduced, committed and pushed (git + DVC); main
+    checked out. Built once per run for every module that needs these branches: copy it with `copy_tree`,
+    never change it."""
+
+    def build(base: Path) -> None:
+        work = copy_tree(built_project, base) / "work"
+        for branch, c in PR_BRANCHES.items():
+            _branch_and_push(work, branch, c)
+        run(["git", "checkout", "-q", "main"], cwd=work)
+        run(["dvc", "checkout", "--force"], cwd=work)
+
+    return build_once(shared_tmp, "pr-branches", build)
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
+import logging
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
+
+from ml_gitops.cli.main import PROG, main
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -57,6 +61,24 @@ def run(cmd: list[str] | str, cwd: Path, check: bool = True, **kw) -> subprocess
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd!r} exited {proc.returncode}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}")
     return proc
+
+
+def run_main(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``ml-gitops *args`` in ``cwd`` through the CLI's entry point in this process, its exit code, stdout
+    and stderr as `run` returns them. A new process pays ~2-5 s of imports (sklearn, skops, matplotlib) per
+    command: tests of one command's many outcomes call this, and one test runs the real process."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    out, err = io.StringIO(), io.StringIO()
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(args)
+    finally:
+        os.chdir(old)
+        root.handlers[:], root.level = handlers, level  # the CLI set up logging on the redirected stderr
+    return subprocess.CompletedProcess([PROG, *args], code, out.getvalue(), err.getvalue())
 
 
 def project_files(root: Path = ROOT) -> list[str]:

@@ -18,7 +18,7 @@ from ml_gitops.config.settings import load_settings
 from ml_gitops.monitoring.logsource import Window
 from ml_gitops.monitoring.run import monitor
 
-from ..helpers import run
+from ..helpers import run, run_main
 from .logdata import draw, log_window, reference
 
 pytestmark = pytest.mark.e2e
@@ -131,7 +131,8 @@ def test_new_category_is_counted_in_data_quality(in_repo: Path, model) -> None:
 
 # ------------------------------------------------------------------ the command, end to end
 def _cli(repo: Path, *args: str):
-    return run(["ml-gitops", "monitor", "run", *args], cwd=repo, check=False)
+    """`ml-gitops monitor run` in this process (`test_cli_drift_exit_1_and_reports` runs the real process)."""
+    return run_main(["monitor", "run", *args], cwd=repo)
 
 
 def test_cli_healthy_window_with_feedback_labels(in_repo: Path, model) -> None:
@@ -173,7 +174,12 @@ def test_cli_drift_exit_1_and_reports(in_repo: Path, model) -> None:
     frame = _shift_mean(draw(ref, WINDOW, 21), ref, np.random.default_rng(0))
     url = "sqlite:///logs/drift-cli.db"
     log_window(in_repo, frame, url, start=DAY0, model=model)
-    proc = _cli(in_repo, "--log-url", url, "--since", "2025-01-01", "--until", "2025-01-02")
+    # the real command in its own process: exit code, summary on stderr, the three reports
+    proc = run(
+        ["ml-gitops", "monitor", "run", "--log-url", url, "--since", "2025-01-01", "--until", "2025-01-02"],
+        cwd=in_repo,
+        check=False,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "drift: bill_length_mm" in proc.stderr
     md = (in_repo / "reports/monitor.md").read_text()

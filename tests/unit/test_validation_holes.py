@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from ml_gitops.adapters.params import compose_text
 from ml_gitops.config.errors import UserError
 from ml_gitops.pipeline import validate
 
-from ..helpers import ROOT
+from ..helpers import ROOT, run_main
 
 SCHEMA = {
     "target": "y",
@@ -92,13 +90,12 @@ def test_a_duplicate_header_is_one_line(tmp_path: Path) -> None:
     """ingest then validate on `sex,sex`: exit 2 and one error line naming the column, no traceback."""
     (tmp_path / "data.csv").write_text("x,sex,sex,y\n1.0,male,female,a\n2.0,female,male,b\n")
     p = params(tmp_path, str(tmp_path / "data.csv"))
-    cli = [sys.executable, "-m", "ml_gitops.cli.main", "-q", "--"]
     ds = tmp_path / "ds.parquet"
-    subprocess.run([*cli[:-1], "ingest", "--params", str(p), "--out", str(ds)], check=True, cwd=tmp_path)
+    assert run_main(["-q", "ingest", "--params", str(p), "--out", str(ds)], cwd=tmp_path).returncode == 0
     out = tmp_path / "out"
     args = ["validate", "--params", str(p), "--dataset", str(ds), "--out", str(out / "v.parquet")]
     args += ["--report", str(out / "r.json"), "--schema-out", str(out / "s.json")]
-    done = subprocess.run([*cli[:-1], *args], capture_output=True, text=True, cwd=tmp_path)
+    done = run_main(["-q", *args], cwd=tmp_path)  # an uncaught exception (a traceback) fails the test here
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("ml-gitops")]  # the command's verdict
     assert errors == [
