@@ -25,6 +25,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import entry_points
 
 import pytest
 from dvc.cli.parser import get_main_parser
@@ -300,6 +301,17 @@ def installed_by(doc: str, tool: str) -> bool:
     return bool(re.search(rf"(pipx install|uv tool install)[^\n]*\b{tool}\b|uvx {tool}\b", text))
 
 
+@cache
+def console_scripts() -> frozenset[str]:
+    """Scripts the installed distributions declare: what `make install` puts in .venv/bin/."""
+    return frozenset(ep.name for ep in entry_points(group="console_scripts"))
+
+
+def is_installed(tool: str) -> bool:
+    """In this venv's bin/, or declared by an installed package (a baked project's test venv has no dvc script)."""
+    return (BIN / tool).exists() or tool in console_scripts()
+
+
 def problems_of(cmd: Command) -> list[str]:
     first, rest = cmd.words[0], cmd.words[1:]
     tool = None
@@ -313,7 +325,7 @@ def problems_of(cmd: Command) -> list[str]:
         if tool is None:
             return ["`uv run` with no command"]
     if tool is not None:
-        if not (BIN / tool).exists():
+        if not is_installed(tool):
             return [f".venv/bin/{tool} is not installed by the project"]
         first = tool
     elif first == "python":
