@@ -21,8 +21,8 @@ from .test_own_data import WINE, mixed_csv
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def _file_to_answer(tmp_path: Path, name: str, frame_cols: list[str] | None) -> tuple[str, dict, float]:
-    """make schema -> select -> make run -> serve -> POST /predict; returns (draft output, answer, seconds)."""
+def _file_to_answer(tmp_path: Path, name: str, frame_cols: list[str] | None) -> tuple[str, dict, float, str]:
+    """make schema -> select -> make run -> serve -> POST /predict; returns (draft output, answer, seconds, runtime)."""
     work = new_project(tmp_path)
     raw = work / "data" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -42,23 +42,27 @@ def _file_to_answer(tmp_path: Path, name: str, frame_cols: list[str] | None) -> 
     try:
         record.pop("customer_id", None)  # an id column is not a model input
         r = httpx.post(srv.url + "/predict", json=record, timeout=30)
+        runtime = httpx.get(srv.url + "/ready", timeout=30).json()["runtime"]
     finally:
         srv.stop()
     assert r.status_code == 200, r.text
     seconds = time.perf_counter() - started
     draft = drafted.stdout + drafted.stderr
-    print(f"\n--- {name}: file -> served answer in {seconds:.0f} s\n{draft}")
-    return draft, r.json(), seconds
+    print(f"\n--- {name}: file -> served answer in {seconds:.0f} s ({runtime})\n{draft}")
+    return draft, r.json(), seconds, runtime
 
 
 def test_a_mixed_csv_with_a_date_and_free_text_goes_from_file_to_a_served_answer(tmp_path: Path) -> None:
-    draft, answer, _ = _file_to_answer(tmp_path, "churn", None)
+    draft, answer, _, runtime = _file_to_answer(tmp_path, "churn", None)
+    assert runtime == "sklearn"  # dates and text have no ONNX converter: the skops Pipeline answers
+    lines = draft.splitlines()
     for column, kind in [("customer_id", "id"), ("signup", "date"), ("comment", "text"), ("plan", "category")]:
-        assert any(column in line and kind in line for line in draft.splitlines()), (column, kind, draft)
+        assert any(line.startswith(f"{column}: {kind}") for line in lines), (column, kind, draft)  # the decision
     assert answer["predictions"][0]["prediction"] in {"yes", "no"}
 
 
 def test_a_column_named_with_a_slash_goes_from_file_to_a_served_answer(tmp_path: Path) -> None:
-    draft, answer, _ = _file_to_answer(tmp_path, "wine", [WINE, "spend", "plan", "churned"])
-    assert WINE in draft
+    draft, answer, _, runtime = _file_to_answer(tmp_path, "wine", [WINE, "spend", "plan", "churned"])
+    assert any(line.startswith(f"{WINE}: float") for line in draft.splitlines()), draft
+    assert runtime == "onnx"  # the sanitised input name kept ONNX usable (it used to fall back silently)
     assert answer["predictions"][0]["prediction"] in {"yes", "no"}

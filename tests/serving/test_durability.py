@@ -153,7 +153,7 @@ def _rows(n: int, start: int = 0) -> list[dict]:
     ]
 
 
-def test_requests_of_one_loop_turn_are_committed_together_and_read_back_intact(tmp_path: Path) -> None:
+def test_awaited_writes_are_in_the_log_when_they_return_and_read_back_intact(tmp_path: Path) -> None:
     import asyncio
 
     from ml_gitops.adapters.predlog import LogWriter, PredictionLog

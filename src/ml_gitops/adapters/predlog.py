@@ -155,11 +155,7 @@ class PredictionLog:
 
             @event.listens_for(self.engine, "connect")
             def _pragmas(conn: Any, _record: Any) -> None:
-                cur = conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")  # readers (monitoring) never block the writer
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-                cur.close()
+                _sqlite_pragmas(conn, int(busy_timeout_ms))
 
         self.meta, self.predictions, self.feedback = metadata, predictions, feedback
         file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
@@ -168,6 +164,14 @@ class PredictionLog:
     def missing(self) -> bool:
         """True for a SQLite file that does not exist yet: readers say so instead of creating an empty one."""
         return self.sqlite_path is not None and not self.sqlite_path.exists()
+
+    def require(self) -> PredictionLog:
+        """This log, for a reader: a SQLite file that does not exist is a one-line error naming it (none is created)."""
+        if self.missing():
+            raise UserError(
+                f"prediction log {redact(self.url)}: {self.sqlite_path} does not exist (has serving logged yet?)"
+            )
+        return self
 
     def create(self) -> PredictionLog:
         """Create the tables (and a SQLite file's folder) if they do not exist (idempotent): writers call this."""
@@ -226,10 +230,8 @@ class PredictionLog:
     def _sqlite(self, wait: bool) -> sqlite3.Connection:
         conn = getattr(self._local, _conn_name(wait), None)
         if conn is None:
-            timeout = self.busy_timeout_ms / 1000 if wait else 0.0
-            conn = sqlite3.connect(self.sqlite_path, isolation_level=None, timeout=timeout)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = sqlite3.connect(self.sqlite_path, isolation_level=None)
+            _sqlite_pragmas(conn, self.busy_timeout_ms if wait else 0)
             if not wait:
                 conn.execute("PRAGMA wal_autocheckpoint=0")  # a checkpoint's fsync never runs on the event loop
             setattr(self._local, _conn_name(wait), conn)
@@ -641,7 +643,7 @@ class LogWriter:
                 self.log.checkpoint()
             except Exception as err:  # a reader or another writer is busy: the next idle turn retries
                 log.debug("prediction log: checkpoint skipped (%s)", _reason(err))
-        if self.journal.pending():
+        if self.journal.pending() and not self._spilling:  # while spilling, the next good write replays
             self._replay()
 
     def _replay(self) -> None:
@@ -651,6 +653,7 @@ class LogWriter:
             n = self.journal.replay(self.log)
         except Exception as err:
             log.warning("prediction log: journal %s kept (%s)", self.journal.path, _reason(err))
+            self._spilling = True  # the log refuses: the event loop hands rows over until a write succeeds
             return
         self.replayed += n
         self._queued_ids.clear()  # only ids of batches in flight could be here, and this thread writes those
@@ -718,6 +721,16 @@ def _settle(futures: list[asyncio.Future[None]], err: BaseException | None) -> N
             fut.set_result(None)
         else:
             fut.set_exception(err)
+
+
+def _sqlite_pragmas(conn: Any, busy_timeout_ms: int) -> None:
+    """Every connection to the log: WAL (readers never block the writer), commits without fsync
+    (a committed row survives kill -9, not a power cut), and how long to wait for another's lock."""
+    cur = conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cur.close()
 
 
 def _conn_name(wait: bool) -> str:

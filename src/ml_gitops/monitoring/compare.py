@@ -140,10 +140,7 @@ def compare_log(
     log_url: str, cfg: CompareSettings, current: str | None = None, candidate: str | None = None
 ) -> dict[str, Any]:
     """Read every logged prediction with its feedback and compare the two versions."""
-    plog = PredictionLog(log_url)
-    if plog.missing():  # a read never creates the file
-        raise UserError(f"{redact(log_url)}: {plog.sqlite_path} does not exist (has serving logged yet?)")
-    rows = plog.create().read_window(with_feedback=True)  # tables not created yet: "no predictions"
+    rows = PredictionLog(log_url).require().create().read_window(with_feedback=True)  # no tables: "no predictions"
     try:
         return compare(rows, cfg, current, candidate)
     except UserError as err:  # name the log the versions were looked up in

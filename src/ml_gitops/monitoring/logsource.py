@@ -165,10 +165,7 @@ class LogSource:
 
     def read(self, w: Window, features: dict[str, dict[str, Any]], classes: list[str]) -> Current:
 
-        if self.log.missing():
-            raise UserError(
-                f"prediction log {redact(self.url)}: {self.log.sqlite_path} does not exist (has serving logged yet?)"
-            )
+        self.log.require()
         try:
             engine = self.log.engine
             if not inspect(engine).has_table("predictions"):
