@@ -111,10 +111,22 @@ def test_bad_config_is_refused_naming_the_key(repo: Path, case: str) -> None:
     bad = repo / "bad-params.yaml"
     bad.write_text(yaml.safe_dump(params))
     before = snapshot(repo, GOOD)
-    proc = run_main(["split", "--params", str(bad)], cwd=repo)  # the data cases above run real processes
+    stage = "train" if key == "model" else "split"  # only train builds the estimator `_target_` names
+    proc = run_main([stage, "--params", str(bad)], cwd=repo)  # the data cases above run real processes
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
     assert snapshot(repo, GOOD) == before
+
+
+def test_params_check_refuses_a_model_it_cannot_import(repo: Path) -> None:
+    """`make params-check` (CI's guard) builds nothing but still names a misspelt `_target_`."""
+    conf = repo / "conf/model/logistic_regression.yaml"
+    conf.write_text(conf.read_text().replace("linear_model.LogisticRegression", "linear_model.LogisticRegresion"))
+    assert run_main(["params", "sync"], cwd=repo).returncode == 0
+    proc = run_main(["params", "check"], cwd=repo)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "model._target_: cannot import 'sklearn.linear_model.LogisticRegresion'" in proc.stderr
 
 
 @pytest.mark.slow

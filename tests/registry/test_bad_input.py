@@ -25,39 +25,78 @@ def test_refusals_name_the_culprit_and_change_nothing(reg_repo, tmp_path: Path) 
     (work / "NOTES.md").write_text("notes\n")
     commit_all(work, "notes")
     refused(
-        cli(work, "registry", "promote", "--push", "--version", "v0.1.0", check=False), "model@v0.1.0", "already exists"
+        cli(work, "registry", "promote", "--push", "--version", "v0.1.0", check=False, in_process=True),
+        "model@v0.1.0",
+        "already exists",
     )
-    refused(cli(work, "registry", "promote", "--push", "--version", "1.0", check=False), "'1.0'", "malformed")
+    refused(
+        cli(work, "registry", "promote", "--push", "--version", "1.0", check=False, in_process=True),
+        "'1.0'",
+        "malformed",
+    )
     # a stage outside .gto's allow-list, a malformed version, an unregistered one
     refused(
-        cli(work, "registry", "assign", "--stage", "qa", "--version", "v0.1.0", "--push", check=False), "'qa'", ".gto"
+        cli(work, "registry", "assign", "--stage", "qa", "--version", "v0.1.0", "--push", check=False, in_process=True),
+        "'qa'",
+        ".gto",
     )
     refused(
-        cli(work, "registry", "assign", "--stage", "prod", "--version", "v1", "--push", check=False),
+        cli(work, "registry", "assign", "--stage", "prod", "--version", "v1", "--push", check=False, in_process=True),
         "'v1'",
         "malformed",
     )
     refused(
-        cli(work, "registry", "assign", "--stage", "prod", "--version", "v0.9.0", "--push", check=False),
+        cli(
+            work, "registry", "assign", "--stage", "prod", "--version", "v0.9.0", "--push", check=False, in_process=True
+        ),
         "model@v0.9.0",
         "not registered",
     )
     refused(
-        cli(work, "registry", "assign", "--stage", "prod", "--version", "v0.1.0", "--unassign", check=False),
+        cli(
+            work,
+            "registry",
+            "assign",
+            "--stage",
+            "prod",
+            "--version",
+            "v0.1.0",
+            "--unassign",
+            check=False,
+            in_process=True,
+        ),
         "'prod'",
         "nothing to unassign",
     )
     # deploy-plan: a malformed tag of ours is an error; other artifacts' tags are quietly not ours
-    refused(cli(work, "registry", "plan", "--ref", "refs/tags/model@v1.0", check=False), "model@v1.0", "malformed")
+    refused(
+        cli(work, "registry", "plan", "--ref", "refs/tags/model@v1.0", check=False, in_process=True),
+        "model@v1.0",
+        "malformed",
+    )
     assert "deploy=false" in cli(work, "registry", "plan", "--ref", "refs/tags/churn@v1.0.0").stdout
     refused(
-        cli(work, "registry", "plan", "--ref", "refs/tags/model#prod#99", check=False), "model#prod#99", "not found"
+        cli(work, "registry", "plan", "--ref", "refs/tags/model#prod#99", check=False, in_process=True),
+        "model#prod#99",
+        "not found",
     )
     # releases of unregistered or malformed versions build nothing
-    refused(cli(work, "release", "build", "--version", "v0.5.0", check=False), "model@v0.5.0", "not registered")
-    refused(cli(work, "release", "build", "--version", "0.1", check=False), "'0.1'", "malformed")
-    refused(cli(work, "release", "verify", str(tmp_path / "nope.tar.gz"), check=False), "nope.tar.gz", "not found")
-    refused(cli(work, "release", "verify", str(work / "conf"), check=False), "conf", "MANIFEST.json missing")
+    refused(
+        cli(work, "release", "build", "--version", "v0.5.0", check=False, in_process=True),
+        "model@v0.5.0",
+        "not registered",
+    )
+    refused(cli(work, "release", "build", "--version", "0.1", check=False, in_process=True), "'0.1'", "malformed")
+    refused(
+        cli(work, "release", "verify", str(tmp_path / "nope.tar.gz"), check=False, in_process=True),
+        "nope.tar.gz",
+        "not found",
+    )
+    refused(
+        cli(work, "release", "verify", str(work / "conf"), check=False, in_process=True),
+        "conf",
+        "MANIFEST.json missing",
+    )
     assert not (work / "dist").exists() or not any((work / "dist").iterdir())
     assert origin_tags(origin) == before
     assert set(run(["git", "tag"], cwd=work).stdout.split()) == before
@@ -67,12 +106,12 @@ def test_refusals_name_the_culprit_and_change_nothing(reg_repo, tmp_path: Path) 
     run(["git", "clone", "-q", str(origin), str(clone)], cwd=tmp_path)
     run(["dvc", "remote", "add", "--local", "-f", "-d", "local", str(tmp_path / "empty-remote")], cwd=clone)
     refused(
-        cli(clone, "release", "build", "--version", "v0.1.0", check=False),
+        cli(clone, "release", "build", "--version", "v0.1.0", check=False, in_process=True),
         "models/model.skops",
         "neither in the DVC cache nor in the remote",
     )
     assert not (clone / "dist/model-v0.1.0").exists() and not (clone / "dist/model-v0.1.0.tar.gz").exists()
-    refused(cli(clone, "registry", "resolve", "--stage", "prod", check=False), "'prod'", "no version")
+    refused(cli(clone, "registry", "resolve", "--stage", "prod", check=False, in_process=True), "'prod'", "no version")
 
 
 def test_release_bump_trailer(reg_repo) -> None:

@@ -118,19 +118,19 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
 
     t = copy()
     (t / "metrics.json").write_text('{"accuracy": 1.0}')
-    refused(cli(work, "release", "verify", str(t), check=False), "metrics.json", "changed")
+    refused(cli(work, "release", "verify", str(t), check=False, in_process=True), "metrics.json", "changed")
     t = copy()
     (t / "card.md").unlink()
-    refused(cli(work, "release", "verify", str(t), check=False), "card.md", "missing")
+    refused(cli(work, "release", "verify", str(t), check=False, in_process=True), "card.md", "missing")
     t = copy()
     (t / "extra.pkl").write_bytes(b"x")
-    refused(cli(work, "release", "verify", str(t), check=False), "extra.pkl", "not in the manifest")
+    refused(cli(work, "release", "verify", str(t), check=False, in_process=True), "extra.pkl", "not in the manifest")
     t = copy()
     (t / "model.skops").write_bytes((t / "model.skops").read_bytes() + b"\0")
     bad_archive = t.parent / "bad.tar.gz"
     with tarfile.open(bad_archive, "w:gz") as tar:
         tar.add(t, arcname=t.name)
-    refused(cli(work, "release", "verify", str(bad_archive), check=False), "model.skops", "changed")
+    refused(cli(work, "release", "verify", str(bad_archive), check=False, in_process=True), "model.skops", "changed")
 
     # ---- prod gets v0.2.0, then rolls back to v0.1.0 (one command, a tag)
     cli(work, "registry", "assign", "--stage", "prod", "--version", "v0.2.0", "--push")
@@ -150,12 +150,12 @@ def test_merge_promotes_tags_release_and_roll_back(reg_repo, tmp_path: Path) -> 
     # ---- deploy-plan: the rollback tag deploys v0.1.0 to prod; the superseded one deploys nothing
     plan = outputs(cli(clone, "registry", "plan", "--ref", f"refs/tags/{rollback.pop()}"))
     assert (plan["deploy"], plan["version"], plan["stage"]) == ("true", "v0.1.0", "prod")
-    plan = outputs(cli(clone, "registry", "plan", "--ref", f"refs/tags/{first_prod.pop()}"))
+    plan = outputs(cli(clone, "registry", "plan", "--ref", f"refs/tags/{first_prod.pop()}", in_process=True))
     assert plan["deploy"] == "false"
     plan = outputs(cli(clone, "registry", "plan", "--ref", "refs/tags/model@v0.2.0"))
     assert (plan["deploy"], plan["version"], plan["stage"]) == ("true", "v0.2.0", "")
     for ref in ("refs/heads/main", "refs/tags/v1.0.0", "refs/tags/other@v1.0.0"):
-        assert outputs(cli(clone, "registry", "plan", "--ref", ref))["deploy"] == "false"
+        assert outputs(cli(clone, "registry", "plan", "--ref", ref, in_process=True))["deploy"] == "false"
 
     # ---- GTO, reading the origin itself, agrees with our registry view
     ours = json.loads(cli(clone, "registry", "show", "--json").stdout)

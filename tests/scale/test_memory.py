@@ -12,9 +12,9 @@ import yaml
 from ..helpers import BIN, ROOT, env
 from .rss import measure
 
-# Streamed, ingest peaked at 285 MiB in one run (was ~170 before the interpreter also imported
-# scikit-learn: settings import `model._target_` to check it). A whole-file read needs more than
-# this bound (2e6 rows as pandas are ~500 MiB on top of the interpreter).
+# Streamed, ingest peaked at 285 MiB in one run while the settings loader still imported
+# scikit-learn to check `model._target_` (~170 MiB before and after that). A whole-file read needs
+# more than this bound (2e6 rows as pandas are ~500 MiB on top of the interpreter).
 BOUND_MIB = 330
 
 

@@ -64,5 +64,11 @@ def test_save_refuses_types_the_config_does_not_trust(settings_dict: dict, tmp_p
     ],
 )
 def test_a_bad_target_or_argument_is_one_line_naming_the_key(settings_dict: dict, model: dict, message: str) -> None:
+    """Checked where the model is built (train, `params check`); loading settings does not import it."""
+    s = settings_with(settings_dict, model)
+    with pytest.raises(UserError, match=message) as exc:
+        s.model.estimator_class()
+    assert "\n" not in str(exc.value)
+    frame, _ = validate(load(s.data), s.data)
     with pytest.raises(UserError, match=message):
-        settings_with(settings_dict, model)
+        train(frame, s)

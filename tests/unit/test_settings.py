@@ -20,8 +20,6 @@ def test_composed_params_validate(settings_dict: dict) -> None:
     ("path", "value", "message"),
     [
         (("train", "seedz"), 1, "train.seedz: unknown config key"),
-        (("model", "_target_"), "sklearn.nope.Model", "model._target_: cannot import 'sklearn.nope.Model'"),
-        (("model", "CC"), 1.0, "model.CC"),
         (("evaluate", "confidence"), 1.5, "evaluate.confidence: Input should be less than 1"),
         (("runtime", "threads"), 0, "runtime.threads: Input should be greater than or equal to 1"),
         (

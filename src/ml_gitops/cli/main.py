@@ -139,7 +139,7 @@ def _params(ns: argparse.Namespace) -> int:
         params.check()
         from ..config.settings import load_settings
 
-        load_settings()
+        load_settings().model.estimator_class()  # the stages but train do not import the estimator
         log.info("params.yaml matches conf/ and validates")
     return 0
 

@@ -75,6 +75,7 @@ CUSTOM_TYPES: tuple[str, ...] = tuple(f"{c.__module__}.{c.__qualname__}" for c i
 
 def build_estimator(model: ModelSettings, seed: int) -> Any:
     """The configured estimator; ``seed`` becomes its ``random_state`` unless the config sets one."""
+    model.estimator_class()  # a bad `_target_` or argument: one line naming the key, not Hydra's traceback
     estimator = instantiate({"_target_": model.target, **model.kwargs}, _convert_="all")
     if "random_state" in estimator.get_params() and "random_state" not in model.kwargs:
         estimator.set_params(random_state=seed)
