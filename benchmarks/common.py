@@ -32,13 +32,16 @@ def project(dest: Path, overrides: Sequence[str] = ()) -> Path:
     """A copy of the project at ``dest`` as a fresh git repository (one commit, no outputs).
 
     ``overrides`` are Hydra overrides composed into params.yaml (e.g.
-    ``data=synthetic data.source.n_rows=1000000``), the way `dvc exp run -S` would.
+    ``data=synthetic data.source.n_rows=1000000``) and stamped the way `make params` stamps its
+    composition, so the stages' provenance check accepts the file.
     """
     copy_project(dest)
     if overrides:
         code = (
-            "import sys; from pathlib import Path; from ml_gitops.adapters.params import compose_text\n"
-            "Path('params.yaml').write_text(compose_text(Path('conf'), sys.argv[1:]))\n"
+            "import sys; from pathlib import Path\n"
+            "from ml_gitops.adapters.params import compose_text\n"
+            "from ml_gitops.config.stamp import stamped\n"
+            "Path('params.yaml').write_text(stamped(compose_text(Path('conf'), sys.argv[1:]), Path('conf')))\n"
         )
         subprocess.run([sys.executable, "-c", code, *overrides], cwd=dest, env=env(), check=True)
     git(["init", "-q", "-b", "main"], dest)
