@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..helpers import BIN, ROOT, commit_all, copy_project, init_repo, run
-from ..serving.conftest import FEEDBACK_ENV, FEEDBACK_TOKEN, Server, free_port
+from ..serving.servers import FEEDBACK_ENV, FEEDBACK_TOKEN, Server, free_port
 
 
 def new_project(base: Path) -> Path:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from ..helpers import BIN, ROOT, run
-from ..serving.conftest import AUTH
+from ..serving.servers import AUTH
 from .projects import make_run, new_project, select, serve_workspace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ..helpers import run
-from .conftest import FEEDBACK_ENV, FEEDBACK_TOKEN, params_with, start_server
+from .servers import FEEDBACK_ENV, FEEDBACK_TOKEN, params_with, start_server
 
 pytestmark = pytest.mark.slow
 PREDICT_TOKEN = "predict-token-from-a-secret-file-42"

@@ -18,7 +18,7 @@ from ml_gitops.serving.routing import bucket
 
 from ..helpers import commit_all, run
 from ..registry.conftest import cli, outputs, reg_repo, trust_test_tagger  # noqa: F401  (reg_repo: fixture)
-from .conftest import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, params_with, start_server
+from .servers import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, params_with, start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FRACTION = 0.3

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ..helpers import ROOT, run
-from .conftest import Server, free_port
+from .servers import Server, free_port
 
 DOCKERFILE = ROOT / "Dockerfile"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, params_with, start_server
+from .servers import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, params_with, start_server
 
 CLIENTS = 6
 

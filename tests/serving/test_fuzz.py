@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import AUTH, Server
+from .servers import AUTH, Server
 
 pytestmark = pytest.mark.slow
 

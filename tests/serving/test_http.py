@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from .conftest import AUTH, Server, first
+from .servers import AUTH, Server, first
 
 pytestmark = pytest.mark.slow
 

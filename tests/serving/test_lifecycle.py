@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ..helpers import run
-from .conftest import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, STARTUP_SECONDS, params_with, start_server
+from .servers import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN, STARTUP_SECONDS, params_with, start_server
 
 pytestmark = pytest.mark.slow
 LOAD_REQUESTS = 400
@@ -111,7 +111,7 @@ def test_missing_bundle_and_no_source_are_one_line_errors(pipeline_repo: Path, t
 
 
 def test_serve_from_workspace(pipeline_repo: Path, tmp_path: Path) -> None:
-    from .conftest import Server, free_port
+    from .servers import Server, free_port
 
     port = free_port()
     url = f"sqlite:///{tmp_path / 'p.db'}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import params_with, start_server
+from .servers import params_with, start_server
 
 STALLED = 8
 

@@ -25,7 +25,7 @@ from ml_gitops.serving import batch
 from ml_gitops.serving.app import create_app
 from ml_gitops.serving.model import load, preflight
 
-from .conftest import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN
+from .servers import AUTH, FEEDBACK_ENV, FEEDBACK_TOKEN
 
 SIG = {
     "target": "price",

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ..helpers import run
-from .conftest import first
+from .servers import first
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ..helpers import run
-from .conftest import Server, first
+from .servers import Server, first
 
 pytestmark = pytest.mark.slow
 

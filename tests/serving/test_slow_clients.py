@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import params_with, start_server
+from .servers import params_with, start_server
 
 SLOW = 220
 DECLARED = 100_000
