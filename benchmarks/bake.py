@@ -52,7 +52,7 @@ def bake_times(template: str, work: Path, runs: int) -> list[float]:
         start = time.perf_counter()
         subprocess.run(cmd, cwd=work, check=True, capture_output=True)
         times.append(time.perf_counter() - start)
-        assert (out / "bench-project" / "src" / "bench_pkg" / "cli.py").is_file()
+        assert (out / "bench-project" / "src" / "bench_pkg" / "cli" / "main.py").is_file()
     return times
 
 

@@ -81,7 +81,7 @@ def main() -> None:
         evaluate.importance(model, test, p, schema, cfg)
         evaluate.slices(test, p, cfg_on)
         evaluate.fairness(test, p, cfg_on)
-        evaluate.leakage(train, test, schema)
+        evaluate.leakage(train, test, schema, cfg.leakage_examples)
 
     t0, t1 = interleaved_medians(base, extended, args.runs)
     ratio = t1 / t0

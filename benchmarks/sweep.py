@@ -114,6 +114,9 @@ def main() -> None:
         if ns.keep:
             print(f"kept {tmp}")
         else:
+            work = tmp / "work"
+            if (work / ".dvc").is_dir():
+                _wait_for_workers(work, e)  # a lingering worker would write its files back after the rmtree
             shutil.rmtree(tmp, ignore_errors=True)
 
 
