@@ -196,3 +196,16 @@ def test_a_lock_held_by_another_process_sends_the_rows_to_the_journal_then_back(
     writer.close()
     assert log.counts()["predictions"] == 4
     assert not writer.journal.pending()
+
+
+def test_rows_given_after_close_are_written_by_the_caller_not_left_waiting(tmp_path: Path) -> None:
+    """A request late in shutdown (or one the event loop hands over then) still gets a durable answer."""
+    from ml_gitops.adapters.predlog import LogWriter, PredictionLog
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}").create()
+    writer = LogWriter(log).start()
+    writer.close()
+    writer.put_predictions(_rows(2)).result(timeout=10)  # no thread is left to resolve a queued future
+    writer.put_feedback({"prediction_id": "r0", "label": "a"}).result(timeout=10)
+    assert log.counts()["predictions"] == 2
+    assert log.counts()["feedback"] == 1

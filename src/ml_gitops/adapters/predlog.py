@@ -523,6 +523,8 @@ class LogWriter:
         self.replayed = 0
         self._spilling = False
         self._closed = False
+        self._stopped = False  # the thread has drained its queue: rows given now are written by the caller
+        self._stopping = threading.Lock()  # a row is either queued before the last drain or written inline
         self._queued_ids: set[str] = set()  # answered (or about to be), not yet in the database
 
     def start(self) -> LogWriter:
@@ -531,9 +533,17 @@ class LogWriter:
         return self
 
     def put_predictions(self, rows: list[Mapping[str, Any]]) -> Future[None]:
-        fut: Future[None] = Future()
         self._queued_ids.update(r["id"] for r in rows if r.get("id"))
-        self._queue.put(("predictions", rows, fut))
+        return self._put("predictions", rows)
+
+    def _put(self, kind: str, rows: list[Mapping[str, Any]]) -> Future[None]:
+        """Queue rows for the thread, or write them here once it has stopped (a request late in shutdown)."""
+        fut: Future[None] = Future()
+        with self._stopping:
+            if self._stopped:
+                self._write([(kind, rows, fut)])
+            else:
+                self._queue.put((kind, rows, fut))
         return fut
 
     def put_prediction(self, row: Mapping[str, Any]) -> Future[None]:
@@ -584,9 +594,7 @@ class LogWriter:
         return prediction_id in self._queued_ids
 
     def put_feedback(self, row: Mapping[str, Any]) -> Future[None]:
-        fut: Future[None] = Future()
-        self._queue.put(("feedback", [row], fut))
-        return fut
+        return self._put("feedback", [row])
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -625,15 +633,17 @@ class LogWriter:
                 except queue.Empty:
                     break
             self._write(batch)
-        tail = []  # rows queued after the stop marker (a late request during shutdown)
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                tail.append(item)
-        self._write(tail)
+        with self._stopping:
+            tail = []  # rows queued after the stop marker (a late request during shutdown)
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    tail.append(item)
+            self._write(tail)
+            self._stopped = True
 
     def _idle(self) -> None:
         """Between batches: checkpoint what the event loop committed, replay the journal if it has rows."""
