@@ -14,6 +14,7 @@ run phase it times (`dvc exp run --run-all -j N` until every experiment is done)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -114,9 +115,10 @@ def main() -> None:
         if ns.keep:
             print(f"kept {tmp}")
         else:
-            work = tmp / "work"
-            if (work / ".dvc").is_dir():
-                _wait_for_workers(work, e)  # a lingering worker would write its files back after the rmtree
+            # A lingering queue worker would write its files back after the rmtree. Best effort: an
+            # earlier failure (no repository yet) must not be replaced by this one.
+            with contextlib.suppress(Exception):
+                _wait_for_workers(tmp / "work", e)
             shutil.rmtree(tmp, ignore_errors=True)
 
 

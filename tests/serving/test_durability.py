@@ -209,3 +209,17 @@ def test_rows_given_after_close_are_written_by_the_caller_not_left_waiting(tmp_p
     writer.put_feedback({"prediction_id": "r0", "label": "a"}).result(timeout=10)
     assert log.counts()["predictions"] == 2
     assert log.counts()["feedback"] == 1
+
+
+def test_a_request_that_gave_up_does_not_stop_the_writer(tmp_path: Path) -> None:
+    """A cancelled future (its client went away) is skipped: the rows after it are still answered."""
+    from ml_gitops.adapters.predlog import LogWriter, PredictionLog
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}").create()
+    writer = LogWriter(log)
+    assert writer.put_predictions(_rows(1)).cancel()  # queued before the thread starts: one batch with the next
+    later = writer.put_predictions(_rows(2, start=1))
+    writer.start()
+    later.result(timeout=10)
+    writer.close()
+    assert log.counts()["predictions"] == 3  # the abandoned request's row is written too

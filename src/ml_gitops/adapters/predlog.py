@@ -537,7 +537,11 @@ class LogWriter:
         return self._put("predictions", rows)
 
     def _put(self, kind: str, rows: list[Mapping[str, Any]]) -> Future[None]:
-        """Queue rows for the thread, or write them here once it has stopped (a request late in shutdown)."""
+        """Queue rows for the thread, or write them here once it has stopped (a request late in shutdown).
+
+        Written here, they block the caller (the event loop, for a batch it hands over) for the
+        commit and its retries: only during shutdown, when the loop is already waiting on close().
+        """
         fut: Future[None] = Future()
         with self._stopping:
             if self._stopped:
@@ -600,7 +604,7 @@ class LogWriter:
         return self._queue.qsize()
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop accepting rows, write every queued row, and wait for the thread."""
+        """Write every queued row and wait for the thread; rows given later are written by their caller."""
         if self._closed:
             return
         self._closed = True
@@ -609,6 +613,12 @@ class LogWriter:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:  # also after an unexpected error: nothing given to this writer may wait forever
+            self._drain()
+
+    def _serve(self) -> None:
         self._replay()  # rows a previous run journaled (start-up)
         stop = False
         while not stop:
@@ -633,17 +643,21 @@ class LogWriter:
                 except queue.Empty:
                     break
             self._write(batch)
+
+    def _drain(self) -> None:
         with self._stopping:
-            tail = []  # rows queued after the stop marker (a late request during shutdown)
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    tail.append(item)
-            self._write(tail)
-            self._stopped = True
+            try:
+                tail = []  # rows queued after the stop marker (a late request during shutdown)
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        tail.append(item)
+                self._write(tail)
+            finally:
+                self._stopped = True
 
     def _idle(self) -> None:
         """Between batches: checkpoint what the event loop committed, replay the journal if it has rows."""
@@ -717,6 +731,8 @@ class LogWriter:
     @staticmethod
     def _resolve(batch: list[tuple[str, list[Mapping[str, Any]], Future[None]]], err: Exception | None) -> None:
         for _, _, fut in batch:
+            if not fut.set_running_or_notify_cancel():
+                continue  # the caller gave up on it (a client went away): the rows are written anyway
             if err is None:
                 fut.set_result(None)
             else:
