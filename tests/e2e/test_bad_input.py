@@ -99,7 +99,11 @@ CONFIG_CASES = {
         "split.test_size: Input should be less than 1",
     ),
     "unknown top-level group": ("colour", {"a": 1}, "unknown config key 'colour'"),
-    "unknown model": ("model", {"name": "svm", "_target_": "sklearn.svm.Nope"}, "model._target_: cannot import"),
+    "unknown model": (
+        "model",
+        {"name": "svm", "_target_": "sklearn.svm.Nope"},
+        "bad-params.yaml: model._target_: cannot import",
+    ),
 }
 
 
@@ -126,7 +130,7 @@ def test_params_check_refuses_a_model_it_cannot_import(repo: Path) -> None:
     proc = run_main(["params", "check"], cwd=repo)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1, proc.stderr
-    assert "model._target_: cannot import 'sklearn.linear_model.LogisticRegresion'" in proc.stderr
+    assert "params.yaml: model._target_: cannot import 'sklearn.linear_model.LogisticRegresion'" in proc.stderr
 
 
 @pytest.mark.slow

@@ -163,5 +163,7 @@ def test_sweep_waits_for_an_earlier_sweeps_idle_workers(caplog: pytest.LogCaptur
 def test_a_multirun_job_with_a_bad_model_fails_on_its_model_line(settings_dict: dict, tmp_path) -> None:
     """Before any stage runs: the job's own error names the key, not a later "stage train failed"."""
     raw = {**settings_dict, "model": {**settings_dict["model"], "not_an_argument": 1}}
-    with pytest.raises(UserError, match=r"^model\.not_an_argument: .* takes no argument 'not_an_argument'$"):
+    with pytest.raises(
+        UserError, match=r"^conf/ \(multirun job\): model\.not_an_argument: .* takes no argument 'not_an_argument'$"
+    ):
         multirun.run_job(raw, tmp_path, tmp_path / "out")

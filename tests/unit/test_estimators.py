@@ -58,9 +58,12 @@ def test_save_refuses_types_the_config_does_not_trust(settings_dict: dict, tmp_p
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        ({"name": "x", "_target_": "sklearn.linear_model.Nope"}, r"model\._target_: cannot import"),
-        ({"name": "x", "_target_": "nowhere.Model"}, r"model\._target_: cannot import"),
-        ({"name": "x", "_target_": "sklearn.linear_model.LogisticRegression", "CC": 1}, r"model\.CC: .*no argument"),
+        ({"name": "x", "_target_": "sklearn.linear_model.Nope"}, r"^params\.yaml: model\._target_: cannot import"),
+        ({"name": "x", "_target_": "nowhere.Model"}, r"^params\.yaml: model\._target_: cannot import"),
+        (
+            {"name": "x", "_target_": "sklearn.linear_model.LogisticRegression", "CC": 1},
+            r"^params\.yaml: model\.CC: .*no argument",
+        ),
     ],
 )
 def test_a_bad_target_or_argument_is_one_line_naming_the_key(settings_dict: dict, model: dict, message: str) -> None:

@@ -186,8 +186,9 @@ class ModelSettings(BaseModel):
         """The constructor arguments: every key of the group but name, _target_ and trusted_types."""
         return dict(self.model_extra or {})
 
-    def estimator_class(self) -> type:
-        """The class ``_target_`` names, every other key checked against its arguments (one line each).
+    def estimator_class(self, source: str = str(PARAMS_FILE)) -> type:
+        """The class ``_target_`` names, every other key checked against its arguments (one line each,
+        naming ``source``, the file the settings came from).
 
         Not a validator: importing an estimator imports scikit-learn (~1 s a process), which the stages
         that never build a model (ingest, validate, split, gate) would pay on every run. train and the
@@ -197,12 +198,12 @@ class ModelSettings(BaseModel):
         try:
             cls = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError, ValueError) as err:
-            raise UserError(f"model._target_: cannot import {self.target!r} ({err})") from None
+            raise UserError(f"{source}: model._target_: cannot import {self.target!r} ({err})") from None
         params = inspect.signature(cls).parameters
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             unknown = sorted(set(self.kwargs) - set(params))
             if unknown:
-                raise UserError(f"model.{unknown[0]}: {self.target} takes no argument {unknown[0]!r}")
+                raise UserError(f"{source}: model.{unknown[0]}: {self.target} takes no argument {unknown[0]!r}")
         return cls
 
 

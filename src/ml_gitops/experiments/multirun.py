@@ -88,8 +88,9 @@ def stage_commands(root: Path, out_dir: Path) -> list[list[str]]:
 
 def run_job(raw: dict[str, Any], root: Path, out_dir: Path) -> dict[str, Any]:
     """One sweep point: the pipeline's split, train and evaluate stages; metrics into out_dir."""
-    settings = parse_settings(raw, source="conf/ (multirun job)")
-    settings.model.estimator_class()  # a bad model: its one line now, not "stage train failed" later
+    source = "conf/ (multirun job)"
+    settings = parse_settings(raw, source=source)
+    settings.model.estimator_class(source)  # a bad model: its one line now, not "stage train failed" later
     validated = root / paths.VALIDATED
     if not validated.exists():
         raise UserError(f"{validated}: not found; run `dvc repro validate` (or `dvc pull`) before a multirun")

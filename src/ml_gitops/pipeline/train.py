@@ -151,7 +151,7 @@ def main(
     data = settings.data.model_copy(update={"schema_": read_schema(schema_path)})
     settings = settings.model_copy(update={"data": data})
     onnx_cfg = onnx_settings(settings, str(params))  # a bad value stops us before the fit
-    settings.model.estimator_class()  # and a bad `_target_` before the read
+    settings.model.estimator_class(str(params))  # and a bad `_target_` before the read
     with timed(log, "train: read"):
         df = read_sample(train_path, settings)
     log.info("train: %d rows from %s", len(df), train_path)
